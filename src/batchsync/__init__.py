@@ -1,0 +1,1 @@
+"""batchsync: keep a local SQL database in step with remote HTTP APIs."""

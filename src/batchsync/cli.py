@@ -1,0 +1,256 @@
+"""Typer commands: parse the flags, call `operations`, render with Rich, and exit with a meaningful code.
+
+Exit codes: 0 success; 1 some records or batches failed; 2 nothing processed, or a configuration or usage
+error; 130 interrupted (the checkpoint is saved).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import orjson
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from batchsync import operations
+from batchsync.cli_render import ProgressDisplay, render_result, render_runs, render_status
+from batchsync.config import load_config
+from batchsync.errors import BatchsyncError, ConfigError
+from batchsync.models import RunResult, RunStatus, Trigger
+
+EXIT_OK, EXIT_FAILED, EXIT_NOTHING_DONE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+app = typer.Typer(
+    name="batchsync",
+    help="Keep a local SQL database in step with remote HTTP APIs: in batches, resumably, exactly once.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+stdout = Console()
+stderr = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Config file (default: $BATCHSYNC_CONFIG or ./batchsync.yaml)."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
+VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Log every request; show tracebacks.")]
+
+
+def exit_code_for(result: RunResult) -> int:
+    if result.status is RunStatus.SUCCEEDED:
+        return EXIT_OK
+    if result.status is RunStatus.CANCELLED:
+        return EXIT_INTERRUPTED
+    if result.status is RunStatus.FAILED and result.total_synced == 0:
+        return EXIT_NOTHING_DONE
+    return EXIT_FAILED
+
+
+def _configure_logging(verbose: bool, quiet: bool) -> None:
+    level = logging.DEBUG if verbose else logging.ERROR if quiet else logging.WARNING
+    handler = RichHandler(console=stderr, show_path=False, rich_tracebacks=verbose)
+    logging.basicConfig(level=level, handlers=[handler], format="%(message)s", force=True)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+
+
+@contextmanager
+def _user_errors(verbose: bool) -> Iterator[None]:
+    """One readable message and exit code 2 for anything that stops a command before it can work."""
+    try:
+        yield
+    except BatchsyncError as exc:
+        if verbose:
+            stderr.print_exception()
+        stderr.print(f"[bold red]error:[/] {exc}", highlight=False)
+        for problem in getattr(exc, "problems", []):
+            stderr.print(f"  - {problem}", highlight=False)
+        raise typer.Exit(EXIT_NOTHING_DONE) from None
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event, quiet: bool) -> Iterator[None]:
+    """First Ctrl+C or SIGTERM: finish the current batch and stop. Second Ctrl+C: abort the batch now
+    (its transaction rolls back; the checkpoint still points at the last committed batch)."""
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.set()
+        if not quiet:
+            stderr.print("[yellow]stopping after the current batch (Ctrl+C again to abort it)…[/]")
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@app.command()
+def run(
+    name: Annotated[str, typer.Argument(help="Pipeline name from the config.")],
+    config: ConfigOption = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Records per API request (page size).")] = None,
+    db_batch_size: Annotated[int | None, typer.Option(min=1, help="Rows per database transaction.")] = None,
+    full_refresh: Annotated[bool, typer.Option(help="Ignore the watermark; walk the whole collection.")] = False,
+    dry_run: Annotated[bool, typer.Option(help="Fetch and report what would change; write nothing.")] = False,
+    verbose: VerboseOption = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors and the summary.")] = False,
+    json_output: JsonOption = False,
+    trigger: Annotated[Trigger, typer.Option(help="Recorded in the run history.")] = Trigger.MANUAL,
+) -> None:
+    """Sync one pipeline: page through the API and upsert every record, resuming where it stopped."""
+    _configure_logging(verbose, quiet or json_output)
+    stop = threading.Event()
+    with _user_errors(verbose):
+        resolved = operations.resolve_config(config, [name])
+        display = ProgressDisplay(stderr, name, enabled=not (quiet or json_output))
+        with display, _stop_on_signals(stop, quiet or json_output):
+            result = operations.run(
+                name,
+                resolved,
+                trigger=trigger,
+                full_refresh=full_refresh,
+                dry_run=dry_run,
+                batch_size=batch_size,
+                db_batch_size=db_batch_size,
+                stop=stop,
+                on_progress=display.update,
+            )
+    if json_output:
+        sys.stdout.write(orjson.dumps(result.to_dict()).decode() + "\n")
+    else:
+        render_result(stdout, result)
+    raise typer.Exit(exit_code_for(result))
+
+
+@app.command()
+def status(
+    name: Annotated[str | None, typer.Argument(help="One pipeline (default: all).")] = None,
+    config: ConfigOption = None,
+    json_output: JsonOption = False,
+    verbose: VerboseOption = False,
+) -> None:
+    """Show each pipeline's position, records synced, last sync time, completeness and table rows."""
+    _configure_logging(verbose, quiet=True)
+    with _user_errors(verbose):
+        statuses = operations.status(config, name)
+    if json_output:
+        sys.stdout.write(orjson.dumps([s.to_dict() for s in statuses]).decode() + "\n")
+    else:
+        render_status(stdout, statuses)
+
+
+@app.command()
+def reset(
+    name: Annotated[str, typer.Argument(help="Pipeline whose checkpoint to clear.")],
+    config: ConfigOption = None,
+    verbose: VerboseOption = False,
+) -> None:
+    """Clear a pipeline's checkpoint and watermark: the next run starts from the beginning. Rows stay."""
+    _configure_logging(verbose, quiet=True)
+    with _user_errors(verbose):
+        had_checkpoint = operations.reset(name, config)
+    if had_checkpoint:
+        stdout.print(f"{name}: checkpoint cleared; the next run starts from the beginning.")
+    else:
+        stdout.print(f"{name}: no checkpoint to clear; the next run starts from the beginning.")
+
+
+@app.command()
+def runs(
+    name: Annotated[str | None, typer.Argument(help="One pipeline (default: all).")] = None,
+    config: ConfigOption = None,
+    limit: Annotated[int, typer.Option(min=1, help="How many runs to show.")] = 20,
+    json_output: JsonOption = False,
+    verbose: VerboseOption = False,
+) -> None:
+    """Show the run history, newest first."""
+    _configure_logging(verbose, quiet=True)
+    with _user_errors(verbose):
+        history = operations.history(config, name, limit)
+    if json_output:
+        sys.stdout.write(orjson.dumps(history).decode() + "\n")
+    else:
+        render_runs(stdout, history)
+
+
+@app.command()
+def validate(config: ConfigOption = None, verbose: VerboseOption = False) -> None:
+    """Check the config file: structure, values, and that every ${VAR} it uses is set."""
+    _configure_logging(verbose, quiet=True)
+    with _user_errors(verbose):
+        loaded = load_config(config)
+        if not loaded.pipelines:
+            raise ConfigError("the config defines no pipelines (add a 'pipelines:' section)")
+    table = Table("pipeline", "source", "paginator", "table", show_header=True)
+    for pipeline_name, pipeline in loaded.pipelines.items():
+        paginator = pipeline.source.paginator.type if pipeline.source.paginator else "single page"
+        table.add_row(pipeline_name, pipeline.source.base_url + pipeline.source.path, paginator,
+                      pipeline.destination.table)
+    stdout.print(table)
+    stdout.print(f"[green]config OK[/]: {len(loaded.pipelines)} pipeline(s)")
+
+
+@app.command()
+def demo(
+    database: Annotated[Path, typer.Option(help="SQLite file to sync into.")] = Path("batchsync-demo.db"),
+    items: Annotated[int, typer.Option(min=1, help="Items in the sample inventory.")] = 3000,
+    json_output: JsonOption = False,
+) -> None:
+    """Sync the built-in sample inventory API into a local SQLite file, and show what to try next."""
+    from batchsync.demo import run_demo
+
+    _configure_logging(verbose=False, quiet=json_output)
+    stop = threading.Event()
+    with _user_errors(False):
+        display = ProgressDisplay(stderr, "demo", enabled=not json_output)
+        with display, _stop_on_signals(stop, json_output):
+            result = run_demo(database, items, stop=stop, on_progress=display.update)
+    if json_output:
+        sys.stdout.write(orjson.dumps(result.to_dict()).decode() + "\n")
+        raise typer.Exit(exit_code_for(result))
+    render_result(stdout, result)
+    stdout.print(
+        "\n[bold]Try next[/]\n"
+        "  batchsync demo                      run it again: every item is unchanged\n"
+        f"  sqlite3 {database} 'select * from products limit 5'\n"
+        "  batchsync sample-api --port 8765    serve the sample API, then sync it with your own config:\n"
+        "  batchsync run products -c examples/sample-api.yaml\n"
+        "  docs/configuration.md               every setting, with examples for real APIs",
+        highlight=False,
+    )
+    raise typer.Exit(exit_code_for(result))
+
+
+@app.command("sample-api")
+def sample_api(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8765,
+    items: Annotated[int, typer.Option(min=1, help="Items in the sample inventory.")] = 3000,
+) -> None:
+    """Serve the built-in sample inventory API on 127.0.0.1 until Ctrl+C (for trying configs)."""
+    from batchsync.sampleapi import serve
+
+    stdout.print(f"sample API on http://127.0.0.1:{port} ({items} items); Ctrl+C to stop")
+    try:
+        serve(port=port, size=items)
+    except KeyboardInterrupt:
+        pass
+
+
+def main() -> None:
+    app()

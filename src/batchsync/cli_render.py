@@ -1,0 +1,155 @@
+"""How the CLI shows things: the live progress bar, the run summary, status and history tables."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from batchsync import engine
+from batchsync.models import RunResult, RunStatus
+from batchsync.operations import PipelineStatus
+
+_STATUS_STYLE = {
+    RunStatus.SUCCEEDED: "green",
+    RunStatus.PARTIAL: "yellow",
+    RunStatus.FAILED: "red",
+    RunStatus.CANCELLED: "yellow",
+    RunStatus.RUNNING: "cyan",
+}
+
+
+class ProgressDisplay:
+    """A Rich progress bar fed by the engine's progress callback: records, pages, rate, ETA."""
+
+    def __init__(self, console: Console, label: str, *, enabled: bool) -> None:
+        self._enabled = enabled
+        self._progress = Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("records · {task.fields[pages]} pages · {task.fields[rate]} rec/s"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+            disable=not enabled,
+        )
+        self._task: TaskID = self._progress.add_task(label, total=None, pages=0, rate="-")
+
+    def __enter__(self) -> ProgressDisplay:
+        if self._enabled:
+            self._progress.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._enabled:
+            self._progress.stop()
+
+    def update(self, progress: engine.Progress) -> None:
+        task = self._progress.tasks[0]
+        elapsed = task.elapsed or 0.0
+        rate = f"{progress.records / elapsed:,.0f}" if elapsed > 0 else "-"
+        self._progress.update(
+            self._task,
+            completed=progress.pass_records,
+            total=max(progress.expected_total, progress.pass_records) if progress.expected_total else None,
+            pages=progress.pages,
+            rate=rate,
+        )
+
+
+def render_result(console: Console, result: RunResult) -> None:
+    style = _STATUS_STYLE.get(result.status, "white")
+    title = "dry run of " if result.dry_run else ""
+    console.print(
+        f"[bold]{title}{result.pipeline}[/]: [{style}]{result.status.value}[/] "
+        f"in {result.duration_seconds:.2f}s",
+        highlight=False,
+    )
+    verb = "would be " if result.dry_run else ""
+    counts = result.counts
+    console.print(
+        f"  {result.total_synced:,} records: {counts.created:,} {verb}created, {counts.updated:,} {verb}updated, "
+        f"{counts.unchanged:,} unchanged",
+        highlight=False,
+    )
+    rate = result.total_synced / result.duration_seconds if result.duration_seconds > 0 else 0.0
+    console.print(
+        f"  {result.pages:,} pages, {result.api_calls:,} API calls, {rate:,.0f} records/s",
+        highlight=False,
+    )
+    if result.dry_run:
+        console.print("  nothing was written", highlight=False)
+    elif result.is_pass_complete:
+        console.print("  pass complete", highlight=False)
+    else:
+        console.print("  pass not complete: the next run resumes from the checkpoint", highlight=False)
+    for warning in result.warnings:
+        console.print(f"  [yellow]warning:[/] {warning}", highlight=False)
+    if result.error:
+        console.print(f"  [red]error:[/] {result.error}", highlight=False)
+    for failure in result.failures[:20]:
+        console.print(f"  [red]failed[/] {failure.key}: {failure.error}", highlight=False)
+    if not result.dry_run:
+        console.print(f"  run id {result.run_id}", style="dim", highlight=False)
+
+
+def render_status(console: Console, statuses: list[PipelineStatus]) -> None:
+    table = Table("pipeline", "state", "position", "pass records", "last sync", "table rows", "last run")
+    for item in statuses:
+        position = "-" if item.cursor is None else f"{item.cursor}"
+        if item.skip_records:
+            position += f" (+{item.skip_records})"
+        total = f"{item.pass_records:,}"
+        if item.total_expected:
+            total += f" / {item.total_expected:,}"
+        last_run = "-"
+        if item.last_run:
+            last_run = f"{item.last_run['status']} ({item.last_run['started_at'][:19]})"
+        table.add_row(
+            item.pipeline,
+            item.state,
+            position,
+            total,
+            item.last_synced_at.isoformat(timespec="seconds") if item.last_synced_at else "never",
+            "-" if item.table_rows is None else f"{item.table_rows:,}",
+            last_run,
+        )
+    console.print(table)
+
+
+def render_runs(console: Console, history: list[dict[str, Any]]) -> None:
+    table = Table("started", "pipeline", "trigger", "status", "seconds", "created", "updated", "unchanged",
+                  "API calls", "error")
+    for row in history:
+        seconds = row["duration_seconds"]
+        table.add_row(
+            row["started_at"][:19],
+            row["pipeline"],
+            row["trigger"],
+            row["status"],
+            "-" if seconds is None else f"{seconds:.2f}",
+            str(row["created"]),
+            str(row["updated"]),
+            str(row["unchanged"]),
+            str(row["api_calls"]),
+            (row["error"] or "")[:80],
+        )
+    console.print(table)

@@ -1,0 +1,86 @@
+"""Every exception batchsync raises, in one tree whose branches say what the caller does next.
+
+```
+BatchsyncError
+  ConfigError            bad file, missing ${VAR}, bad value: fix and rerun; never retried
+  SourceError
+    TransientHttpError   429, 5xx, timeouts, resets, broken bodies: retried by the client
+    PermanentHttpError   other 4xx, HTML where JSON was promised: the run stops, checkpoint intact
+    PaginationError      repeated or missing cursor, records_path not found
+  RecordError            one record that cannot be mapped to the table
+  SinkError              database refused the batch: transaction rolled back
+  CheckpointError        unreadable or incompatible checkpoint
+  RunConflictError       the pipeline is already running
+```
+
+Library exceptions (httpx, SQLAlchemy, pydantic, PyYAML) are translated where they enter, with
+`raise ... from exc`, so callers only ever catch these. Messages are written for the person running the
+sync and never contain secrets: the raising code redacts first.
+"""
+
+from __future__ import annotations
+
+
+class BatchsyncError(Exception):
+    """Base of every error batchsync raises on purpose."""
+
+
+class ConfigError(BatchsyncError):
+    """The configuration is wrong: the user must change it; retrying cannot help."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        self.problems = problems or []
+        super().__init__(message)
+
+
+class SourceError(BatchsyncError):
+    """The remote API did not give a usable answer."""
+
+    def __init__(self, message: str, *, url: str | None = None, status: int | None = None) -> None:
+        self.url = url
+        self.status = status
+        super().__init__(message)
+
+
+class TransientHttpError(SourceError):
+    """A failure worth retrying: 429, 5xx, timeouts, dropped connections, truncated bodies."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str | None = None,
+        status: int | None = None,
+        retry_after_seconds: float | None = None,
+    ) -> None:
+        self.retry_after_seconds = retry_after_seconds
+        super().__init__(message, url=url, status=status)
+
+
+class PermanentHttpError(SourceError):
+    """A failure retrying cannot fix (4xx other than 429, HTML instead of JSON, auth refused)."""
+
+
+class PaginationError(SourceError):
+    """The API's paging answers do not add up: a repeated cursor, a missing records list."""
+
+
+class RecordError(BatchsyncError):
+    """One record cannot become a row (missing primary key, a value that does not convert)."""
+
+    def __init__(self, message: str, *, key: str | None = None, column: str | None = None) -> None:
+        self.key = key
+        self.column = column
+        super().__init__(message)
+
+
+class SinkError(BatchsyncError):
+    """The database refused a batch or could not be reached; the batch's transaction rolled back."""
+
+
+class CheckpointError(BatchsyncError):
+    """The stored checkpoint cannot be used with this configuration."""
+
+
+class RunConflictError(BatchsyncError):
+    """Another run of the same pipeline is in progress."""

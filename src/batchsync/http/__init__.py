@@ -1,0 +1,1 @@
+"""The HTTP layer: one keep-alive client per run, retries, and authentication."""

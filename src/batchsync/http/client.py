@@ -1,0 +1,161 @@
+"""`HttpClient.fetch(PageRequest) -> JsonResponse`: the only place that talks HTTP and the only retry loop.
+
+One keep-alive httpx client per run. httpx's exceptions are translated here into the `SourceError`
+branch, so nothing above this module handles a third-party type. Every message is redacted.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+
+import httpx
+import orjson
+
+from batchsync.errors import PermanentHttpError, TransientHttpError
+from batchsync.http.retry import RetryPolicy
+from batchsync.models import JsonResponse, PageRequest
+from batchsync.redaction import Redactor
+
+log = logging.getLogger("batchsync.http")
+
+_BODY_PREVIEW_CHARS = 200
+
+
+class HttpClient:
+    """GETs JSON pages with keep-alive, retrying what is worth retrying."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        auth: httpx.Auth | None = None,
+        timeout: httpx.Timeout | None = None,
+        retry: RetryPolicy | None = None,
+        redactor: Redactor | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._client = httpx.Client(
+            base_url=base_url,
+            headers={"Accept": "application/json", "User-Agent": "batchsync", **(headers or {})},
+            auth=auth,
+            timeout=timeout or httpx.Timeout(60.0, connect=10.0),
+            transport=transport,
+            follow_redirects=True,
+        )
+        self._retry = retry or RetryPolicy()
+        self._redactor = redactor or Redactor()
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._api_calls = 0
+        self._retries = 0
+
+    @property
+    def api_calls(self) -> int:
+        """HTTP requests sent to the API so far, retries included."""
+        return self._api_calls
+
+    @property
+    def retries(self) -> int:
+        return self._retries
+
+    def fetch(self, request: PageRequest) -> JsonResponse:
+        """The page's JSON answer. Raises PermanentHttpError, or TransientHttpError once retries run out."""
+        attempt = 1
+        while True:
+            try:
+                return self._fetch_once(request)
+            except TransientHttpError as error:
+                wait = self._retry.wait_seconds(attempt, error)
+                if wait is None:
+                    raise TransientHttpError(
+                        f"{error} (gave up after {attempt} attempts)",
+                        url=error.url,
+                        status=error.status,
+                    ) from error
+                log.warning("retrying in %.2fs (attempt %d): %s", wait, attempt + 1, error)
+                with self._lock:
+                    self._retries += 1
+                self._sleep(wait)
+                attempt += 1
+
+    def _fetch_once(self, request: PageRequest) -> JsonResponse:
+        with self._lock:
+            self._api_calls += 1
+        started = time.perf_counter()
+        try:
+            response = self._client.get(request.url, params=dict(request.params))
+        except httpx.TimeoutException as exc:
+            raise TransientHttpError(self._describe(request, f"timed out ({type(exc).__name__})")) from exc
+        except httpx.TransportError as exc:
+            raise TransientHttpError(self._describe(request, f"connection failed: {exc}")) from exc
+        url = self._redactor.redact(str(response.url))
+        if log.isEnabledFor(logging.DEBUG):
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            log.debug("GET %s -> %d in %.0f ms", url, response.status_code, elapsed_ms)
+        status = response.status_code
+        if status >= 400:
+            preview = self._redactor.redact(response.text[:_BODY_PREVIEW_CHARS])
+            message = f"GET {url} answered {status}: {preview}"
+            if self._retry.should_retry_status(status):
+                raise TransientHttpError(
+                    message, url=url, status=status, retry_after_seconds=_retry_after(response)
+                )
+            if status == 401:
+                message += " (authentication refused; check the credentials)"
+            raise PermanentHttpError(message, url=url, status=status)
+        try:
+            body = orjson.loads(response.content)
+        except orjson.JSONDecodeError as exc:
+            content_type = response.headers.get("content-type", "unknown")
+            preview = self._redactor.redact(response.text[:_BODY_PREVIEW_CHARS])
+            if "html" in content_type:
+                raise PermanentHttpError(
+                    f"GET {url} answered HTML where JSON was expected (is base_url right?): {preview}",
+                    url=url,
+                    status=status,
+                ) from exc
+            # A 200 with a broken body is usually a connection cut mid-answer: worth another try.
+            raise TransientHttpError(
+                f"GET {url} answered a body that is not valid JSON ({content_type}): {preview}",
+                url=url,
+                status=status,
+            ) from exc
+        return JsonResponse(url=str(response.url), status=status, headers=response.headers, body=body)
+
+    def _describe(self, request: PageRequest, problem: str) -> str:
+        target = str(self._client.build_request("GET", request.url, params=dict(request.params)).url)
+        return self._redactor.redact(f"GET {target} {problem}")
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> HttpClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """Seconds from a `Retry-After` header, given as seconds or as an HTTP date."""
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max((when - datetime.now(UTC)).total_seconds(), 0.0)

@@ -1,0 +1,173 @@
+"""Small frozen values passed between the layers: requests, pages, checkpoints and run results.
+
+Nothing here does I/O. Paginators, the HTTP client, sinks and the engine all speak in these types, so
+each layer can be tested without the others.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeAlias
+
+JSONValue: TypeAlias = Any
+"""Anything `orjson.loads` can return: dict, list, str, int, float, bool or None.
+
+Spelled `Any` because mypy cannot check a recursive alias well; the name says what is meant.
+"""
+JSONObject: TypeAlias = dict[str, Any]
+Cursor: TypeAlias = Any
+"""A paginator's position as a plain JSON value (offset, page number, token, URL), stored verbatim in the
+checkpoint so a restarted run begins exactly there."""
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    """One GET the source will send: a URL (absolute, or a path under the source's base URL) and its
+    query parameters. Paginators return new requests; they never change one."""
+
+    url: str
+    params: Mapping[str, str] = field(default_factory=dict)
+
+    def with_params(self, **params: str) -> PageRequest:
+        return PageRequest(self.url, {**self.params, **params})
+
+
+@dataclass(frozen=True, slots=True)
+class JsonResponse:
+    """A successful HTTP answer whose body parsed as JSON."""
+
+    url: str
+    status: int
+    headers: Mapping[str, str]
+    body: JSONValue
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a collection: the answer and the records found at the source's `records_path`."""
+
+    response: JsonResponse
+    records: list[JSONObject]
+
+
+class RunStatus(enum.StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    PARTIAL = "partial"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class Trigger(enum.StrEnum):
+    MANUAL = "manual"
+    SCHEDULED = "scheduled"
+    API = "api"
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """Where a pipeline stands, committed in the same transaction as the rows it describes.
+
+    A *pass* walks the collection from its first page to its last. `cursor` is the page the pass fetches
+    next and `skip_records` how many of that page's records are already committed (non-zero only when a
+    page is written in several database batches). Incremental syncs send `pass_watermark` with every
+    request of the pass; `watermark` is the value the *next* pass may safely start from.
+    """
+
+    cursor: Cursor = None
+    skip_records: int = 0
+    is_complete: bool = False
+    pass_started_at: datetime | None = None
+    pass_records: int = 0
+    pass_watermark: JSONValue = None
+    watermark: JSONValue = None
+    max_seen_watermark: JSONValue = None
+    fingerprint: str = ""
+    total_expected: int | None = None
+    last_synced_at: datetime | None = None
+
+    @property
+    def is_started(self) -> bool:
+        """True once any record of the current pass has been committed."""
+        return self.pass_started_at is not None and not self.is_complete
+
+
+@dataclass(frozen=True, slots=True)
+class RecordFailure:
+    """A record (or key) that could not be synced, with the reason a user can act on."""
+
+    key: str | None
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class WriteCounts:
+    """What one database batch did, as the database saw it."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def __add__(self, other: WriteCounts) -> WriteCounts:
+        return WriteCounts(
+            self.created + other.created, self.updated + other.updated, self.unchanged + other.unchanged
+        )
+
+    @property
+    def total(self) -> int:
+        return self.created + self.updated + self.unchanged
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """The outcome of one run, as recorded in `batchsync_runs` and printed by the CLI."""
+
+    run_id: str
+    pipeline: str
+    trigger: Trigger
+    status: RunStatus
+    started_at: datetime
+    finished_at: datetime
+    api_calls: int
+    pages: int
+    counts: WriteCounts
+    is_pass_complete: bool
+    dry_run: bool = False
+    error: str | None = None
+    failures: tuple[RecordFailure, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def duration_seconds(self) -> float:
+        return (self.finished_at - self.started_at).total_seconds()
+
+    @property
+    def total_synced(self) -> int:
+        return self.counts.total
+
+    def to_dict(self) -> JSONObject:
+        """The run as plain JSON, the shape `--json` prints."""
+        return {
+            "run_id": self.run_id,
+            "pipeline": self.pipeline,
+            "trigger": self.trigger.value,
+            "status": self.status.value,
+            "dry_run": self.dry_run,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat(),
+            "duration_seconds": round(self.duration_seconds, 3),
+            "api_calls": self.api_calls,
+            "pages": self.pages,
+            "total_synced": self.total_synced,
+            "created": self.counts.created,
+            "updated": self.counts.updated,
+            "unchanged": self.counts.unchanged,
+            "failed": len(self.failures),
+            "is_pass_complete": self.is_pass_complete,
+            "error": self.error,
+            "error_details": [{"key": f.key, "error": f.error} for f in self.failures],
+            "warnings": list(self.warnings),
+        }

@@ -1,0 +1,171 @@
+"""What a user can do with a pipeline — run, status, reset, history — as plain functions.
+
+The CLI and the Python API (`batchsync.run(...)`) are both thin layers over these, so they can never
+disagree about what a command means.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from batchsync.config import Config, load_config, parse_config
+from batchsync.database import open_database
+from batchsync.engine import ProgressCallback, RunOptions, run_pipeline
+from batchsync.models import Checkpoint, Cursor, JSONObject, JSONValue, RunResult, Trigger
+from batchsync.sinks.schema import destination_table, table_exists
+from batchsync.state import checkpoints, runs
+from batchsync.state.tables import checkpoints as checkpoints_table
+from batchsync.state.tables import ensure_state_tables
+from batchsync.state.tables import runs as runs_table
+
+ConfigSource = Config | Mapping[str, Any] | str | Path | None
+
+
+def resolve_config(config: ConfigSource, pipelines: list[str] | None = None) -> Config:
+    """A Config from whatever the caller has: a Config, a parsed dict, a file path, or None (discover)."""
+    if isinstance(config, Config):
+        return config
+    if isinstance(config, Mapping):
+        return parse_config(dict(config), pipelines=pipelines)
+    return load_config(config, pipelines=pipelines)
+
+
+def run(
+    name: str,
+    config: ConfigSource = None,
+    *,
+    trigger: Trigger | str = Trigger.MANUAL,
+    full_refresh: bool = False,
+    dry_run: bool = False,
+    batch_size: int | None = None,
+    db_batch_size: int | None = None,
+    stop: threading.Event | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> RunResult:
+    """Run pipeline `name` to the end of its pass; the Python twin of `batchsync run NAME`."""
+    options = RunOptions(
+        trigger=Trigger(trigger),
+        full_refresh=full_refresh,
+        dry_run=dry_run,
+        page_size=batch_size,
+        db_batch_size=db_batch_size,
+    )
+    return run_pipeline(resolve_config(config, [name]), name, options, stop=stop, on_progress=on_progress)
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineStatus:
+    """Where a pipeline stands: its checkpoint, its table and its last run."""
+
+    pipeline: str
+    table: str
+    is_started: bool
+    is_complete: bool
+    cursor: Cursor
+    skip_records: int
+    pass_records: int
+    total_expected: int | None
+    watermark: JSONValue
+    last_synced_at: datetime | None
+    table_rows: int | None
+    last_run: JSONObject | None
+
+    @property
+    def state(self) -> str:
+        if self.is_complete:
+            return "complete"
+        if self.is_started:
+            return "in progress"
+        return "never synced" if self.last_synced_at is None else "not started"
+
+    def to_dict(self) -> JSONObject:
+        return {
+            "pipeline": self.pipeline,
+            "table": self.table,
+            "state": self.state,
+            "is_complete": self.is_complete,
+            "cursor": self.cursor,
+            "skip_records": self.skip_records,
+            "pass_records": self.pass_records,
+            "total_expected": self.total_expected,
+            "watermark": self.watermark,
+            "last_synced_at": self.last_synced_at.isoformat() if self.last_synced_at else None,
+            "table_rows": self.table_rows,
+            "last_run": self.last_run,
+        }
+
+
+def status(config: ConfigSource = None, name: str | None = None) -> list[PipelineStatus]:
+    """Status of one pipeline, or of every pipeline in the config. Reads only."""
+    resolved = resolve_config(config, [name] if name else [])
+    names = [name] if name else sorted(resolved.pipelines)
+    engine = open_database(resolved.database, read_only=True)
+    try:
+        return [_status_of(engine, resolved, each) for each in names]
+    finally:
+        engine.dispose()
+
+
+def _status_of(engine: Engine, config: Config, name: str) -> PipelineStatus:
+    pipeline = config.pipeline(name)
+    table = pipeline.destination.table
+    checkpoint: Checkpoint | None = None
+    last_run: JSONObject | None = None
+    rows: int | None = None
+    with engine.connect() as connection:
+        if table_exists(engine, checkpoints_table.name):
+            checkpoint = checkpoints.load(connection, name)
+        if table_exists(engine, runs_table.name):
+            recent = runs.recent(connection, name, limit=1)
+            last_run = runs.row_as_dict(recent[0]) if recent else None
+        if table_exists(engine, table):
+            counted = destination_table(pipeline.destination)
+            rows = connection.execute(select(func.count()).select_from(counted)).scalar_one()
+    checkpoint = checkpoint or Checkpoint()
+    return PipelineStatus(
+        pipeline=name,
+        table=table,
+        is_started=checkpoint.is_started,
+        is_complete=checkpoint.is_complete,
+        cursor=checkpoint.cursor,
+        skip_records=checkpoint.skip_records,
+        pass_records=checkpoint.pass_records,
+        total_expected=checkpoint.total_expected,
+        watermark=checkpoint.watermark,
+        last_synced_at=checkpoint.last_synced_at,
+        table_rows=rows,
+        last_run=last_run,
+    )
+
+
+def reset(name: str, config: ConfigSource = None) -> bool:
+    """Forget the pipeline's checkpoint and watermark (its rows stay); True when there was one."""
+    resolved = resolve_config(config, [name])
+    resolved.pipeline(name)
+    engine = open_database(resolved.database)
+    try:
+        ensure_state_tables(engine)
+        with engine.begin() as connection:
+            return checkpoints.remove(connection, name)
+    finally:
+        engine.dispose()
+
+
+def history(config: ConfigSource = None, name: str | None = None, limit: int = 20) -> list[JSONObject]:
+    """The most recent runs, newest first."""
+    resolved = resolve_config(config, [name] if name else [])
+    engine = open_database(resolved.database, read_only=True)
+    try:
+        if not table_exists(engine, runs_table.name):
+            return []
+        with engine.connect() as connection:
+            return [runs.row_as_dict(row) for row in runs.recent(connection, name, limit)]
+    finally:
+        engine.dispose()

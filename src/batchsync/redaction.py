@@ -1,0 +1,33 @@
+"""Removes secrets from any text before it is logged, stored in a run record or shown to a user.
+
+The config knows which values are secret (credentials, secret-looking query params and environment
+variables); everything that formats a message for the outside passes it through one `Redactor`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from urllib.parse import quote, quote_plus
+
+MASK = "***"
+
+
+class Redactor:
+    """Replaces every known secret, plain or URL-encoded, with `***`."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        variants: set[str] = set()
+        for secret in secrets:
+            if len(secret) < 3:  # masking "a" or "1" would shred every message and hide nothing
+                continue
+            variants.update({secret, quote(secret, safe=""), quote_plus(secret)})
+        self._secrets = sorted(variants, key=len, reverse=True)
+
+    def redact(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, MASK)
+        return text
+
+    def __bool__(self) -> bool:
+        return bool(self._secrets)

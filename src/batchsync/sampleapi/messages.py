@@ -1,0 +1,66 @@
+"""The request and response values passed between the socket handler and the sample API's endpoints.
+
+Endpoints in `batchsync.sampleapi` are plain functions from an `ApiRequest` to a `Response`, so the HTTP
+plumbing in `server.py` is the only code that touches sockets, and fault injection can rewrite a finished
+`Response` before it is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import orjson
+
+JSON_CONTENT_TYPE = "application/json"
+
+
+class BadRequestError(Exception):
+    """A client error an endpoint reports as a 4xx answer.
+
+    It never leaves `batchsync.sampleapi`: the dispatcher turns it into a JSON error response in the
+    endpoint's own error shape, which is why it lives here and not in `batchsync.errors`.
+    """
+
+    def __init__(self, message: str, *, param: str | None = None, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class ApiRequest:
+    """One parsed HTTP request: query flattened to its last value per name, header names lower-cased."""
+
+    method: str
+    path: str
+    query: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+    def header(self, name: str) -> str | None:
+        """The value of header `name` (any case), or None when the client did not send it."""
+        return self.headers.get(name.lower())
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """A complete answer; `record_count` is how many inventory items the body carries, for the log."""
+
+    status: int
+    body: bytes
+    content_type: str = JSON_CONTENT_TYPE
+    headers: tuple[tuple[str, str], ...] = ()
+    record_count: int = 0
+
+
+def json_response(
+    status: int,
+    payload: object,
+    *,
+    record_count: int = 0,
+    headers: tuple[tuple[str, str], ...] = (),
+) -> Response:
+    """Serialise `payload` with orjson; pre-serialised items travel inside it as `orjson.Fragment`s."""
+    return Response(status, orjson.dumps(payload), headers=headers, record_count=record_count)

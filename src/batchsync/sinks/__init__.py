@@ -1,0 +1,1 @@
+"""Sinks write mapped rows into the destination table and report what the database did."""

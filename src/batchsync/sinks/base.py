@@ -1,0 +1,37 @@
+"""The sink seam: write a batch of rows inside the caller's transaction and say what changed.
+
+The caller (the engine) owns the transaction, because the checkpoint that follows the batch must commit
+in the same one; a sink never commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy import Connection, Table
+
+from batchsync.models import WriteCounts
+from batchsync.sinks.mapping import MappedRow
+
+
+class Sink(Protocol):
+    @property
+    def table(self) -> Table: ...
+
+    def write(self, connection: Connection, rows: Sequence[MappedRow], synced_at: datetime) -> WriteCounts:
+        """Upsert `rows`; unchanged rows are not rewritten. Counts come from the database's own rows."""
+        ...
+
+    def classify(self, connection: Connection, rows: Sequence[MappedRow]) -> WriteCounts:
+        """What `write` would do, writing nothing (dry runs)."""
+        ...
+
+
+def last_row_per_key(rows: Sequence[MappedRow]) -> list[MappedRow]:
+    """One row per key, the last one winning, as the API's latest word on that record."""
+    if len({row.key for row in rows}) == len(rows):
+        return list(rows)
+    latest = {row.key: row for row in rows}
+    return list(latest.values())

@@ -1,0 +1,188 @@
+"""Record → row: pick each column's value by its dotted path and convert it to the column's type.
+
+The converted values are plain Python (str, int, float, Decimal, bool, datetime, JSON) so every sink can
+bind them its own way; the content hash is taken over them, so "unchanged" means the same converted
+content whatever the database stores.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import orjson
+
+from batchsync.config import ColumnConfig, DestinationConfig
+from batchsync.errors import RecordError
+from batchsync.models import JSONObject, JSONValue
+from batchsync.paths import MISSING, DottedPath
+
+Converter = Callable[[JSONValue], Any]
+
+_DEFAULT_TRUE = frozenset({"true", "t", "yes", "y", "1", "on"})
+_DEFAULT_FALSE = frozenset({"false", "f", "no", "n", "0", "off"})
+_MILLISECOND_EPOCH_THRESHOLD = 100_000_000_000  # later than 5138 AD as seconds: surely milliseconds
+
+
+@dataclass(frozen=True, slots=True)
+class MappedRow:
+    """One record as a row: its key, its column values in `RowMapper.columns` order, its content hash."""
+
+    key: Any
+    values: tuple[Any, ...]
+    content_hash: str
+
+
+class RowMapper:
+    """Maps records to rows for one destination; raises RecordError naming the column and the problem."""
+
+    def __init__(self, destination: DestinationConfig) -> None:
+        self.columns: tuple[str, ...] = tuple(destination.columns)
+        self.key_index = self.columns.index(destination.primary_key)
+        self._paths = tuple(DottedPath.parse(column.path) for column in destination.columns.values())
+        self._converters = tuple(_converter_for(column) for column in destination.columns.values())
+
+    def map(self, record: JSONObject) -> MappedRow:
+        values: list[Any] = []
+        for name, path, convert in zip(self.columns, self._paths, self._converters, strict=True):
+            raw = path.get(record)
+            if raw is MISSING or raw is None:
+                values.append(None)
+                continue
+            try:
+                values.append(convert(raw))
+            except (ValueError, TypeError, InvalidOperation, OverflowError) as exc:
+                raise RecordError(
+                    f"column {name!r}: cannot convert {_preview(raw)} from {path}: {exc}",
+                    key=self._key_text(record),
+                    column=name,
+                ) from None
+        key = values[self.key_index]
+        if key is None or key == "":
+            raise RecordError(
+                f"record has no primary key at {self._paths[self.key_index]}", column=self.columns[self.key_index]
+            )
+        return MappedRow(key, tuple(values), content_hash(values))
+
+    def _key_text(self, record: JSONObject) -> str | None:
+        raw = self._paths[self.key_index].get(record)
+        return None if raw is MISSING or raw is None else str(raw)
+
+
+def content_hash(values: list[Any] | tuple[Any, ...]) -> str:
+    """A stable digest of converted values (dict keys sorted, Decimals by their exact text)."""
+    encoded = orjson.dumps(values, default=str, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+    return hashlib.blake2b(encoded, digest_size=16).hexdigest()
+
+
+def _preview(raw: JSONValue) -> str:
+    text = repr(raw)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _converter_for(column: ColumnConfig) -> Converter:
+    if column.type == "boolean":
+        return _boolean_converter(column.true_values, column.false_values)
+    return _CONVERTERS[column.type]
+
+
+def to_string(raw: JSONValue) -> str:
+    if isinstance(raw, str):
+        return raw
+    if isinstance(raw, bool):
+        return "true" if raw else "false"
+    if isinstance(raw, dict | list):
+        return orjson.dumps(raw, option=orjson.OPT_SORT_KEYS).decode()
+    return str(raw)
+
+
+def to_integer(raw: JSONValue) -> int:
+    if isinstance(raw, bool):
+        return int(raw)
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, float):
+        if not raw.is_integer():
+            raise ValueError("not a whole number")
+        return int(raw)
+    if isinstance(raw, str):
+        number = Decimal(raw.strip())
+        if number != number.to_integral_value():
+            raise ValueError("not a whole number")
+        return int(number)
+    raise TypeError(f"expected a number, got {type(raw).__name__}")
+
+
+def to_float(raw: JSONValue) -> float:
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        raise TypeError(f"expected a number, got {type(raw).__name__}")
+    return float(raw)
+
+
+def to_decimal(raw: JSONValue) -> Decimal:
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        raise TypeError(f"expected a number, got {type(raw).__name__}")
+    # str() of a float is its shortest round-trip text: 12.5 stays 12.5, not 12.5000000000000001.
+    number = Decimal(str(raw).strip())
+    if not number.is_finite():
+        raise ValueError("not a finite number")
+    return number
+
+
+def to_datetime(raw: JSONValue) -> datetime:
+    """ISO 8601 text (a trailing Z or an offset; naive means UTC) or Unix seconds / milliseconds."""
+    if isinstance(raw, bool):
+        raise TypeError("expected a date-time, got a boolean")
+    if isinstance(raw, int | float):
+        seconds = raw / 1000 if abs(raw) >= _MILLISECOND_EPOCH_THRESHOLD else raw
+        return datetime.fromtimestamp(seconds, UTC)
+    if not isinstance(raw, str):
+        raise TypeError(f"expected a date-time, got {type(raw).__name__}")
+    parsed = datetime.fromisoformat(raw.strip())
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def to_json(raw: JSONValue) -> JSONValue:
+    return raw
+
+
+def _boolean_converter(true_values: list[str] | None, false_values: list[str] | None) -> Converter:
+    """With `true_values` only, any other value is false (e.g. status active/inactive)."""
+    trues = frozenset(v.lower() for v in true_values) if true_values else None
+    falses = frozenset(v.lower() for v in false_values) if false_values else None
+
+    def to_boolean(raw: JSONValue) -> bool:
+        text = to_string(raw).strip().lower()
+        if trues is not None or falses is not None:
+            if trues is not None and text in trues:
+                return True
+            if falses is not None and text in falses:
+                return False
+            if trues is not None and falses is None:
+                return False
+            if falses is not None and trues is None:
+                return True
+            raise ValueError(f"not in true_values {sorted(trues or ())} or false_values {sorted(falses or ())}")
+        if text in _DEFAULT_TRUE:
+            return True
+        if text in _DEFAULT_FALSE:
+            return False
+        raise ValueError("not a recognised boolean (set true_values)")
+
+    return to_boolean
+
+
+_CONVERTERS: dict[str, Converter] = {
+    "string": to_string,
+    "integer": to_integer,
+    "float": to_float,
+    "decimal": to_decimal,
+    "datetime": to_datetime,
+    "json": to_json,
+}

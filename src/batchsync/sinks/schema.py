@@ -1,0 +1,75 @@
+"""The destination table, derived from `destination.columns`, plus batchsync's two bookkeeping columns.
+
+`_batchsync_hash` holds a digest of the row's content, so a rerun can tell unchanged rows from updated
+ones without comparing every column; `_batchsync_synced_at` is when the row's content was last written.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Double,
+    Engine,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    inspect,
+)
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.types import TypeEngine
+
+from batchsync.config import DestinationConfig
+from batchsync.errors import SinkError
+
+HASH_COLUMN = "_batchsync_hash"
+SYNCED_AT_COLUMN = "_batchsync_synced_at"
+
+
+def _column_type(type_name: str) -> TypeEngine[Any]:
+    # SQLite keeps JSON as TEXT: its JSON type name would get NUMERIC affinity and turn "5" into 5.
+    types: dict[str, TypeEngine[Any]] = {
+        "string": Text(),
+        "integer": BigInteger(),
+        "float": Double(),
+        "decimal": Numeric(),
+        "boolean": Boolean(),
+        "datetime": DateTime(timezone=True),
+        "json": JSON().with_variant(Text(), "sqlite"),
+    }
+    return types[type_name]
+
+
+def destination_table(destination: DestinationConfig, metadata: MetaData | None = None) -> Table:
+    metadata = metadata or MetaData()
+    columns = [
+        Column(
+            name,
+            _column_type(column.type),
+            primary_key=name == destination.primary_key,
+            nullable=name != destination.primary_key,
+        )
+        for name, column in destination.columns.items()
+    ]
+    columns.append(Column(HASH_COLUMN, String(32), nullable=False))
+    columns.append(Column(SYNCED_AT_COLUMN, DateTime(timezone=True), nullable=False))
+    return Table(destination.table, metadata, *columns)
+
+
+def ensure_table(engine: Engine, table: Table) -> None:
+    """Create the table when it is missing. Raises SinkError when the database refuses."""
+    try:
+        table.create(engine, checkfirst=True)
+    except SQLAlchemyError as exc:
+        raise SinkError(f"cannot create table {table.name}: {getattr(exc, 'orig', exc)}") from exc
+
+
+def table_exists(engine: Engine, name: str) -> bool:
+    return inspect(engine).has_table(name)

@@ -1,0 +1,119 @@
+"""SQLite upserts: look up the batch's stored hashes, then one `INSERT … ON CONFLICT DO UPDATE` for the
+rows that are new or changed.
+
+Reading the hashes first (inside the same `BEGIN IMMEDIATE` transaction, so nothing can change between
+the read and the write) gives exact created / updated / unchanged counts and leaves unchanged rows
+untouched. Values are bound as SQLite's native types directly, skipping per-value type processing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Table
+from sqlalchemy.exc import SQLAlchemyError
+
+from batchsync.config import DestinationConfig
+from batchsync.errors import SinkError
+from batchsync.models import WriteCounts
+from batchsync.sinks.base import last_row_per_key
+from batchsync.sinks.mapping import MappedRow
+from batchsync.sinks.schema import HASH_COLUMN, SYNCED_AT_COLUMN, destination_table
+
+# SQLite before 3.32 allows 999 bound parameters per statement; stay under it everywhere.
+_KEYS_PER_LOOKUP = 500
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _bind_for(type_name: str) -> Callable[[Any], Any] | None:
+    if type_name == "decimal":
+        return lambda value: None if value is None else str(value)
+    if type_name == "datetime":
+        return lambda value: None if value is None else value.isoformat()
+    if type_name == "boolean":
+        return lambda value: None if value is None else int(value)
+    if type_name == "json":
+        return lambda value: None if value is None else orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    return None
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class SqliteSink:
+    def __init__(self, destination: DestinationConfig) -> None:
+        self._table = destination_table(destination)
+        self._binds = [_bind_for(column.type) for column in destination.columns.values()]
+        self._needs_binding = any(self._binds)
+        table = _quote(destination.table)
+        key = _quote(destination.primary_key)
+        names = [*destination.columns, HASH_COLUMN, SYNCED_AT_COLUMN]
+        updates = ", ".join(f"{_quote(n)} = excluded.{_quote(n)}" for n in names if n != destination.primary_key)
+        self._upsert_sql = (
+            f"INSERT INTO {table} ({', '.join(map(_quote, names))}) VALUES ({', '.join('?' * len(names))}) "
+            f"ON CONFLICT ({key}) DO UPDATE SET {updates} "
+            f"WHERE {table}.{_quote(HASH_COLUMN)} IS NOT excluded.{_quote(HASH_COLUMN)}"
+        )
+        self._lookup_sql = f"SELECT {key}, {_quote(HASH_COLUMN)} FROM {table} WHERE {key} IN "
+
+    @property
+    def table(self) -> Table:
+        return self._table
+
+    def write(self, connection: Connection, rows: Sequence[MappedRow], synced_at: datetime) -> WriteCounts:
+        unique = last_row_per_key(rows)
+        counts, changed = self._split(connection, unique)
+        if changed:
+            stamp = synced_at.isoformat()
+            parameters = [(*self._db_values(row.values), row.content_hash, stamp) for row in changed]
+            try:
+                connection.exec_driver_sql(self._upsert_sql, parameters)
+            except SQLAlchemyError as exc:
+                raise SinkError(f"writing to {self._table.name} failed: {getattr(exc, 'orig', exc)}") from exc
+        return counts
+
+    def classify(self, connection: Connection, rows: Sequence[MappedRow]) -> WriteCounts:
+        counts, _ = self._split(connection, last_row_per_key(rows))
+        return counts
+
+    def _split(self, connection: Connection, rows: list[MappedRow]) -> tuple[WriteCounts, list[MappedRow]]:
+        stored = self._stored_hashes(connection, [row.key for row in rows])
+        created = updated = unchanged = 0
+        changed: list[MappedRow] = []
+        for row in rows:
+            previous = stored.get(row.key)
+            if previous is None:
+                created += 1
+                changed.append(row)
+            elif previous != row.content_hash:
+                updated += 1
+                changed.append(row)
+            else:
+                unchanged += 1
+        return WriteCounts(created, updated, unchanged), changed
+
+    def _stored_hashes(self, connection: Connection, keys: list[Any]) -> dict[Any, str]:
+        stored: dict[Any, str] = {}
+        try:
+            for chunk in _chunks(keys, _KEYS_PER_LOOKUP):
+                sql = self._lookup_sql + "(" + ",".join("?" * len(chunk)) + ")"
+                stored.update(connection.exec_driver_sql(sql, tuple(chunk)).tuples().all())
+        except SQLAlchemyError as exc:
+            raise SinkError(f"reading {self._table.name} failed: {getattr(exc, 'orig', exc)}") from exc
+        return stored
+
+    def _db_values(self, values: tuple[Any, ...]) -> tuple[Any, ...]:
+        if not self._needs_binding:
+            return values
+        return tuple(
+            bind(value) if bind else value for bind, value in zip(self._binds, values, strict=True)
+        )
+

@@ -1,0 +1,60 @@
+"""The paginator seam: which request fetches the page at a cursor, and which cursor comes next.
+
+Paginators do no I/O and keep no state between calls: the engine stores the cursor in the checkpoint, so
+a restarted run asks for exactly the page it would have asked for next.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from batchsync.errors import PaginationError
+from batchsync.models import Cursor, JSONValue, Page, PageRequest
+from batchsync.paths import MISSING, DottedPath
+
+
+class Paginator(Protocol):
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the settings a cursor depends on; a pass may only resume under the same one."""
+        ...
+
+    def first_cursor(self) -> Cursor:
+        """The cursor of a pass's first page."""
+        ...
+
+    def request_for(self, cursor: Cursor, template: PageRequest) -> PageRequest:
+        """The request for the page at `cursor`, built from the source's URL and params."""
+        ...
+
+    def next_cursor(self, page: Page, cursor: Cursor) -> Cursor | None:
+        """The cursor of the page after `page` (fetched at `cursor`), or None when it was the last."""
+        ...
+
+    def expected_total(self, page: Page) -> int | None:
+        """How many records the whole pass holds, when the API says so (for progress and ETA)."""
+        ...
+
+
+def read_flag(page: Page, path: DottedPath) -> bool:
+    """A has-more style flag from the answer; its absence is an error rather than a silent stop."""
+    value = path.get(page.response.body)
+    if value is MISSING:
+        raise PaginationError(
+            f"the answer from {page.response.url} has no {path} (paginator has_more_path)",
+            url=page.response.url,
+        )
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes")
+    return bool(value)
+
+
+def read_int(page: Page, path: DottedPath, setting: str) -> int:
+    value: JSONValue = path.get(page.response.body)
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise PaginationError(
+            f"the answer from {page.response.url} has no whole number at {path} (paginator {setting})",
+            url=page.response.url,
+        ) from None

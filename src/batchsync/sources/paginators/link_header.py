@@ -1,0 +1,56 @@
+"""`Link` header paging (GitHub, GitLab, Shopify): follow `<…>; rel="next"` (RFC 8288).
+
+Reads, for example: `Link: <https://api.example.com/items?page=3>; rel="next", <…?page=9>; rel="last"`.
+Stops when no `next` link is sent, and on an empty page. The cursor is the next URL itself.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urljoin
+
+from batchsync.config import LinkHeaderPaginatorConfig
+from batchsync.models import Cursor, Page, PageRequest
+
+_LINK = re.compile(r"<([^>]*)>((?:\s*;\s*[^;,]+(?:=(?:\"[^\"]*\"|[^;,]*))?)*)")
+_REL = re.compile(r";\s*rel\s*=\s*(?:\"([^\"]*)\"|([^;,\s]*))", re.IGNORECASE)
+
+
+def parse_link_header(value: str) -> dict[str, str]:
+    """Map each relation type (`next`, `last`, …) to its target URL."""
+    links: dict[str, str] = {}
+    for match in _LINK.finditer(value):
+        target, parameters = match.group(1), match.group(2)
+        for rel_match in _REL.finditer(parameters):
+            for relation in (rel_match.group(1) or rel_match.group(2) or "").split():
+                links.setdefault(relation.lower(), target)
+    return links
+
+
+class LinkHeaderPaginator:
+    def __init__(self, config: LinkHeaderPaginatorConfig, page_size: int | None = None) -> None:
+        self._config = config
+        self._page_size = page_size or config.page_size
+
+    @property
+    def fingerprint(self) -> str:
+        return "link_header"
+
+    def first_cursor(self) -> Cursor:
+        return None
+
+    def request_for(self, cursor: Cursor, template: PageRequest) -> PageRequest:
+        if cursor is not None:
+            return PageRequest(str(cursor))  # the link carries every query parameter already
+        if self._config.size_param and self._page_size:
+            return template.with_params(**{self._config.size_param: str(self._page_size)})
+        return template
+
+    def next_cursor(self, page: Page, cursor: Cursor) -> Cursor | None:
+        if not page.records:
+            return None
+        target = parse_link_header(page.response.headers.get("link", "")).get("next")
+        return urljoin(page.response.url, target) if target else None
+
+    def expected_total(self, page: Page) -> int | None:
+        return None

@@ -1,0 +1,46 @@
+"""Next-URL paging (Salesforce `nextRecordsUrl`, many JSON:API and HAL APIs): the body names the next page.
+
+Reads, for example: `{"done": false, "nextRecordsUrl": "/services/data/v59.0/query/01g-2000",
+"records": [...]}`. A relative URL is resolved against the page it came from (not the base URL), as a
+browser would. Stops when the URL is absent, null or empty, and on an empty page.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urljoin
+
+from batchsync.config import NextUrlPaginatorConfig
+from batchsync.models import Cursor, Page, PageRequest
+from batchsync.paths import MISSING, DottedPath
+
+
+class NextUrlPaginator:
+    def __init__(self, config: NextUrlPaginatorConfig, page_size: int | None = None) -> None:
+        self._config = config
+        self._page_size = page_size or config.page_size
+        self._next_url = DottedPath.parse(config.next_url_path)
+
+    @property
+    def fingerprint(self) -> str:
+        return "next_url"
+
+    def first_cursor(self) -> Cursor:
+        return None
+
+    def request_for(self, cursor: Cursor, template: PageRequest) -> PageRequest:
+        if cursor is not None:
+            return PageRequest(str(cursor))
+        if self._config.size_param and self._page_size:
+            return template.with_params(**{self._config.size_param: str(self._page_size)})
+        return template
+
+    def next_cursor(self, page: Page, cursor: Cursor) -> Cursor | None:
+        if not page.records:
+            return None
+        value = self._next_url.get(page.response.body)
+        if value in (MISSING, None, "") or not isinstance(value, str):
+            return None
+        return urljoin(page.response.url, value)
+
+    def expected_total(self, page: Page) -> int | None:
+        return None

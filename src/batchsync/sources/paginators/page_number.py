@@ -1,0 +1,51 @@
+"""Page-number paging (Zoho, Shopify REST, most admin APIs): `?page=3&per_page=200`.
+
+Reads, for example (Zoho): `{"items": [...], "page_context": {"page": 3, "has_more_page": true}}`.
+Stops on `has_more_path` when set, else when `total_pages_path` says this was the last page, else on a
+short page; always on an empty page.
+"""
+
+from __future__ import annotations
+
+from batchsync.config import PageNumberPaginatorConfig
+from batchsync.models import Cursor, Page, PageRequest
+from batchsync.paths import DottedPath
+from batchsync.sources.paginators.base import read_flag, read_int
+
+
+class PageNumberPaginator:
+    def __init__(self, config: PageNumberPaginatorConfig, page_size: int | None = None) -> None:
+        self._config = config
+        self._page_size = page_size or config.page_size
+        self._has_more = DottedPath.parse(config.has_more_path) if config.has_more_path else None
+        self._total_pages = DottedPath.parse(config.total_pages_path) if config.total_pages_path else None
+
+    @property
+    def fingerprint(self) -> str:
+        # Page N means different records under another page size, so the size is part of the position.
+        return f"page_number:{self._page_size}:{self._config.start}"
+
+    def first_cursor(self) -> Cursor:
+        return self._config.start
+
+    def request_for(self, cursor: Cursor, template: PageRequest) -> PageRequest:
+        params = {self._config.page_param: str(cursor)}
+        if self._config.size_param:
+            params[self._config.size_param] = str(self._page_size)
+        return template.with_params(**params)
+
+    def next_cursor(self, page: Page, cursor: Cursor) -> Cursor | None:
+        if not page.records:
+            return None
+        next_page = int(cursor) + 1
+        if self._has_more is not None:
+            return next_page if read_flag(page, self._has_more) else None
+        if self._total_pages is not None:
+            last_page = self._config.start + read_int(page, self._total_pages, "total_pages_path") - 1
+            return next_page if next_page <= last_page else None
+        return next_page if len(page.records) >= self._page_size else None
+
+    def expected_total(self, page: Page) -> int | None:
+        if self._total_pages is None:
+            return None
+        return read_int(page, self._total_pages, "total_pages_path") * self._page_size

@@ -1,0 +1,1 @@
+"""batchsync's own tables: checkpoints (committed beside the data they describe) and run history."""

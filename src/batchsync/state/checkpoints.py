@@ -1,0 +1,70 @@
+"""Reading and writing checkpoints. `save` runs inside the caller's transaction, beside the batch's rows.
+
+A checkpoint is stored as one JSON document per pipeline: adding a field later needs no migration, and
+`decode(encode(c)) == c` holds for every checkpoint (a property test checks it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
+
+from batchsync.errors import CheckpointError, SinkError
+from batchsync.models import Checkpoint
+from batchsync.state.tables import checkpoints
+
+_DATETIME_FIELDS = ("pass_started_at", "last_synced_at")
+
+
+def encode(checkpoint: Checkpoint) -> str:
+    fields = dataclasses.asdict(checkpoint)
+    for name in _DATETIME_FIELDS:
+        if fields[name] is not None:
+            fields[name] = fields[name].isoformat()
+    return orjson.dumps(fields).decode()
+
+
+def decode(text: str) -> Checkpoint:
+    try:
+        fields: dict[str, Any] = orjson.loads(text)
+        known = {field.name for field in dataclasses.fields(Checkpoint)}
+        fields = {name: value for name, value in fields.items() if name in known}
+        for name in _DATETIME_FIELDS:
+            if fields.get(name) is not None:
+                fields[name] = datetime.fromisoformat(fields[name])
+        return Checkpoint(**fields)
+    except (orjson.JSONDecodeError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"the stored checkpoint cannot be read ({exc}); run `batchsync reset`") from exc
+
+
+def load(connection: Connection, pipeline: str) -> Checkpoint | None:
+    try:
+        text = connection.execute(
+            select(checkpoints.c.state).where(checkpoints.c.pipeline == pipeline)
+        ).scalar_one_or_none()
+    except SQLAlchemyError as exc:
+        raise SinkError(f"cannot read the checkpoint of {pipeline}: {getattr(exc, 'orig', exc)}") from exc
+    return None if text is None else decode(text)
+
+
+def save(connection: Connection, pipeline: str, checkpoint: Checkpoint) -> None:
+    values = {"state": encode(checkpoint), "updated_at": datetime.now(UTC).isoformat()}
+    try:
+        result = connection.execute(
+            update(checkpoints).where(checkpoints.c.pipeline == pipeline).values(**values)
+        )
+        if result.rowcount == 0:
+            connection.execute(insert(checkpoints).values(pipeline=pipeline, **values))
+    except SQLAlchemyError as exc:
+        raise SinkError(f"cannot save the checkpoint of {pipeline}: {getattr(exc, 'orig', exc)}") from exc
+
+
+def remove(connection: Connection, pipeline: str) -> bool:
+    """Forget the pipeline's checkpoint; True when there was one."""
+    result = connection.execute(delete(checkpoints).where(checkpoints.c.pipeline == pipeline))
+    return result.rowcount > 0

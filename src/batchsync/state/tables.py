@@ -1,0 +1,59 @@
+"""The `batchsync_*` tables, declared once with SQLAlchemy Core so every dialect gets the same shape."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Double,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.exc import SQLAlchemyError
+
+from batchsync.errors import SinkError
+
+metadata = MetaData()
+
+checkpoints = Table(
+    "batchsync_checkpoints",
+    metadata,
+    Column("pipeline", String(200), primary_key=True),
+    Column("state", Text, nullable=False),  # the Checkpoint as JSON: see state/checkpoints.py
+    Column("updated_at", String(40), nullable=False),
+)
+
+runs = Table(
+    "batchsync_runs",
+    metadata,
+    Column("run_id", String(36), primary_key=True),
+    Column("pipeline", String(200), nullable=False, index=True),
+    Column("trigger", String(20), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("started_at", String(40), nullable=False, index=True),
+    Column("finished_at", String(40)),
+    Column("duration_seconds", Double),
+    Column("api_calls", Integer, nullable=False, default=0),
+    Column("retries", Integer, nullable=False, default=0),
+    Column("pages", Integer, nullable=False, default=0),
+    Column("created", Integer, nullable=False, default=0),
+    Column("updated", Integer, nullable=False, default=0),
+    Column("unchanged", Integer, nullable=False, default=0),
+    Column("failed", Integer, nullable=False, default=0),
+    Column("is_pass_complete", Boolean, nullable=False, default=False),
+    Column("error", Text),
+    Column("details", Text),  # JSON: warnings and error_details
+    Column("host", String(255)),
+    Column("pid", Integer),
+)
+
+
+def ensure_state_tables(engine: Engine) -> None:
+    try:
+        metadata.create_all(engine, checkfirst=True)
+    except SQLAlchemyError as exc:
+        raise SinkError(f"cannot create batchsync's tables: {getattr(exc, 'orig', exc)}") from exc

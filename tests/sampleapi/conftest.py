@@ -1,0 +1,44 @@
+"""Fixtures for the sample API's own tests: a fresh 1,003-item inventory served on a free port per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from batchsync.sampleapi import Inventory, SampleApi
+
+SIZE = 1003  # not a multiple of any page size the tests use, so every walk ends on a partial page
+
+
+class FakeClock:
+    """A monotonic clock the test moves by hand, so token expiry needs no sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def inventory() -> Inventory:
+    return Inventory(SIZE, seed=7)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def api(inventory: Inventory, clock: FakeClock) -> Iterator[SampleApi]:
+    with SampleApi(inventory, clock=clock) as running:
+        yield running
+
+
+@pytest.fixture
+def client(api: SampleApi) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=api.url, timeout=5.0) as http:
+        yield http
