@@ -1,1 +1,56 @@
-"""batchsync: keep a local SQL database in step with remote HTTP APIs."""
+"""batchsync: keep a local SQL database in step with remote HTTP APIs — in batches, resumably, exactly once.
+
+The Python API mirrors the CLI:
+
+    import batchsync
+    result = batchsync.run("zoho_items", config="batchsync.yaml")
+    print(result.status, result.counts)
+"""
+
+from batchsync.config import Config, load_config, parse_config
+from batchsync.engine import Progress, RunOptions
+from batchsync.errors import (
+    BatchsyncError,
+    CheckpointError,
+    ConfigError,
+    PaginationError,
+    PermanentHttpError,
+    RecordError,
+    RunConflictError,
+    SinkError,
+    SourceError,
+    TransientHttpError,
+)
+from batchsync.models import Checkpoint, RecordFailure, RunResult, RunStatus, Trigger, WriteCounts
+from batchsync.operations import PipelineStatus, history, reset, run, status
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BatchsyncError",
+    "Checkpoint",
+    "CheckpointError",
+    "Config",
+    "ConfigError",
+    "PaginationError",
+    "PermanentHttpError",
+    "PipelineStatus",
+    "Progress",
+    "RecordError",
+    "RecordFailure",
+    "RunConflictError",
+    "RunOptions",
+    "RunResult",
+    "RunStatus",
+    "SinkError",
+    "SourceError",
+    "TransientHttpError",
+    "Trigger",
+    "WriteCounts",
+    "history",
+    "load_config",
+    "parse_config",
+    "reset",
+    "run",
+    "status",
+]

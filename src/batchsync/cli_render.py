@@ -112,7 +112,9 @@ def render_result(console: Console, result: RunResult) -> None:
 
 
 def render_status(console: Console, statuses: list[PipelineStatus]) -> None:
-    table = Table("pipeline", "state", "position", "pass records", "last sync", "table rows", "last run")
+    table = Table("pipeline", "state", "position", "pass records", "last sync (UTC)", "table rows", "last run")
+    for column in table.columns:
+        column.overflow = "fold"
     for item in statuses:
         position = "-" if item.cursor is None else f"{item.cursor}"
         if item.skip_records:
@@ -136,20 +138,19 @@ def render_status(console: Console, statuses: list[PipelineStatus]) -> None:
 
 
 def render_runs(console: Console, history: list[dict[str, Any]]) -> None:
-    table = Table("started", "pipeline", "trigger", "status", "seconds", "created", "updated", "unchanged",
-                  "API calls", "error")
+    table = Table("started (UTC)", "pipeline", "trigger", "status", "seconds", "new/upd/same", "calls", "error")
+    for column in table.columns:
+        column.overflow = "fold"
     for row in history:
         seconds = row["duration_seconds"]
         table.add_row(
-            row["started_at"][:19],
+            row["started_at"][:19].replace("T", " "),
             row["pipeline"],
             row["trigger"],
             row["status"],
             "-" if seconds is None else f"{seconds:.2f}",
-            str(row["created"]),
-            str(row["updated"]),
-            str(row["unchanged"]),
+            f"{row['created']}/{row['updated']}/{row['unchanged']}",
             str(row["api_calls"]),
-            (row["error"] or "")[:80],
+            (row["error"] or "")[:120],
         )
     console.print(table)

@@ -57,10 +57,16 @@ def _sqlite_engine(url: URL, read_only: bool) -> Engine:
     database = url.database or ""
     is_memory = database in ("", ":memory:")
     if read_only and not is_memory:
-        if not Path(database).exists():
+        file = Path(database)
+        if not file.exists():
             url = url.set(database=":memory:")
+        elif Path(f"{database}-wal").exists():
+            # Another connection is live: share its WAL index (read-only mode, no writes of ours).
+            url = url.set(database=f"file:{file.resolve()}?mode=ro", query={"uri": "true"})
         else:
-            url = url.set(database=f"file:{Path(database).resolve()}?mode=ro", query={"uri": "true"})
+            # Nobody has the file open: read it as immutable, which creates no -wal or -shm file, so
+            # a dry run or a status check leaves the directory exactly as it found it.
+            url = url.set(database=f"file:{file.resolve()}?mode=ro&immutable=1", query={"uri": "true"})
     engine = create_engine(url)
 
     @event.listens_for(engine, "connect")

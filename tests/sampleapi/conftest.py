@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import ssl
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -10,6 +11,10 @@ import pytest
 from batchsync.sampleapi import Inventory, SampleApi
 
 SIZE = 1003  # not a multiple of any page size the tests use, so every walk ends on a partial page
+
+# The clients only speak plain HTTP to 127.0.0.1, but httpx.Client loads CA certificates on creation
+# (~70 ms); one shared context keeps a fresh client per test cheap.
+_TLS_CONTEXT = ssl.create_default_context()
 
 
 class FakeClock:
@@ -40,5 +45,19 @@ def api(inventory: Inventory, clock: FakeClock) -> Iterator[SampleApi]:
 
 @pytest.fixture
 def client(api: SampleApi) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=api.url, timeout=5.0) as http:
+    with httpx.Client(base_url=api.url, timeout=5.0, verify=_TLS_CONTEXT) as http:
         yield http
+
+
+@pytest.fixture
+def connect() -> Iterator[Callable[[str], httpx.Client]]:
+    """Opens clients to other servers a test starts itself; closes them afterwards."""
+    clients: list[httpx.Client] = []
+
+    def open_client(base_url: str) -> httpx.Client:
+        clients.append(httpx.Client(base_url=base_url, timeout=5.0, verify=_TLS_CONTEXT))
+        return clients[-1]
+
+    yield open_client
+    for opened in clients:
+        opened.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from datetime import datetime
 
@@ -43,7 +44,7 @@ def test_items_have_the_zoho_like_shape() -> None:
 
 def test_construction_times_increase_one_second_per_item() -> None:
     times = _times(Inventory(20).items())
-    assert all((later - earlier).total_seconds() == 1 for earlier, later in zip(times, times[1:]))
+    assert all((later - earlier).total_seconds() == 1 for earlier, later in itertools.pairwise(times))
 
 
 def test_update_changes_stock_and_stamps_strictly_later_times() -> None:

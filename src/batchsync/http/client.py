@@ -90,7 +90,8 @@ class HttpClient:
             self._api_calls += 1
         started = time.perf_counter()
         try:
-            response = self._client.get(request.url, params=dict(request.params))
+            # An empty params dict would make httpx drop the query string a next-link URL carries.
+            response = self._client.get(request.url, params=dict(request.params) or None)
         except httpx.TimeoutException as exc:
             raise TransientHttpError(self._describe(request, f"timed out ({type(exc).__name__})")) from exc
         except httpx.TransportError as exc:
@@ -130,7 +131,7 @@ class HttpClient:
         return JsonResponse(url=str(response.url), status=status, headers=response.headers, body=body)
 
     def _describe(self, request: PageRequest, problem: str) -> str:
-        target = str(self._client.build_request("GET", request.url, params=dict(request.params)).url)
+        target = str(self._client.build_request("GET", request.url, params=dict(request.params) or None).url)
         return self._redactor.redact(f"GET {target} {problem}")
 
     def close(self) -> None:

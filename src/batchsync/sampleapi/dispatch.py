@@ -6,6 +6,7 @@ rule about what the API answers lives here or in the endpoint modules.
 
 from __future__ import annotations
 
+import sys
 import time
 
 from batchsync.sampleapi.auth import UNAUTHORIZED_BODY, challenge_for, is_authorized
@@ -45,7 +46,11 @@ class Dispatcher:
 
     def handle(self, request: ApiRequest) -> Response:
         """The answer to `request`, logged before it is returned so the log never lags the client."""
-        response = self._answer(request)
+        try:
+            response = self._answer(request)
+        except Exception as exc:  # a bug in the sample API must show up as a logged 500, not a hung client
+            print(f"sampleapi: error answering {request.method} {request.path}: {exc!r}", file=sys.stderr)
+            response = json_response(500, {"code": 500, "message": "internal error in the sample API"})
         self._log.append(
             LoggedRequest(
                 method=request.method,

@@ -19,13 +19,13 @@ from typing import Any
 
 from batchsync.sampleapi.dataset import Inventory
 from batchsync.sampleapi.dispatch import Dispatcher
-from batchsync.sampleapi.messages import ApiRequest, Response, json_response
+from batchsync.sampleapi.messages import ApiRequest, Response
 from batchsync.sampleapi.requestlog import LoggedRequest, RequestLog
 from batchsync.sampleapi.settings import SampleApiSettings
 from batchsync.sampleapi.tokens import TokenIssuer
 
 # How often serve_forever checks for shutdown; it bounds how long stop() waits, and tests stop servers often.
-_POLL_INTERVAL_SECONDS = 0.02
+_POLL_INTERVAL_SECONDS = 0.01
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -50,9 +50,17 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._serve()
 
+    def do_HEAD(self) -> None:
+        self._serve()
+
+    def do_OPTIONS(self) -> None:
+        self._serve()
+
     def _serve(self) -> None:
         path, _, raw_query = self.path.partition("?")
         length = int(self.headers.get("Content-Length") or 0)
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            self.close_connection = True  # bodies are never chunked here; don't parse one, just hang up after
         request = ApiRequest(
             method=self.command,
             path=path,
@@ -60,12 +68,7 @@ class _Handler(BaseHTTPRequestHandler):
             headers={name.lower(): value for name, value in self.headers.items()},
             body=self.rfile.read(length) if length > 0 else b"",
         )
-        try:
-            response = self.server.dispatcher.handle(request)
-        except Exception as exc:  # a bug in the sample API must show up as a 500, not a hung client
-            print(f"sampleapi: error answering {self.command} {self.path}: {exc!r}", file=sys.stderr)
-            response = json_response(500, {"code": 500, "message": "internal error in the sample API"})
-        self._write(response)
+        self._write(self.server.dispatcher.handle(request))
 
     def _write(self, response: Response) -> None:
         self.send_response_only(response.status)
@@ -74,7 +77,8 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in response.headers:
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(response.body)
+        if self.command != "HEAD":
+            self.wfile.write(response.body)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silent: the request log is the record, and stderr noise would bury test output."""
@@ -135,8 +139,8 @@ class SampleApi:
         port: int = 0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.inventory = inventory if inventory is not None else Inventory()
-        self.settings = settings if settings is not None else SampleApiSettings()
+        self._inventory = inventory if inventory is not None else Inventory()
+        self._settings = settings if settings is not None else SampleApiSettings()
         self._host = host
         self._port = port
         self._log = RequestLog()
@@ -185,6 +189,16 @@ class SampleApi:
         self.stop()
 
     @property
+    def inventory(self) -> Inventory:
+        """The collection being served; mutate it freely while the API runs."""
+        return self._inventory
+
+    @property
+    def settings(self) -> SampleApiSettings:
+        """The live settings; change their fields (the object itself is fixed, handlers hold it)."""
+        return self._settings
+
+    @property
     def is_running(self) -> bool:
         return self._server is not None
 
@@ -216,7 +230,7 @@ class SampleApi:
     def _dispatcher_for(self, url: str) -> Dispatcher:
         # Kept across restarts (the port is reused), so open Salesforce query locators survive an outage.
         if self._dispatcher is None:
-            self._dispatcher = Dispatcher(self.inventory, self.settings, self._log, self._tokens, url)
+            self._dispatcher = Dispatcher(self._inventory, self._settings, self._log, self._tokens, url)
         return self._dispatcher
 
 

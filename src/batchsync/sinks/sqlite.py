@@ -105,7 +105,7 @@ class SqliteSink:
         try:
             for chunk in _chunks(keys, _KEYS_PER_LOOKUP):
                 sql = self._lookup_sql + "(" + ",".join("?" * len(chunk)) + ")"
-                stored.update(connection.exec_driver_sql(sql, tuple(chunk)).tuples().all())
+                stored.update(tuple(row) for row in connection.exec_driver_sql(sql, tuple(chunk)))
         except SQLAlchemyError as exc:
             raise SinkError(f"reading {self._table.name} failed: {getattr(exc, 'orig', exc)}") from exc
         return stored

@@ -105,7 +105,7 @@ def _is_alive(pid: int) -> bool:
 
 def row_as_dict(row: RowMapping) -> dict[str, Any]:
     """A history row as JSON-ready values, details expanded."""
-    values = dict(row)
+    values = {str(name): value for name, value in row.items()}  # SQLAlchemy keys are str subclasses
     details = values.pop("details", None)
     values.update(orjson.loads(details) if details else {"warnings": [], "error_details": []})
     return values

@@ -1,0 +1,120 @@
+"""A sync killed at any moment (kill -9, Ctrl+C, SIGTERM) resumes exactly where it stopped: the table ends
+equal to the source, and only the pages in flight at the kill (at most two) are fetched again."""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from batchsync.sampleapi import Inventory, SampleApi
+from syncsupport import assert_table_equals_source, config_document, pipeline_config, write_config
+
+PAGES = 50
+PAGE_SIZE = 100
+
+
+@pytest.fixture
+def slow_api() -> SampleApi:
+    with SampleApi(Inventory(size=PAGES * PAGE_SIZE)) as server:
+        server.settings.latency_seconds = 0.02
+        yield server
+
+
+def start_sync(config_file: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "batchsync", "run", "items", "--config", str(config_file), "--quiet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def wait_for_page_requests(api: SampleApi, count: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while len(page_requests(api)) < count:
+        assert process.poll() is None, f"sync ended early: {process.communicate()}"
+        assert time.monotonic() < deadline, "sync made no progress"
+        time.sleep(0.002)
+
+
+def page_requests(api: SampleApi) -> list[str]:
+    return [r.query.get("page", "1") for r in api.requests if r.path.endswith("/items")]
+
+
+def refetched_pages(api: SampleApi) -> int:
+    counts = collections.Counter(page_requests(api))
+    return sum(n - 1 for n in counts.values())
+
+
+def make_config(tmp_path: Path, api: SampleApi, db_batch_size: int = 1000) -> tuple[Path, Path]:
+    database = tmp_path / "sync.db"
+    pipeline = pipeline_config(api.url, "page_number_has_more")
+    pipeline["source"]["paginator"]["page_size"] = PAGE_SIZE
+    pipeline["db_batch_size"] = db_batch_size
+    config_file = write_config(tmp_path / "batchsync.yaml", config_document(database, {"items": pipeline}))
+    return config_file, database
+
+
+@pytest.mark.parametrize("db_batch_size", [1000, 30], ids=["batch_per_page", "several_batches_per_page"])
+def test_kill_9_at_several_points_then_rerun_ends_exact_refetching_at_most_two_pages_per_kill(
+    tmp_path: Path, slow_api: SampleApi, db_batch_size: int
+) -> None:
+    config_file, database = make_config(tmp_path, slow_api, db_batch_size)
+    kills = 0
+    for kill_after in (2, 9, 17, 30, 44):
+        process = start_sync(config_file)
+        wait_for_page_requests(slow_api, kill_after, process)
+        process.kill()  # SIGKILL: no handler, no cleanup
+        process.wait()
+        kills += 1
+
+    final = subprocess.run(
+        [sys.executable, "-m", "batchsync", "run", "items", "-c", str(config_file), "--quiet"],
+        capture_output=True,
+        timeout=120,
+    )
+
+    assert final.returncode == 0, final.stderr.decode()
+    assert_table_equals_source(database, slow_api.inventory)
+    assert set(page_requests(slow_api)) == {str(page) for page in range(1, PAGES + 1)}
+    assert refetched_pages(slow_api) <= 2 * kills
+    with sqlite3.connect(database) as connection:
+        statuses = collections.Counter(s for (s,) in connection.execute("SELECT status FROM batchsync_runs"))
+    assert statuses == {"failed": kills, "succeeded": 1}, "killed runs must be closed, not left running"
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM], ids=["ctrl_c", "sigterm"])
+def test_interrupt_exits_130_with_the_checkpoint_saved_and_a_rerun_completes(
+    tmp_path: Path, slow_api: SampleApi, signal_number: int
+) -> None:
+    config_file, database = make_config(tmp_path, slow_api)
+    process = start_sync(config_file)
+    wait_for_page_requests(slow_api, 12, process)
+
+    os.kill(process.pid, signal_number)
+    _, stderr = process.communicate(timeout=30)
+
+    assert process.returncode == 130, stderr.decode()
+    with sqlite3.connect(database) as connection:
+        (state,) = connection.execute("SELECT state FROM batchsync_checkpoints").fetchone()
+        (status,) = connection.execute("SELECT status FROM batchsync_runs").fetchone()
+        (rows,) = connection.execute("SELECT count(*) FROM items").fetchone()
+    assert status == "cancelled"
+    assert '"is_complete":false' in state and rows >= 11 * PAGE_SIZE
+
+    rerun = subprocess.run(
+        [sys.executable, "-m", "batchsync", "run", "items", "-c", str(config_file), "--json"],
+        capture_output=True,
+        timeout=120,
+    )
+
+    assert rerun.returncode == 0, rerun.stderr.decode()
+    assert_table_equals_source(database, slow_api.inventory)
+    assert refetched_pages(slow_api) <= 2
