@@ -15,7 +15,7 @@ from batchsync.cli import app
 from batchsync.sampleapi import SampleApi
 from syncsupport import config_document, pipeline_config, write_config
 
-runner = CliRunner()
+runner = CliRunner(env={"COLUMNS": "200"})
 
 
 def snapshot(directory: Path) -> dict[str, str]:

@@ -37,8 +37,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-stdout = Console()
-stderr = Console(stderr=True)
+
+
+def _stdout() -> Console:
+    """Made per command, so the terminal width is read when the command runs."""
+    return Console()
+
+
+def _stderr() -> Console:
+    return Console(stderr=True)
 
 ConfigOption = Annotated[
     Path | None,
@@ -60,7 +67,7 @@ def exit_code_for(result: RunResult) -> int:
 
 def _configure_logging(verbose: bool, quiet: bool) -> None:
     level = logging.DEBUG if verbose else logging.ERROR if quiet else logging.WARNING
-    handler = RichHandler(console=stderr, show_path=False, rich_tracebacks=verbose)
+    handler = RichHandler(console=_stderr(), show_path=False, rich_tracebacks=verbose)
     logging.basicConfig(level=level, handlers=[handler], format="%(message)s", force=True)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
@@ -73,10 +80,10 @@ def _user_errors(verbose: bool) -> Iterator[None]:
         yield
     except BatchsyncError as exc:
         if verbose:
-            stderr.print_exception()
-        stderr.print(f"[bold red]error:[/] {exc}", highlight=False)
+            _stderr().print_exception()
+        _stderr().print(f"[bold red]error:[/] {exc}", highlight=False)
         for problem in getattr(exc, "problems", []):
-            stderr.print(f"  - {problem}", highlight=False)
+            _stderr().print(f"  - {problem}", highlight=False)
         raise typer.Exit(EXIT_NOTHING_DONE) from None
 
 
@@ -90,7 +97,7 @@ def _stop_on_signals(stop: threading.Event, quiet: bool) -> Iterator[None]:
             raise KeyboardInterrupt
         stop.set()
         if not quiet:
-            stderr.print("[yellow]stopping after the current batch (Ctrl+C again to abort it)…[/]")
+            _stderr().print("[yellow]stopping after the current batch (Ctrl+C again to abort it)…[/]")
 
     previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -118,7 +125,7 @@ def run(
     stop = threading.Event()
     with _user_errors(verbose):
         resolved = operations.resolve_config(config, [name])
-        display = ProgressDisplay(stderr, name, enabled=not (quiet or json_output))
+        display = ProgressDisplay(_stderr(), name, enabled=not (quiet or json_output))
         with display, _stop_on_signals(stop, quiet or json_output):
             result = operations.run(
                 name,
@@ -134,7 +141,7 @@ def run(
     if json_output:
         sys.stdout.write(orjson.dumps(result.to_dict()).decode() + "\n")
     else:
-        render_result(stdout, result)
+        render_result(_stdout(), result)
     raise typer.Exit(exit_code_for(result))
 
 
@@ -152,7 +159,7 @@ def status(
     if json_output:
         sys.stdout.write(orjson.dumps([s.to_dict() for s in statuses]).decode() + "\n")
     else:
-        render_status(stdout, statuses)
+        render_status(_stdout(), statuses)
 
 
 @app.command()
@@ -166,9 +173,9 @@ def reset(
     with _user_errors(verbose):
         had_checkpoint = operations.reset(name, config)
     if had_checkpoint:
-        stdout.print(f"{name}: checkpoint cleared; the next run starts from the beginning.")
+        _stdout().print(f"{name}: checkpoint cleared; the next run starts from the beginning.")
     else:
-        stdout.print(f"{name}: no checkpoint to clear; the next run starts from the beginning.")
+        _stdout().print(f"{name}: no checkpoint to clear; the next run starts from the beginning.")
 
 
 @app.command()
@@ -186,7 +193,7 @@ def runs(
     if json_output:
         sys.stdout.write(orjson.dumps(history).decode() + "\n")
     else:
-        render_runs(stdout, history)
+        render_runs(_stdout(), history)
 
 
 @app.command()
@@ -202,8 +209,8 @@ def validate(config: ConfigOption = None, verbose: VerboseOption = False) -> Non
         paginator = pipeline.source.paginator.type if pipeline.source.paginator else "single page"
         table.add_row(pipeline_name, pipeline.source.base_url + pipeline.source.path, paginator,
                       pipeline.destination.table)
-    stdout.print(table)
-    stdout.print(f"[green]config OK[/]: {len(loaded.pipelines)} pipeline(s)")
+    _stdout().print(table)
+    _stdout().print(f"[green]config OK[/]: {len(loaded.pipelines)} pipeline(s)")
 
 
 @app.command()
@@ -218,14 +225,14 @@ def demo(
     _configure_logging(verbose=False, quiet=json_output)
     stop = threading.Event()
     with _user_errors(False):
-        display = ProgressDisplay(stderr, "demo", enabled=not json_output)
+        display = ProgressDisplay(_stderr(), "demo", enabled=not json_output)
         with display, _stop_on_signals(stop, json_output):
             result = run_demo(database, items, stop=stop, on_progress=display.update)
     if json_output:
         sys.stdout.write(orjson.dumps(result.to_dict()).decode() + "\n")
         raise typer.Exit(exit_code_for(result))
-    render_result(stdout, result)
-    stdout.print(
+    render_result(_stdout(), result)
+    _stdout().print(
         "\n[bold]Try next[/]\n"
         "  batchsync demo                      run it again: every item is unchanged\n"
         f"  sqlite3 {database} 'select * from products limit 5'\n"
@@ -245,7 +252,7 @@ def sample_api(
     """Serve the built-in sample inventory API on 127.0.0.1 until Ctrl+C (for trying configs)."""
     from batchsync.sampleapi import serve
 
-    stdout.print(f"sample API on http://127.0.0.1:{port} ({items} items); Ctrl+C to stop")
+    _stdout().print(f"sample API on http://127.0.0.1:{port} ({items} items); Ctrl+C to stop")
     try:
         serve(port=port, size=items)
     except KeyboardInterrupt:

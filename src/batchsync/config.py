@@ -310,6 +310,8 @@ class Config(_Model):
     pipelines: dict[str, PipelineConfig] = Field(default_factory=dict)
     env_secrets: frozenset[str] = Field(default=frozenset(), exclude=True)
     """Values that came from secret-looking environment variables; redacted everywhere."""
+    unavailable: dict[str, list[str]] = Field(default_factory=dict, exclude=True)
+    """Pipelines left out because environment variables they use are not set (name → problems)."""
 
     @field_validator("pipelines")
     @classmethod
@@ -320,6 +322,8 @@ class Config(_Model):
         return pipelines
 
     def pipeline(self, name: str) -> PipelineConfig:
+        if name in self.unavailable:
+            raise ConfigError(f"pipeline {name!r} cannot be used here", problems=self.unavailable[name])
         try:
             return self.pipelines[name]
         except KeyError:
@@ -394,6 +398,13 @@ def parse_config(
         )
     if environ.get(DATABASE_URL_ENV):
         expanded["database"] = environ[DATABASE_URL_ENV]
+    # A pipeline that is not needed now and lacks its variables is set aside rather than validated
+    # with a literal "${VAR}" in, say, a URL or a number field.
+    if expansion.unresolved and isinstance(expanded.get("pipelines"), dict):
+        expanded["pipelines"] = {
+            name: value for name, value in expanded["pipelines"].items() if name not in expansion.unresolved
+        }
+        expanded["unavailable"] = expansion.unresolved
     expanded["env_secrets"] = frozenset(expansion.secrets)
     try:
         config = Config.model_validate(expanded)
@@ -413,6 +424,7 @@ class _Expansion:
         self.environ = environ
         self.selected = selected
         self.missing: list[str] = []
+        self.unresolved: dict[str, list[str]] = {}
         self.secrets: set[str] = set()
 
     def expand(self, node: Any, path: tuple[str, ...]) -> Any:
@@ -427,8 +439,11 @@ class _Expansion:
     def _lookup(self, name: str, path: tuple[str, ...]) -> str:
         value = self.environ.get(name)
         if value is None:
+            problem = f"{'.'.join(path)}: environment variable {name} is not set"
             if self._is_required(path):
-                self.missing.append(f"{'.'.join(path)}: environment variable {name} is not set")
+                self.missing.append(problem)
+            else:
+                self.unresolved.setdefault(path[1], []).append(problem)
             return "${" + name + "}"
         if _SECRET_NAME.search(name) and value:
             self.secrets.add(value)

@@ -37,34 +37,33 @@ class DottedPath:
     """A parsed path; `steps` is empty for `$` (the value itself)."""
 
     text: str
-    steps: tuple[str | int, ...]
+    steps: tuple[str, ...]
 
     @classmethod
     def parse(cls, text: str) -> DottedPath:
-        """Parse `a.b.0.c`; digits index into lists. Raises ValueError on empty segments."""
+        """Parse `a.b.0.c`; a segment of digits indexes a list, or names a key of a mapping.
+
+        Raises ValueError on empty segments."""
         if text in ("$", ""):
             return cls("$", ())
         raw = text[2:] if text.startswith("$.") else text
-        steps: list[str | int] = []
-        for part in raw.split("."):
-            if not part:
-                raise ValueError(f"path {text!r} has an empty segment")
-            steps.append(int(part) if part.isdigit() else part)
-        return cls(text, tuple(steps))
+        steps = tuple(raw.split("."))
+        if not all(steps):
+            raise ValueError(f"path {text!r} has an empty segment")
+        return cls(text, steps)
 
     def get(self, value: JSONValue) -> JSONValue:
         """The value at this path, or MISSING when any step is absent."""
         for step in self.steps:
             if isinstance(value, dict):
-                if isinstance(step, int):
-                    step = str(step)
                 if step not in value:
                     return MISSING
                 value = value[step]
-            elif isinstance(value, list) and isinstance(step, int):
-                if step >= len(value):
+            elif isinstance(value, list) and step.isdigit():
+                index = int(step)
+                if index >= len(value):
                     return MISSING
-                value = value[step]
+                value = value[index]
             else:
                 return MISSING
         return value

@@ -22,7 +22,7 @@ from batchsync.config import (
     OffsetPaginatorConfig,
     PageNumberPaginatorConfig,
 )
-from batchsync.models import JSONObject, JSONValue, JsonResponse, Page, PageRequest
+from batchsync.models import JSONObject, JsonResponse, JSONValue, Page, PageRequest
 from batchsync.sources.paginators import Paginator, make_paginator
 
 BASE_URL = "https://api.example.com/v2"
@@ -31,7 +31,7 @@ TEMPLATE = PageRequest("/items", {"status": "active"})
 MAX_RECORDS = 2000
 MAX_PAGE_SIZE = 300
 
-LAW = settings(max_examples=60, deadline=None)
+LAW = settings(max_examples=100, deadline=None)
 
 Api = Callable[[PageRequest], Page]
 
@@ -51,7 +51,9 @@ def receive(request: PageRequest) -> tuple[str, dict[str, str]]:
     return f"https://api.example.com{COLLECTION_PATH}?{urlencode(query)}", query
 
 
-def answer(url: str, body: JSONObject, records: list[JSONObject], headers: dict[str, str] | None = None) -> Page:
+def answer(
+    url: str, body: JSONObject, records: list[JSONObject], headers: dict[str, str] | None = None
+) -> Page:
     return Page(JsonResponse(url, 200, httpx.Headers(headers or {}), body), records)
 
 
@@ -81,7 +83,7 @@ def offset_api(records: list[JSONObject]) -> Api:
 
 
 def page_number_api(records: list[JSONObject], start: int) -> Api:
-    """`?page=&per_page=` → `{"items": [...], "page_context": {"has_more_page": bool, "total_pages": int}}`."""
+    """`?page=&per_page=` → `{"items": [...], "page_context": {"has_more_page": …, "total_pages": …}}`."""
 
     def serve(request: PageRequest) -> Page:
         url, query = receive(request)
@@ -334,7 +336,11 @@ def test_cursor_from_the_answer_yields_every_record_once(
 ) -> None:
     count, limit = shape
     config = CursorPaginatorConfig(
-        type="cursor", cursor_param="cursor", next_cursor_path="meta.next_cursor", limit_param="limit", limit=limit
+        type="cursor",
+        cursor_param="cursor",
+        next_cursor_path="meta.next_cursor",
+        limit_param="limit",
+        limit=limit,
     )
     api = token_api(collection(count), cursor_on_last_page=cursor_on_last_page, stop_value=stop_value)
     records, requests = walk(make_paginator(config), api, count + 2)
@@ -372,7 +378,11 @@ def test_cursor_from_last_record_with_has_more_yields_every_record_once(
 def test_cursor_from_last_record_with_limit_stops_on_a_short_page(shape: tuple[int, int]) -> None:
     count, limit = shape
     config = CursorPaginatorConfig(
-        type="cursor", cursor_param="starting_after", cursor_from_last_record="id", limit_param="limit", limit=limit
+        type="cursor",
+        cursor_param="starting_after",
+        cursor_from_last_record="id",
+        limit_param="limit",
+        limit=limit,
     )
     records, requests = walk(make_paginator(config), starting_after_api(collection(count), 10), count + 2)
     assert ids(records) == list(range(count))
@@ -402,9 +412,13 @@ def test_link_header_yields_every_record_once(shape: tuple[int, int], link_form:
 )
 @with_edges("relative_path", None)
 @with_edges("query_only", "absent")
-def test_next_url_yields_every_record_once(shape: tuple[int, int], url_form: str, stop_value: JSONValue) -> None:
+def test_next_url_yields_every_record_once(
+    shape: tuple[int, int], url_form: str, stop_value: JSONValue
+) -> None:
     count, size = shape
-    config = NextUrlPaginatorConfig(type="next_url", next_url_path="links.next", size_param="per_page", page_size=size)
+    config = NextUrlPaginatorConfig(
+        type="next_url", next_url_path="links.next", size_param="per_page", page_size=size
+    )
     api = next_url_api(collection(count), url_form=url_form, stop_value=stop_value)
     records, requests = walk(make_paginator(config), api, count + 2)
     assert ids(records) == list(range(count))
@@ -436,11 +450,15 @@ LYING_PAGINATORS = {
     "offset has_more": (OffsetPaginatorConfig(type="offset", limit=1, has_more_path="hasMore"), "offset"),
     "offset total": (OffsetPaginatorConfig(type="offset", limit=1, total_path="totalResults"), "offset"),
     "page has_more": (
-        PageNumberPaginatorConfig(type="page_number", page_size=1, has_more_path="page_context.has_more_page"),
+        PageNumberPaginatorConfig(
+            type="page_number", page_size=1, has_more_path="page_context.has_more_page"
+        ),
         "page",
     ),
     "page total": (
-        PageNumberPaginatorConfig(type="page_number", page_size=1, total_pages_path="page_context.total_pages"),
+        PageNumberPaginatorConfig(
+            type="page_number", page_size=1, total_pages_path="page_context.total_pages"
+        ),
         "page",
     ),
     "last record has_more": (
@@ -476,6 +494,6 @@ def test_lying_totals_and_flags_cannot_make_a_walk_loop(
         "stripe": starting_after_api(records, page_size),
     }[api_kind]
     # At worst every page is followed until the empty page past the end: the walk is bounded.
-    seen, requests = walk(paginator, lying(api, data), ceil_div(count, page_size) + 1)
+    seen, _ = walk(paginator, lying(api, data), ceil_div(count, page_size) + 1)
     # Believing an early "no more" may lose the tail, but never repeats or reorders a record.
     assert ids(seen) == list(range(len(seen)))

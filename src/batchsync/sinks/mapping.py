@@ -25,6 +25,7 @@ Converter = Callable[[JSONValue], Any]
 
 _DEFAULT_TRUE = frozenset({"true", "t", "yes", "y", "1", "on"})
 _DEFAULT_FALSE = frozenset({"false", "f", "no", "n", "0", "off"})
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _MILLISECOND_EPOCH_THRESHOLD = 100_000_000_000  # later than 5138 AD as seconds: surely milliseconds
 
 
@@ -44,23 +45,15 @@ class RowMapper:
         self.columns: tuple[str, ...] = tuple(destination.columns)
         self.key_index = self.columns.index(destination.primary_key)
         self._paths = tuple(DottedPath.parse(column.path) for column in destination.columns.values())
-        self._converters = tuple(_converter_for(column) for column in destination.columns.values())
+        self._readers = tuple(
+            _reader_for(path, column) for path, column in zip(self._paths, destination.columns.values(), strict=True)
+        )
 
     def map(self, record: JSONObject) -> MappedRow:
-        values: list[Any] = []
-        for name, path, convert in zip(self.columns, self._paths, self._converters, strict=True):
-            raw = path.get(record)
-            if raw is MISSING or raw is None:
-                values.append(None)
-                continue
-            try:
-                values.append(convert(raw))
-            except (ValueError, TypeError, InvalidOperation, OverflowError) as exc:
-                raise RecordError(
-                    f"column {name!r}: cannot convert {_preview(raw)} from {path}: {exc}",
-                    key=self._key_text(record),
-                    column=name,
-                ) from None
+        try:
+            values = [read(record) for read in self._readers]
+        except (ValueError, TypeError, InvalidOperation, OverflowError):
+            raise self._explain(record) from None
         key = values[self.key_index]
         if key is None or key == "":
             raise RecordError(
@@ -68,9 +61,48 @@ class RowMapper:
             )
         return MappedRow(key, tuple(values), content_hash(values))
 
+    def _explain(self, record: JSONObject) -> RecordError:
+        """The slow path, taken only for a bad record: find the column that failed and say why."""
+        for name, path, read in zip(self.columns, self._paths, self._readers, strict=True):
+            try:
+                read(record)
+            except (ValueError, TypeError, InvalidOperation, OverflowError) as exc:
+                return RecordError(
+                    f"column {name!r}: cannot convert {_preview(path.get(record))} from {path}: {exc}",
+                    key=self._key_text(record),
+                    column=name,
+                )
+        return RecordError("record could not be mapped", key=self._key_text(record))
+
     def _key_text(self, record: JSONObject) -> str | None:
         raw = self._paths[self.key_index].get(record)
         return None if raw is MISSING or raw is None else str(raw)
+
+
+def _reader_for(path: DottedPath, column: ColumnConfig) -> Callable[[JSONObject], Any]:
+    """One function that fetches and converts a column's value: this runs for every column of every
+    record, so the common cases (a top-level key, a value already of the right type) take no detour."""
+    convert = _converter_for(column)
+    native = _NATIVE_TYPES.get(column.type)
+    steps = path.steps
+    if len(steps) == 1:
+        key = steps[0]
+
+        def read_key(record: JSONObject) -> Any:
+            raw = record.get(key)
+            if raw is None or raw.__class__ is native:
+                return raw
+            return convert(raw)
+
+        return read_key
+
+    def read_path(record: JSONObject) -> Any:
+        raw = path.get(record)
+        if raw is MISSING or raw is None:
+            return None
+        return convert(raw)
+
+    return read_path
 
 
 def content_hash(values: list[Any] | tuple[Any, ...]) -> str:
@@ -101,20 +133,24 @@ def to_string(raw: JSONValue) -> str:
 
 
 def to_integer(raw: JSONValue) -> int:
-    if isinstance(raw, bool):
+    if raw.__class__ is int:
+        number = raw
+    elif isinstance(raw, bool):
         return int(raw)
-    if isinstance(raw, int):
-        return raw
-    if isinstance(raw, float):
+    elif isinstance(raw, float):
         if not raw.is_integer():
             raise ValueError("not a whole number")
-        return int(raw)
-    if isinstance(raw, str):
-        number = Decimal(raw.strip())
-        if number != number.to_integral_value():
+        number = int(raw)
+    elif isinstance(raw, str):
+        exact = Decimal(raw.strip())
+        if exact != exact.to_integral_value():
             raise ValueError("not a whole number")
-        return int(number)
-    raise TypeError(f"expected a number, got {type(raw).__name__}")
+        number = int(exact)
+    else:
+        raise TypeError(f"expected a number, got {type(raw).__name__}")
+    if not _INT64_MIN <= number <= _INT64_MAX:
+        raise ValueError("out of the 64-bit integer range databases store")
+    return number
 
 
 def to_float(raw: JSONValue) -> float:
@@ -177,6 +213,10 @@ def _boolean_converter(true_values: list[str] | None, false_values: list[str] | 
 
     return to_boolean
 
+
+# Values already of these exact types need no conversion (bool is not int here: `__class__ is int`).
+# Integers are always checked: one beyond 64 bits would make the database refuse the whole batch.
+_NATIVE_TYPES: dict[str, type] = {"string": str, "float": float}
 
 _CONVERTERS: dict[str, Converter] = {
     "string": to_string,

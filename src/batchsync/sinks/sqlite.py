@@ -51,8 +51,8 @@ def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 class SqliteSink:
     def __init__(self, destination: DestinationConfig) -> None:
         self._table = destination_table(destination)
-        self._binds = [_bind_for(column.type) for column in destination.columns.values()]
-        self._needs_binding = any(self._binds)
+        binds = [_bind_for(column.type) for column in destination.columns.values()]
+        self._binds = [(index, bind) for index, bind in enumerate(binds) if bind is not None]
         table = _quote(destination.table)
         key = _quote(destination.primary_key)
         names = [*destination.columns, HASH_COLUMN, SYNCED_AT_COLUMN]
@@ -110,10 +110,11 @@ class SqliteSink:
             raise SinkError(f"reading {self._table.name} failed: {getattr(exc, 'orig', exc)}") from exc
         return stored
 
-    def _db_values(self, values: tuple[Any, ...]) -> tuple[Any, ...]:
-        if not self._needs_binding:
+    def _db_values(self, values: tuple[Any, ...]) -> tuple[Any, ...] | list[Any]:
+        if not self._binds:
             return values
-        return tuple(
-            bind(value) if bind else value for bind, value in zip(self._binds, values, strict=True)
-        )
+        bound = list(values)
+        for index, bind in self._binds:
+            bound[index] = bind(bound[index])
+        return bound
 

@@ -32,6 +32,8 @@ def encode(checkpoint: Checkpoint) -> str:
 def decode(text: str) -> Checkpoint:
     try:
         fields: dict[str, Any] = orjson.loads(text)
+        if not isinstance(fields, dict):
+            raise TypeError(f"expected a JSON object, found {type(fields).__name__}")
         known = {field.name for field in dataclasses.fields(Checkpoint)}
         fields = {name: value for name, value in fields.items() if name in known}
         for name in _DATETIME_FIELDS:

@@ -18,7 +18,8 @@ from batchsync.sources.paginators.base import read_flag
 class CursorPaginator:
     def __init__(self, config: CursorPaginatorConfig, limit: int | None = None) -> None:
         self._config = config
-        self._limit = limit or config.limit
+        # An override only means something when the limit is sent; otherwise the API's own size rules.
+        self._limit = (limit or config.limit) if config.limit_param else None
         self._next_cursor = DottedPath.parse(config.next_cursor_path) if config.next_cursor_path else None
         self._from_record = (
             DottedPath.parse(config.cursor_from_last_record) if config.cursor_from_last_record else None

@@ -12,7 +12,8 @@ from urllib.parse import urljoin
 from batchsync.config import LinkHeaderPaginatorConfig
 from batchsync.models import Cursor, Page, PageRequest
 
-_LINK = re.compile(r"<([^>]*)>((?:\s*;\s*[^;,]+(?:=(?:\"[^\"]*\"|[^;,]*))?)*)")
+# <target> then any number of `; name` or `; name=token` or `; name="quoted, maybe with commas"`.
+_LINK = re.compile(r'<([^>]*)>((?:\s*;\s*[^;,=\s]+\s*(?:=\s*(?:"(?:[^"\\]|\\.)*"|[^;,]*))?)*)')
 _REL = re.compile(r";\s*rel\s*=\s*(?:\"([^\"]*)\"|([^;,\s]*))", re.IGNORECASE)
 
 
@@ -49,7 +50,8 @@ class LinkHeaderPaginator:
     def next_cursor(self, page: Page, cursor: Cursor) -> Cursor | None:
         if not page.records:
             return None
-        target = parse_link_header(page.response.headers.get("link", "")).get("next")
+        header = next((v for k, v in page.response.headers.items() if k.lower() == "link"), "")
+        target = parse_link_header(header).get("next")
         return urljoin(page.response.url, target) if target else None
 
     def expected_total(self, page: Page) -> int | None:

@@ -2,8 +2,9 @@
 
 Reads, for example: `{"items": [...], "count": 100, "hasMore": true, "offset": 200, "totalResults": 1234}`.
 Stops on `has_more_path` when set, else when `total_path` says every record was served, else on a short
-page; always on an empty page. The next offset adds the records actually served, so an API that caps the
-limit below the one asked for still loses nothing.
+page; always on an empty page. The next offset adds the records actually served, so with
+`has_more_path` or `total_path` an API that caps the limit below the one asked for still loses nothing;
+with neither, such a capped page looks short and ends the pass (set `limit` to the API's maximum).
 """
 
 from __future__ import annotations

@@ -16,7 +16,9 @@ from batchsync.sources.paginators.base import read_flag, read_int
 class PageNumberPaginator:
     def __init__(self, config: PageNumberPaginatorConfig, page_size: int | None = None) -> None:
         self._config = config
-        self._page_size = page_size or config.page_size
+        # Without size_param the API picks the size; page_size is then only the short-page threshold,
+        # which an override (CLI --batch-size) must not change.
+        self._page_size = (page_size or config.page_size) if config.size_param else config.page_size
         self._has_more = DottedPath.parse(config.has_more_path) if config.has_more_path else None
         self._total_pages = DottedPath.parse(config.total_pages_path) if config.total_pages_path else None
 
