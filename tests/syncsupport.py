@@ -46,7 +46,11 @@ STYLES: dict[str, dict[str, Any]] = {
     "page_number_total_pages": {
         "path": "/inventory/v1/items",
         "records_path": "items",
-        "paginator": {"type": "page_number", "page_size": 250, "total_pages_path": "page_context.total_pages"},
+        "paginator": {
+            "type": "page_number",
+            "page_size": 250,
+            "total_pages_path": "page_context.total_pages",
+        },
     },
     "page_number_short_page": {
         "path": "/inventory/v1/items",
@@ -158,7 +162,20 @@ def table_rows(database: Path, table: str = "items") -> dict[str, tuple[Any, ...
             f" updated_at, warehouse, custom_fields FROM {table}"
         ).fetchall()
     rows = {}
-    for (item_id, sku, name, price, stock, active, category, unit, created, updated, warehouse, fields) in found:
+    for (
+        item_id,
+        sku,
+        name,
+        price,
+        stock,
+        active,
+        category,
+        unit,
+        created,
+        updated,
+        warehouse,
+        fields,
+    ) in found:
         rows[item_id] = (
             sku,
             name,
@@ -184,4 +201,6 @@ def assert_table_equals_source(database: Path, inventory: Inventory, table: str 
     changed = [key for key in expected.keys() & actual.keys() if expected[key] != actual[key]]
     assert not missing, f"{len(missing)} records missing, e.g. {sorted(missing)[:5]}"
     assert not extra, f"{len(extra)} extra rows, e.g. {sorted(extra)[:5]}"
-    assert not changed, f"{len(changed)} rows differ, e.g. {changed[0]}: {actual[changed[0]]} != {expected[changed[0]]}"
+    assert not changed, (
+        f"{len(changed)} rows differ, e.g. {changed[0]}: {actual[changed[0]]} != {expected[changed[0]]}"
+    )

@@ -26,8 +26,10 @@ def run_with(api: SampleApi, database: Path, auth: dict[str, Any], **source: Any
     [
         (BearerAuth(SECRET), {"type": "bearer", "token": SECRET}),
         (ApiKeyAuth("X-Api-Key", SECRET), {"type": "api_key", "name": "X-Api-Key", "value": SECRET}),
-        (ApiKeyAuth("api_key", SECRET, "query"), {"type": "api_key", "name": "api_key", "value": SECRET,
-                                                  "in": "query"}),
+        (
+            ApiKeyAuth("api_key", SECRET, "query"),
+            {"type": "api_key", "name": "api_key", "value": SECRET, "in": "query"},
+        ),
         (BasicAuth("ada", SECRET), {"type": "basic", "username": "ada", "password": SECRET}),
     ],
     ids=["bearer", "api_key_header", "api_key_query", "basic"],
@@ -38,7 +40,10 @@ def test_static_credentials_are_sent_and_wrong_ones_fail_clearly(
     api.settings.auth = server_side
 
     good = run_with(api, database, client_side)
-    wrong = {**client_side, **{k: "wrong-" + SECRET for k in ("token", "value", "password") if k in client_side}}
+    wrong = {
+        **client_side,
+        **{k: "wrong-" + SECRET for k in ("token", "value", "password") if k in client_side},
+    }
     bad = run_with(api, database, wrong)
 
     assert good.status is RunStatus.SUCCEEDED, good.error

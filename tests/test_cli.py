@@ -25,7 +25,9 @@ def snapshot(directory: Path) -> dict[str, str]:
 
 @pytest.fixture
 def config_file(tmp_path: Path, api: SampleApi, database: Path) -> Path:
-    return write_config(tmp_path / "batchsync.yaml", config_document(database, {"items": pipeline_config(api.url)}))
+    return write_config(
+        tmp_path / "batchsync.yaml", config_document(database, {"items": pipeline_config(api.url)})
+    )
 
 
 def invoke(*args: str) -> Any:
@@ -90,7 +92,9 @@ def test_missing_environment_variable_is_named(tmp_path: Path, api: SampleApi, d
     result = invoke("run", "items", "-c", str(config_file))
 
     assert result.exit_code == 2
-    assert "BATCHSYNC_TEST_UNSET_TOKEN" in result.output and "pipelines.items.source.auth.token" in result.output
+    assert (
+        "BATCHSYNC_TEST_UNSET_TOKEN" in result.output and "pipelines.items.source.auth.token" in result.output
+    )
 
 
 def test_unknown_pipeline_and_missing_config_file_exit_2(config_file: Path, tmp_path: Path) -> None:
@@ -169,7 +173,9 @@ def test_invalid_yaml_reports_the_line(tmp_path: Path) -> None:
 
 def test_unreachable_database_is_one_clear_error(tmp_path: Path, api: SampleApi) -> None:
     database = tmp_path / "no" / "such" / "dir" / "sync.db"
-    config_file = write_config(tmp_path / "c.yaml", config_document(database, {"items": pipeline_config(api.url)}))
+    config_file = write_config(
+        tmp_path / "c.yaml", config_document(database, {"items": pipeline_config(api.url)})
+    )
 
     result = invoke("run", "items", "-c", str(config_file))
 

@@ -46,9 +46,7 @@ def test_rerun_of_an_unchanged_source_counts_every_record_unchanged(api: SampleA
     assert (again.counts.created, again.counts.updated, again.counts.unchanged) == (0, 0, 1_000)
 
 
-def test_rerun_after_k_updates_and_m_additions_counts_exactly_those(
-    api: SampleApi, database: Path
-) -> None:
+def test_rerun_after_k_updates_and_m_additions_counts_exactly_those(api: SampleApi, database: Path) -> None:
     config = config_document(database, {"items": pipeline_config(api.url, "offset_has_more")})
     batchsync.run("items", config)
     updated = api.inventory.update(37, rng_seed=4)

@@ -6,6 +6,7 @@ error; 130 interrupted (the checkpoint is saved).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import sys
@@ -46,6 +47,7 @@ def _stdout() -> Console:
 
 def _stderr() -> Console:
     return Console(stderr=True)
+
 
 ConfigOption = Annotated[
     Path | None,
@@ -111,9 +113,13 @@ def _stop_on_signals(stop: threading.Event, quiet: bool) -> Iterator[None]:
 def run(
     name: Annotated[str, typer.Argument(help="Pipeline name from the config.")],
     config: ConfigOption = None,
-    batch_size: Annotated[int | None, typer.Option(min=1, help="Records per API request (page size).")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(min=1, help="Records per API request (page size).")
+    ] = None,
     db_batch_size: Annotated[int | None, typer.Option(min=1, help="Rows per database transaction.")] = None,
-    full_refresh: Annotated[bool, typer.Option(help="Ignore the watermark; walk the whole collection.")] = False,
+    full_refresh: Annotated[
+        bool, typer.Option(help="Ignore the watermark; walk the whole collection.")
+    ] = False,
     dry_run: Annotated[bool, typer.Option(help="Fetch and report what would change; write nothing.")] = False,
     verbose: VerboseOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors and the summary.")] = False,
@@ -207,8 +213,12 @@ def validate(config: ConfigOption = None, verbose: VerboseOption = False) -> Non
     table = Table("pipeline", "source", "paginator", "table", show_header=True)
     for pipeline_name, pipeline in loaded.pipelines.items():
         paginator = pipeline.source.paginator.type if pipeline.source.paginator else "single page"
-        table.add_row(pipeline_name, pipeline.source.base_url + pipeline.source.path, paginator,
-                      pipeline.destination.table)
+        table.add_row(
+            pipeline_name,
+            pipeline.source.base_url + pipeline.source.path,
+            paginator,
+            pipeline.destination.table,
+        )
     _stdout().print(table)
     _stdout().print(f"[green]config OK[/]: {len(loaded.pipelines)} pipeline(s)")
 
@@ -253,10 +263,8 @@ def sample_api(
     from batchsync.sampleapi import serve
 
     _stdout().print(f"sample API on http://127.0.0.1:{port} ({items} items); Ctrl+C to stop")
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         serve(port=port, size=items)
-    except KeyboardInterrupt:
-        pass
 
 
 def main() -> None:

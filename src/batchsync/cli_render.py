@@ -86,8 +86,8 @@ def render_result(console: Console, result: RunResult) -> None:
     verb = "would be " if result.dry_run else ""
     counts = result.counts
     console.print(
-        f"  {result.total_synced:,} records: {counts.created:,} {verb}created, {counts.updated:,} {verb}updated, "
-        f"{counts.unchanged:,} unchanged",
+        f"  {result.total_synced:,} records: {counts.created:,} {verb}created, "
+        f"{counts.updated:,} {verb}updated, {counts.unchanged:,} unchanged",
         highlight=False,
     )
     rate = result.total_synced / result.duration_seconds if result.duration_seconds > 0 else 0.0
@@ -112,7 +112,9 @@ def render_result(console: Console, result: RunResult) -> None:
 
 
 def render_status(console: Console, statuses: list[PipelineStatus]) -> None:
-    table = Table("pipeline", "state", "position", "pass records", "last sync (UTC)", "table rows", "last run")
+    table = Table(
+        "pipeline", "state", "position", "pass records", "last sync (UTC)", "table rows", "last run"
+    )
     for column in table.columns:
         column.overflow = "fold"
     for item in statuses:
@@ -138,7 +140,9 @@ def render_status(console: Console, statuses: list[PipelineStatus]) -> None:
 
 
 def render_runs(console: Console, history: list[dict[str, Any]]) -> None:
-    table = Table("started (UTC)", "pipeline", "trigger", "status", "seconds", "new/upd/same", "calls", "error")
+    table = Table(
+        "started (UTC)", "pipeline", "trigger", "status", "seconds", "new/upd/same", "calls", "error"
+    )
     for column in table.columns:
         column.overflow = "fold"
     for row in history:

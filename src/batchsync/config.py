@@ -347,9 +347,7 @@ def find_config_file(path: Path | str | None = None, environ: Mapping[str, str] 
     environ = os.environ if environ is None else environ
     chosen = Path(path) if path else Path(environ.get(CONFIG_ENV) or DEFAULT_CONFIG_FILE)
     if not chosen.is_file():
-        raise ConfigError(
-            f"config file not found: {chosen} (pass --config FILE or set {CONFIG_ENV})"
-        )
+        raise ConfigError(f"config file not found: {chosen} (pass --config FILE or set {CONFIG_ENV})")
     return chosen
 
 
@@ -393,9 +391,7 @@ def parse_config(
     expansion = _Expansion(environ, pipelines)
     expanded = expansion.expand(document, ())
     if expansion.missing:
-        raise ConfigError(
-            f"{source}: environment variables not set", problems=sorted(set(expansion.missing))
-        )
+        raise ConfigError(f"{source}: environment variables not set", problems=sorted(set(expansion.missing)))
     if environ.get(DATABASE_URL_ENV):
         expanded["database"] = environ[DATABASE_URL_ENV]
     # A pipeline that is not needed now and lacks its variables is set aside rather than validated
@@ -463,9 +459,7 @@ _MESSAGES: dict[str, Callable[[dict[str, Any]], str]] = {
     "too_short": lambda ctx: "must not be empty",
     "literal_error": lambda ctx: f"must be one of {ctx['expected']}",
     "union_tag_not_found": lambda ctx: "needs a 'type'",
-    "union_tag_invalid": lambda ctx: (
-        f"unknown type {ctx['tag']!r}; expected one of {ctx['expected_tags']}"
-    ),
+    "union_tag_invalid": lambda ctx: f"unknown type {ctx['tag']!r}; expected one of {ctx['expected_tags']}",
 }
 
 
@@ -474,10 +468,8 @@ def _describe(error: Any, document: Any) -> str:
     steps: list[str] = []
     node = document
     for step in error["loc"]:
-        if isinstance(node, dict) and step in node:
-            node = node[step]
-            steps.append(str(step))
-        elif isinstance(node, list) and isinstance(step, int) and step < len(node):
+        is_key = isinstance(node, dict) and step in node
+        if is_key or (isinstance(node, list) and isinstance(step, int) and step < len(node)):
             node = node[step]
             steps.append(str(step))
         elif isinstance(node, dict) and node.get("type") == step:

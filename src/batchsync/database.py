@@ -39,9 +39,7 @@ def open_database(url: str, *, read_only: bool = False) -> Engine:
     except ArgumentError as exc:
         raise ConfigError(f"database: not a database URL: {url!r}") from exc
     if parsed.get_backend_name() != "sqlite":
-        raise ConfigError(
-            f"database: {parsed.get_backend_name()} is not supported yet; use a sqlite:/// URL"
-        )
+        raise ConfigError(f"database: {parsed.get_backend_name()} is not supported yet; use a sqlite:/// URL")
     engine = _sqlite_engine(parsed, read_only)
     try:
         with engine.connect():

@@ -67,5 +67,6 @@ def run_demo(
     with SampleApi(Inventory(size=items)) as api:
         config = parse_config(demo_config(api.url, database), environ={})
         # The sample API's port changes every time, so each demo starts a fresh pass.
-        return run_pipeline(config, DEMO_PIPELINE, RunOptions(full_refresh=True), stop=stop,
-                            on_progress=on_progress)
+        return run_pipeline(
+            config, DEMO_PIPELINE, RunOptions(full_refresh=True), stop=stop, on_progress=on_progress
+        )

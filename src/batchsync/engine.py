@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import httpx
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from batchsync.config import Config, PipelineConfig
@@ -85,7 +85,9 @@ def run_pipeline(
     """Run one pipeline to the end of its pass, or until `stop` is set. Never raises for a failed run:
     the failure is in the result (and the run record). Raises ConfigError/SinkError/CheckpointError when
     the run cannot start at all."""
-    return PipelineRun(config, name, options or RunOptions(), stop or threading.Event(), on_progress).execute()
+    return PipelineRun(
+        config, name, options or RunOptions(), stop or threading.Event(), on_progress
+    ).execute()
 
 
 class PipelineRun:
@@ -116,6 +118,7 @@ class PipelineRun:
         self.records = 0
         self.counts = WriteCounts()
         self.expected_total: int | None = None
+        self._table_exists: bool | None = None
 
     def execute(self) -> RunResult:
         started_at = datetime.now(UTC)
@@ -127,13 +130,18 @@ class PipelineRun:
             start = self._starting_checkpoint(self._stored_checkpoint(engine))
             if not self.options.dry_run:
                 runs.record_start(engine, self.run_id, self.name, self.options.trigger, started_at)
-            timeout = httpx.Timeout(self.pipeline.source.timeout.read, connect=self.pipeline.source.timeout.connect)
+            timeout = httpx.Timeout(
+                self.pipeline.source.timeout.read, connect=self.pipeline.source.timeout.connect
+            )
             token_client = httpx.Client(timeout=timeout)
             client = self._http_client(timeout, token_client)
             status, error, final = RunStatus.SUCCEEDED, None, start
             try:
                 source = PullSource(
-                    self.pipeline.source, client, page_size=self.options.page_size, watermark=start.pass_watermark
+                    self.pipeline.source,
+                    client,
+                    page_size=self.options.page_size,
+                    watermark=start.pass_watermark,
                 )
                 final = self._walk(engine, source, start)
                 if not final.is_complete:
@@ -191,7 +199,10 @@ class PipelineRun:
                 )
             log.info(
                 "%s: resuming at cursor %r (+%d records), %d records already committed in this pass",
-                self.name, stored.cursor, stored.skip_records, stored.pass_records,
+                self.name,
+                stored.cursor,
+                stored.skip_records,
+                stored.pass_records,
             )
             return stored
         incremental = self.pipeline.source.incremental
@@ -214,12 +225,15 @@ class PipelineRun:
         """Page through the collection from `checkpoint`; returns the last committed checkpoint."""
         fetcher = _PageFetcher(source.fetch_page)
         try:
-            return self._walk_pages(engine, source, fetcher, checkpoint)
+            with engine.connect() as connection:  # one connection for the run, a transaction per batch
+                return self._walk_pages(connection, source, fetcher, checkpoint)
+        except SQLAlchemyError as exc:
+            raise SinkError(f"the database failed: {getattr(exc, 'orig', exc)}") from exc
         finally:
             fetcher.close()
 
     def _walk_pages(
-        self, engine: Engine, source: PullSource, fetcher: _PageFetcher, checkpoint: Checkpoint
+        self, connection: Connection, source: PullSource, fetcher: _PageFetcher, checkpoint: Checkpoint
     ) -> Checkpoint:
         cursor = checkpoint.cursor
         skip = checkpoint.skip_records
@@ -239,7 +253,7 @@ class PipelineRun:
             for start in starts:
                 is_page_end = start + size >= len(rows)
                 checkpoint = self._commit(
-                    engine,
+                    connection,
                     rows[start : start + size],
                     records[start : start + size],
                     checkpoint,
@@ -264,7 +278,7 @@ class PipelineRun:
 
     def _commit(
         self,
-        engine: Engine,
+        connection: Connection,
         rows: list[MappedRow],
         records: list[JSONObject],
         checkpoint: Checkpoint,
@@ -294,11 +308,9 @@ class PipelineRun:
         )
         try:
             if self.options.dry_run:
-                with engine.connect() as connection:
-                    exists = table_exists(engine, self.sink.table.name)
-                    counts = self.sink.classify(connection, rows) if exists else WriteCounts(created=len(rows))
+                counts = self._would_write(connection, rows)
             else:
-                with engine.begin() as connection:
+                with connection.begin():
                     counts = self.sink.write(connection, rows, now)
                     checkpoints.save(connection, self.name, following)
         except SQLAlchemyError as exc:
@@ -310,6 +322,15 @@ class PipelineRun:
                 Progress(self.pages, self.records, following.pass_records, self.expected_total, self.counts)
             )
         return following
+
+    def _would_write(self, connection: Connection, rows: list[MappedRow]) -> WriteCounts:
+        """Dry run: classify against the table as it is (all new when it does not exist yet)."""
+        if self._table_exists is None:
+            self._table_exists = table_exists(connection.engine, self.sink.table.name)
+        if not self._table_exists:
+            return WriteCounts(created=len(rows))
+        with connection.begin():
+            return self.sink.classify(connection, rows)
 
     def _http_client(self, timeout: httpx.Timeout, token_client: httpx.Client) -> HttpClient:
         source = self.pipeline.source

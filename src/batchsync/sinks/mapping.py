@@ -46,7 +46,8 @@ class RowMapper:
         self.key_index = self.columns.index(destination.primary_key)
         self._paths = tuple(DottedPath.parse(column.path) for column in destination.columns.values())
         self._readers = tuple(
-            _reader_for(path, column) for path, column in zip(self._paths, destination.columns.values(), strict=True)
+            _reader_for(path, column)
+            for path, column in zip(self._paths, destination.columns.values(), strict=True)
         )
 
     def map(self, record: JSONObject) -> MappedRow:
@@ -57,7 +58,8 @@ class RowMapper:
         key = values[self.key_index]
         if key is None or key == "":
             raise RecordError(
-                f"record has no primary key at {self._paths[self.key_index]}", column=self.columns[self.key_index]
+                f"record has no primary key at {self._paths[self.key_index]}",
+                column=self.columns[self.key_index],
             )
         return MappedRow(key, tuple(values), content_hash(values))
 
@@ -204,7 +206,9 @@ def _boolean_converter(true_values: list[str] | None, false_values: list[str] | 
                 return False
             if falses is not None and trues is None:
                 return True
-            raise ValueError(f"not in true_values {sorted(trues or ())} or false_values {sorted(falses or ())}")
+            raise ValueError(
+                f"not in true_values {sorted(trues or ())} or false_values {sorted(falses or ())}"
+            )
         if text in _DEFAULT_TRUE:
             return True
         if text in _DEFAULT_FALSE:

@@ -39,7 +39,9 @@ def _bind_for(type_name: str) -> Callable[[Any], Any] | None:
     if type_name == "boolean":
         return lambda value: None if value is None else int(value)
     if type_name == "json":
-        return lambda value: None if value is None else orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+        return lambda value: (
+            None if value is None else orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+        )
     return None
 
 
@@ -56,7 +58,9 @@ class SqliteSink:
         table = _quote(destination.table)
         key = _quote(destination.primary_key)
         names = [*destination.columns, HASH_COLUMN, SYNCED_AT_COLUMN]
-        updates = ", ".join(f"{_quote(n)} = excluded.{_quote(n)}" for n in names if n != destination.primary_key)
+        updates = ", ".join(
+            f"{_quote(n)} = excluded.{_quote(n)}" for n in names if n != destination.primary_key
+        )
         self._upsert_sql = (
             f"INSERT INTO {table} ({', '.join(map(_quote, names))}) VALUES ({', '.join('?' * len(names))}) "
             f"ON CONFLICT ({key}) DO UPDATE SET {updates} "
@@ -117,4 +121,3 @@ class SqliteSink:
         for index, bind in self._binds:
             bound[index] = bind(bound[index])
         return bound
-

@@ -1,0 +1,163 @@
+"""The documentation stays true: every example config and every YAML block with `pipelines:` in the docs
+validates, every CLI command is in the README, every config key is in docs/configuration.md, and
+examples/sample-api.yaml really syncs the sample API, as the demo's "try next" message promises."""
+
+from __future__ import annotations
+
+import re
+import types
+import typing
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import BaseModel
+
+import batchsync
+from batchsync.cli import app
+from batchsync.config import Config, load_config, parse_config
+from batchsync.demo import DEMO_PIPELINE, demo_config
+from batchsync.models import RunStatus
+from batchsync.sampleapi import Inventory, SampleApi
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+CONFIGURATION = ROOT / "docs" / "configuration.md"
+VENDORS = ROOT / "docs" / "vendors.md"
+EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+SAMPLE_API_EXAMPLE = ROOT / "examples" / "sample-api.yaml"
+DOCUMENTS = [README, *sorted((ROOT / "docs").glob("*.md"))]
+COMMANDS = ["run", "status", "reset", "runs", "validate", "demo", "sample-api"]
+
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_YAML_BLOCK = re.compile(r"^```ya?ml\n(.*?)^```", re.MULTILINE | re.DOTALL)
+
+
+def dummy_environment(text: str) -> dict[str, str]:
+    """Every `${VAR}` the text references, set to a placeholder (and nothing else from the real env)."""
+    return {name: "dummy" for name in _VARIABLE.findall(text)}
+
+
+def pipeline_blocks() -> Iterator[Any]:
+    for document in DOCUMENTS:
+        text = document.read_text(encoding="utf-8")
+        for index, match in enumerate(_YAML_BLOCK.finditer(text)):
+            block = match.group(1)
+            parsed = yaml.safe_load(block)
+            if isinstance(parsed, dict) and "pipelines" in parsed:
+                line = text.count("\n", 0, match.start()) + 1
+                yield pytest.param(block, id=f"{document.relative_to(ROOT)}:{line}:block{index}")
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[path.name for path in EXAMPLES])
+def test_every_example_config_validates(example: Path) -> None:
+    config = load_config(example, environ=dummy_environment(example.read_text(encoding="utf-8")))
+
+    assert config.pipelines, f"{example.name} defines no pipelines"
+
+
+@pytest.mark.parametrize("block", list(pipeline_blocks()))
+def test_every_yaml_block_with_pipelines_in_the_docs_validates(block: str, tmp_path: Path) -> None:
+    file = tmp_path / "batchsync.yaml"
+    file.write_text(block, encoding="utf-8")
+
+    config = load_config(file, environ=dummy_environment(block))
+
+    assert config.pipelines
+
+
+def test_the_docs_hold_yaml_blocks_with_pipelines() -> None:
+    # Guards the block finder itself: if the fence pattern stopped matching, the test above would pass empty.
+    assert len(list(pipeline_blocks())) >= 3
+
+
+@pytest.mark.parametrize("example", [path for path in EXAMPLES if path != SAMPLE_API_EXAMPLE],
+                         ids=lambda path: path.name)
+def test_every_vendor_example_is_shown_verbatim_in_vendors_md(example: Path) -> None:
+    text = example.read_text(encoding="utf-8").rstrip("\n")
+
+    assert text in VENDORS.read_text(encoding="utf-8"), f"docs/vendors.md and {example.name} differ"
+
+
+def registered_commands() -> set[str]:
+    return {
+        command.name or (command.callback.__name__.replace("_", "-") if command.callback else "")
+        for command in app.registered_commands
+    }
+
+
+def test_every_cli_command_is_in_the_readme() -> None:
+    readme = README.read_text(encoding="utf-8")
+    commands = set(COMMANDS) | registered_commands()
+
+    missing = sorted(command for command in commands if f"batchsync {command}" not in readme)
+
+    assert not missing, f"README.md does not mention: {', '.join(missing)}"
+    assert set(COMMANDS) <= registered_commands()
+
+
+def model_types(annotation: Any) -> Iterator[type[BaseModel]]:
+    """The pydantic models inside a field's annotation (through unions, Annotated, dicts, lists)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        yield annotation
+        return
+    if typing.get_origin(annotation) is typing.Literal:
+        return
+    for argument in typing.get_args(annotation):
+        yield from model_types(argument)
+    if isinstance(annotation, types.UnionType):
+        return
+
+
+def config_keys(model: type[BaseModel], seen: set[type[BaseModel]] | None = None) -> set[str]:
+    """Every key a config file may use, as spelled in YAML (the alias where one is set, e.g. `in`)."""
+    seen = set() if seen is None else seen
+    if model in seen:
+        return set()
+    seen.add(model)
+    keys: set[str] = set()
+    for name, field in model.model_fields.items():
+        keys.add(field.alias or name)
+        for inner in model_types(field.annotation):
+            keys |= config_keys(inner, seen)
+    return keys
+
+
+def test_every_config_key_is_in_configuration_md() -> None:
+    reference = CONFIGURATION.read_text(encoding="utf-8")
+    keys = config_keys(Config)
+
+    missing = sorted(key for key in keys if f"`{key}`" not in reference)
+
+    assert {"in", "header_format", "refresh_margin_seconds", "cursor_from_last_record"} <= keys
+    assert not missing, f"docs/configuration.md does not document: {', '.join(missing)}"
+
+
+def sample_api_document(base_url: str, database: Path) -> dict[str, Any]:
+    document = yaml.safe_load(SAMPLE_API_EXAMPLE.read_text(encoding="utf-8"))
+    document["database"] = f"sqlite:///{database}"
+    document["pipelines"][DEMO_PIPELINE]["source"]["base_url"] = base_url
+    return typing.cast(dict[str, Any], document)
+
+
+def test_sample_api_example_is_the_demo_pipeline(tmp_path: Path) -> None:
+    database = tmp_path / "sync.db"
+    example = parse_config(sample_api_document("http://127.0.0.1:1", database), environ={})
+    demo = parse_config(demo_config("http://127.0.0.1:1", database), environ={})
+
+    assert example.pipeline(DEMO_PIPELINE) == demo.pipeline(DEMO_PIPELINE)
+
+
+def test_sample_api_example_syncs_the_sample_api(tmp_path: Path) -> None:
+    with SampleApi(Inventory(size=500), port=0) as api:
+        file = tmp_path / "sample-api.yaml"
+        file.write_text(yaml.safe_dump(sample_api_document(api.url, tmp_path / "sync.db")), encoding="utf-8")
+        config = load_config(file, environ={})
+
+        result = batchsync.run("products", config)
+
+    assert result.status is RunStatus.SUCCEEDED, result.error
+    assert result.counts.created == 500
+    assert result.is_pass_complete
