@@ -88,8 +88,14 @@ def hand_written(url: str, page_size: int, workdir: Path) -> int:
                     " stock_quantity=excluded.stock_quantity, is_active=excluded.is_active,"
                     " category=excluded.category, updated_at=excluded.updated_at",
                     (
-                        item["item_id"], item["sku"], item["name"], str(item["rate"]), item["stock_on_hand"],
-                        int(item["status"] == "active"), item["category"], item["last_modified_time"],
+                        item["item_id"],
+                        item["sku"],
+                        item["name"],
+                        str(item["rate"]),
+                        item["stock_on_hand"],
+                        int(item["status"] == "active"),
+                        item["category"],
+                        item["last_modified_time"],
                     ),
                 )
             connection.commit()
@@ -123,7 +129,9 @@ def best_of(repeat: int, job: Callable[[str, int, Path], int], url: str, page_si
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--page-size", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=3)
@@ -142,7 +150,10 @@ def main() -> None:
         process.wait()
 
     reference = results["batchsync run (8 columns, first sync)"][0]
-    print(f"\n{args.records:,} records, {args.page_size}-record pages, best of {args.repeat}, API in its own process")
+    print(
+        f"\n{args.records:,} records, {args.page_size}-record pages, best of {args.repeat},"
+        " sample API in its own process"
+    )
     print(f"{'':40} {'seconds':>8} {'records/s':>11} {'time vs batchsync':>18}")
     for name, (seconds, records) in results.items():
         assert records == args.records, f"{name} synced {records} of {args.records}"
