@@ -188,3 +188,20 @@ def test_every_command_has_help_text() -> None:
         result = invoke(command, "--help")
         assert result.exit_code == 0
         assert len(result.output.strip().splitlines()) > 3
+
+
+def test_verbose_logs_each_request_with_secrets_redacted(tmp_path: Path, api: SampleApi, database: Path) -> None:
+    from batchsync.sampleapi import ApiKeyAuth
+
+    api.settings.auth = ApiKeyAuth("api_key", "query-secret-123", "query")
+    pipeline = pipeline_config(
+        api.url, auth={"type": "api_key", "name": "api_key", "value": "query-secret-123", "in": "query"}
+    )
+    config_file = write_config(tmp_path / "c.yaml", config_document(database, {"items": pipeline}))
+
+    result = invoke("run", "items", "-c", str(config_file), "--verbose")
+
+    assert result.exit_code == 0, result.output
+    assert result.output.count("GET http") >= 5, "each request is logged"
+    assert "query-secret-123" not in result.output
+    assert all(r.query.get("api_key") == "query-secret-123" for r in api.requests), "the key was still sent"

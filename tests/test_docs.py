@@ -5,7 +5,6 @@ examples/sample-api.yaml really syncs the sample API, as the demo's "try next" m
 from __future__ import annotations
 
 import re
-import types
 import typing
 from collections.abc import Iterator
 from pathlib import Path
@@ -73,8 +72,9 @@ def test_the_docs_hold_yaml_blocks_with_pipelines() -> None:
     assert len(list(pipeline_blocks())) >= 3
 
 
-@pytest.mark.parametrize("example", [path for path in EXAMPLES if path != SAMPLE_API_EXAMPLE],
-                         ids=lambda path: path.name)
+@pytest.mark.parametrize(
+    "example", [path for path in EXAMPLES if path != SAMPLE_API_EXAMPLE], ids=lambda path: path.name
+)
 def test_every_vendor_example_is_shown_verbatim_in_vendors_md(example: Path) -> None:
     text = example.read_text(encoding="utf-8").rstrip("\n")
 
@@ -107,8 +107,6 @@ def model_types(annotation: Any) -> Iterator[type[BaseModel]]:
         return
     for argument in typing.get_args(annotation):
         yield from model_types(argument)
-    if isinstance(annotation, types.UnionType):
-        return
 
 
 def config_keys(model: type[BaseModel], seen: set[type[BaseModel]] | None = None) -> set[str]:
