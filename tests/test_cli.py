@@ -127,7 +127,7 @@ def test_status_shows_position_records_and_rows_then_reset_starts_over(config_fi
     assert status[0]["table_rows"] == 1_000 and status[0]["last_run"]["status"] == "succeeded"
     assert "complete" in table and "1,000" in table
     assert reset.exit_code == 0 and "checkpoint cleared" in reset.output
-    assert after[0]["state"] == "never synced" and after[0]["table_rows"] == 1_000
+    assert after[0]["state"] == "not started" and after[0]["table_rows"] == 1_000
 
 
 def test_runs_lists_history_newest_first(config_file: Path) -> None:
@@ -190,7 +190,9 @@ def test_every_command_has_help_text() -> None:
         assert len(result.output.strip().splitlines()) > 3
 
 
-def test_verbose_logs_each_request_with_secrets_redacted(tmp_path: Path, api: SampleApi, database: Path) -> None:
+def test_verbose_logs_each_request_with_secrets_redacted(
+    tmp_path: Path, api: SampleApi, database: Path
+) -> None:
     from batchsync.sampleapi import ApiKeyAuth
 
     api.settings.auth = ApiKeyAuth("api_key", "query-secret-123", "query")
@@ -205,3 +207,30 @@ def test_verbose_logs_each_request_with_secrets_redacted(tmp_path: Path, api: Sa
     assert result.output.count("GET http") >= 5, "each request is logged"
     assert "query-secret-123" not in result.output
     assert all(r.query.get("api_key") == "query-secret-123" for r in api.requests), "the key was still sent"
+
+
+def test_a_table_missing_a_configured_column_fails_before_fetching_and_says_what_to_add(
+    config_file: Path, tmp_path: Path, api: SampleApi, database: Path
+) -> None:
+    invoke("run", "items", "-c", str(config_file))
+    pipeline = pipeline_config(api.url)
+    pipeline["destination"]["columns"]["stock_unit"] = {"path": "unit", "type": "string"}
+    grown = write_config(tmp_path / "grown.yaml", config_document(database, {"items": pipeline}))
+    api.clear_log()
+
+    result = invoke("run", "items", "-c", str(grown))
+
+    assert result.exit_code == 2
+    assert "ALTER TABLE items ADD COLUMN stock_unit TEXT" in result.output
+    assert api.requests == []
+
+
+def test_error_text_is_printed_as_is_not_as_rich_markup(
+    tmp_path: Path, api: SampleApi, database: Path
+) -> None:
+    pipeline = pipeline_config(api.url, records_path="data:100:[bold]x[/bold]")
+    config_file = write_config(tmp_path / "c.yaml", config_document(database, {"items": pipeline}))
+
+    result = invoke("run", "items", "-c", str(config_file))
+
+    assert "records_path data:100:[bold]x[/bold] not found" in result.output.replace("\n", "")

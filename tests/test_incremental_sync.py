@@ -75,12 +75,12 @@ def test_unsorted_source_keeps_the_old_watermark_until_the_pass_completes(
     config = incremental_config(api, database)
     stopped = _run_stopping_after_first_batch(config)
 
-    (status,) = batchsync.status(config, "items")
+    (status,) = batchsync.status("items", config)
     assert stopped.status is RunStatus.CANCELLED
     assert status.watermark is None, "an unfinished unsorted pass must not move the watermark"
 
     batchsync.run("items", config)
-    (status,) = batchsync.status(config, "items")
+    (status,) = batchsync.status("items", config)
     assert status.watermark == max(item["last_modified_time"] for item in api.inventory.items())
 
 
@@ -92,7 +92,7 @@ def test_sorted_source_advances_the_watermark_with_every_committed_page(
 
     stopped = _run_stopping_after_first_batch(config)
 
-    (status,) = batchsync.status(config, "items")
+    (status,) = batchsync.status("items", config)
     ordered = sorted(item["last_modified_time"] for item in api.inventory.items())
     assert stopped.status is RunStatus.CANCELLED
     assert status.watermark == ordered[status.pass_records - 1]

@@ -21,6 +21,7 @@ import orjson
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.table import Table
 
 from batchsync import operations
@@ -42,11 +43,11 @@ app = typer.Typer(
 
 def _stdout() -> Console:
     """Made per command, so the terminal width is read when the command runs."""
-    return Console()
+    return Console(emoji=False)
 
 
 def _stderr() -> Console:
-    return Console(stderr=True)
+    return Console(stderr=True, emoji=False)
 
 
 ConfigOption = Annotated[
@@ -83,9 +84,9 @@ def _user_errors(verbose: bool) -> Iterator[None]:
     except BatchsyncError as exc:
         if verbose:
             _stderr().print_exception()
-        _stderr().print(f"[bold red]error:[/] {exc}", highlight=False)
+        _stderr().print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         for problem in getattr(exc, "problems", []):
-            _stderr().print(f"  - {problem}", highlight=False)
+            _stderr().print(f"  - {escape(problem)}", highlight=False)
         raise typer.Exit(EXIT_NOTHING_DONE) from None
 
 
@@ -161,7 +162,7 @@ def status(
     """Show each pipeline's position, records synced, last sync time, completeness and table rows."""
     _configure_logging(verbose, quiet=True)
     with _user_errors(verbose):
-        statuses = operations.status(config, name)
+        statuses = operations.status(name, config)
     if json_output:
         sys.stdout.write(orjson.dumps([s.to_dict() for s in statuses]).decode() + "\n")
     else:
@@ -195,7 +196,7 @@ def runs(
     """Show the run history, newest first."""
     _configure_logging(verbose, quiet=True)
     with _user_errors(verbose):
-        history = operations.history(config, name, limit)
+        history = operations.history(name, config, limit)
     if json_output:
         sys.stdout.write(orjson.dumps(history).decode() + "\n")
     else:
@@ -247,8 +248,8 @@ def demo(
         "  batchsync demo                      run it again: every item is unchanged\n"
         f"  sqlite3 {database} 'select * from products limit 5'\n"
         "  batchsync sample-api --port 8765    serve the sample API, then sync it with your own config:\n"
-        "  batchsync run products -c examples/sample-api.yaml\n"
-        "  docs/configuration.md               every setting, with examples for real APIs",
+        "  batchsync run products -c examples/sample-api.yaml   (from the repository root)\n"
+        "  docs/configuration.md               every setting; docs/vendors.md: configs for real APIs",
         highlight=False,
     )
     raise typer.Exit(exit_code_for(result))

@@ -6,6 +6,7 @@ from types import TracebackType
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -66,10 +67,13 @@ class ProgressDisplay:
         task = self._progress.tasks[0]
         elapsed = task.elapsed or 0.0
         rate = f"{progress.records / elapsed:,.0f}" if elapsed > 0 else "-"
+        total = progress.expected_total
+        if progress.is_pass_complete or (total is not None and total < progress.pass_records):
+            total = progress.pass_records  # totals from page counts are estimates; the end is exact
         self._progress.update(
             self._task,
             completed=progress.pass_records,
-            total=max(progress.expected_total, progress.pass_records) if progress.expected_total else None,
+            total=total,
             pages=progress.pages,
             rate=rate,
         )
@@ -102,11 +106,13 @@ def render_result(console: Console, result: RunResult) -> None:
     else:
         console.print("  pass not complete: the next run resumes from the checkpoint", highlight=False)
     for warning in result.warnings:
-        console.print(f"  [yellow]warning:[/] {warning}", highlight=False)
+        console.print(f"  [yellow]warning:[/] {escape(warning)}", highlight=False)
     if result.error:
-        console.print(f"  [red]error:[/] {result.error}", highlight=False)
+        console.print(f"  [red]error:[/] {escape(result.error)}", highlight=False)
     for failure in result.failures[:20]:
-        console.print(f"  [red]failed[/] {failure.key}: {failure.error}", highlight=False)
+        console.print(
+            f"  [red]failed[/] {escape(str(failure.key))}: {escape(failure.error)}", highlight=False
+        )
     if not result.dry_run:
         console.print(f"  run id {result.run_id}", style="dim", highlight=False)
 
@@ -118,7 +124,7 @@ def render_status(console: Console, statuses: list[PipelineStatus]) -> None:
     for column in table.columns:
         column.overflow = "fold"
     for item in statuses:
-        position = "-" if item.cursor is None else f"{item.cursor}"
+        position = "-" if item.cursor is None else escape(f"{item.cursor}")
         if item.skip_records:
             position += f" (+{item.skip_records})"
         total = f"{item.pass_records:,}"
@@ -155,6 +161,6 @@ def render_runs(console: Console, history: list[dict[str, Any]]) -> None:
             "-" if seconds is None else f"{seconds:.2f}",
             f"{row['created']}/{row['updated']}/{row['unchanged']}",
             str(row["api_calls"]),
-            (row["error"] or "")[:120],
+            escape((row["error"] or "")[:120]),
         )
     console.print(table)

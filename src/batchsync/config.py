@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Collection, Mapping
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -140,6 +141,12 @@ class BasicAuthConfig(_Model):
     password: SecretStr
 
 
+def _has_token_placeholder(header_format: str) -> str:
+    if "{token}" not in header_format:
+        raise ValueError("must contain {token}")
+    return header_format
+
+
 class OAuth2RefreshTokenConfig(_Model):
     type: Literal["oauth2_refresh_token"]
     token_url: str
@@ -150,6 +157,8 @@ class OAuth2RefreshTokenConfig(_Model):
     header_format: str = "Bearer {token}"
     refresh_margin_seconds: float = Field(60.0, ge=0)
 
+    _header = field_validator("header_format")(_has_token_placeholder)
+
 
 class OAuth2ClientCredentialsConfig(_Model):
     type: Literal["oauth2_client_credentials"]
@@ -159,6 +168,8 @@ class OAuth2ClientCredentialsConfig(_Model):
     scope: str | None = None
     header_format: str = "Bearer {token}"
     refresh_margin_seconds: float = Field(60.0, ge=0)
+
+    _header = field_validator("header_format")(_has_token_placeholder)
 
 
 AuthConfig = Annotated[
@@ -182,6 +193,12 @@ class IncrementalConfig(_Model):
     sorted: bool = False
 
     _paths = field_validator("cursor_path")(_check_path)
+
+    @field_validator("initial_value", mode="before")
+    @classmethod
+    def _dates_as_text(cls, value: Any) -> Any:
+        """YAML reads an unquoted 2024-01-01 as a date; the API wants it as text."""
+        return value.isoformat() if isinstance(value, date) else value
 
     @field_validator("param_template")
     @classmethod
@@ -224,8 +241,9 @@ class RestSourceConfig(_Model):
         if isinstance(data, dict) and "sorted" in data:
             data = dict(data)
             is_sorted = data.pop("sorted")
-            if isinstance(data.get("incremental"), dict):
-                data["incremental"] = {**data["incremental"], "sorted": is_sorted}
+            if not isinstance(data.get("incremental"), dict):
+                raise ValueError("sorted applies to incremental sync: add an incremental block")
+            data["incremental"] = {**data["incremental"], "sorted": is_sorted}
         return data
 
     def query_params(self) -> dict[str, str]:

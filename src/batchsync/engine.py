@@ -31,7 +31,7 @@ from batchsync.http.client import HttpClient
 from batchsync.models import Checkpoint, Cursor, JSONObject, Page, RunResult, RunStatus, Trigger, WriteCounts
 from batchsync.redaction import Redactor
 from batchsync.sinks.mapping import MappedRow, RowMapper
-from batchsync.sinks.schema import ensure_table, table_exists
+from batchsync.sinks.schema import check_columns, ensure_table, table_exists
 from batchsync.sinks.sqlite import SqliteSink
 from batchsync.sources.incremental import Incremental, later
 from batchsync.sources.paginators import make_paginator
@@ -65,6 +65,7 @@ class Progress:
     pass_records: int
     expected_total: int | None
     counts: WriteCounts
+    is_pass_complete: bool = False
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -127,6 +128,8 @@ class PipelineRun:
             if not self.options.dry_run:
                 ensure_state_tables(engine)
                 ensure_table(engine, self.sink.table)
+            if table_exists(engine, self.sink.table.name):
+                check_columns(engine, self.sink.table)
             start = self._starting_checkpoint(self._stored_checkpoint(engine))
             if not self.options.dry_run:
                 runs.record_start(engine, self.run_id, self.name, self.options.trigger, started_at)
@@ -319,7 +322,14 @@ class PipelineRun:
         self.counts += counts
         if self.on_progress is not None:
             self.on_progress(
-                Progress(self.pages, self.records, following.pass_records, self.expected_total, self.counts)
+                Progress(
+                    self.pages,
+                    self.records,
+                    following.pass_records,
+                    self.expected_total,
+                    self.counts,
+                    following.is_complete,
+                )
             )
         return following
 

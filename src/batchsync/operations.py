@@ -83,7 +83,9 @@ class PipelineStatus:
             return "complete"
         if self.is_started:
             return "in progress"
-        return "never synced" if self.last_synced_at is None else "not started"
+        if self.last_run is None and not self.table_rows:
+            return "never synced"
+        return "not started"  # reset, or every run so far failed before committing a batch
 
     def to_dict(self) -> JSONObject:
         return {
@@ -102,7 +104,7 @@ class PipelineStatus:
         }
 
 
-def status(config: ConfigSource = None, name: str | None = None) -> list[PipelineStatus]:
+def status(name: str | None = None, config: ConfigSource = None) -> list[PipelineStatus]:
     """Status of one pipeline, or of every pipeline in the config. Reads only."""
     resolved = resolve_config(config, [name] if name else [])
     names = [name] if name else sorted(resolved.pipelines)
@@ -158,7 +160,7 @@ def reset(name: str, config: ConfigSource = None) -> bool:
         engine.dispose()
 
 
-def history(config: ConfigSource = None, name: str | None = None, limit: int = 20) -> list[JSONObject]:
+def history(name: str | None = None, config: ConfigSource = None, limit: int = 20) -> list[JSONObject]:
     """The most recent runs, newest first."""
     resolved = resolve_config(config, [name] if name else [])
     engine = open_database(resolved.database, read_only=True)

@@ -16,12 +16,16 @@ class Redactor:
     """Replaces every known secret, plain or URL-encoded, with `***`."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        variants: set[str] = set()
+        self._secrets: list[str] = []
         for secret in secrets:
-            if len(secret) < 3:  # masking "a" or "1" would shred every message and hide nothing
-                continue
-            variants.update({secret, quote(secret, safe=""), quote_plus(secret)})
-        self._secrets = sorted(variants, key=len, reverse=True)
+            self.add(secret)
+
+    def add(self, secret: str) -> None:
+        """Also mask `secret` from now on (e.g. an access token obtained during the run)."""
+        if len(secret) < 3:  # masking "a" or "1" would shred every message and hide nothing
+            return
+        variants = {secret, quote(secret, safe=""), quote_plus(secret)} - set(self._secrets)
+        self._secrets = sorted([*self._secrets, *variants], key=len, reverse=True)
 
     def redact(self, text: str) -> str:
         for secret in self._secrets:

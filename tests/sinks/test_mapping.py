@@ -143,7 +143,7 @@ def test_boolean_columns_refuse_unknown_spellings_without_true_values(raw: JSONV
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("active", True), ("ACTIVE", True), ("inactive", False), ("archived", False), (True, False)],
+    [("active", True), ("ACTIVE", True), ("inactive", False), ("archived", False), ("true", False)],
 )
 def test_boolean_with_true_values_only_makes_everything_else_false(raw: JSONValue, expected: bool) -> None:
     assert convert("boolean", raw, true_values=["Active"]) is expected
@@ -318,3 +318,9 @@ def test_content_hash_ignores_fields_that_are_not_columns_and_equal_spellings_of
     base = {"id": "k1", "name": "Widget", "updated": "2024-03-01T12:30:00Z"}
     same = {"id": "k1", "name": "Widget", "updated": "2024-03-01T18:00:00+05:30", "unmapped": "x"}
     assert HASHED.map(same).content_hash == HASHED.map(base).content_hash
+
+
+@pytest.mark.parametrize("raw", [True, False])
+def test_a_json_boolean_keeps_its_value_whatever_the_true_values(raw: bool) -> None:
+    assert convert("boolean", raw, true_values=["Active"]) is raw
+    assert convert("boolean", raw, false_values=["Inactive"]) is raw

@@ -67,15 +67,18 @@ class OAuth2Auth(httpx.Auth):
         self._lock = threading.Lock()
         self._token: str | None = None
         self._expires_at = 0.0
+        self._refresh_token = (
+            config.refresh_token.get_secret_value() if isinstance(config, OAuth2RefreshTokenConfig) else None
+        )
         self.token_requests = 0
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         token = self._current_token()
-        request.headers["Authorization"] = self._config.header_format.format(token=token)
+        request.headers["Authorization"] = self._config.header_format.replace("{token}", token)
         response = yield request
         if response.status_code == 401:
             token = self._current_token(stale=token)
-            request.headers["Authorization"] = self._config.header_format.format(token=token)
+            request.headers["Authorization"] = self._config.header_format.replace("{token}", token)
             yield request
 
     def _current_token(self, stale: str | None = None) -> str:
@@ -90,8 +93,8 @@ class OAuth2Auth(httpx.Auth):
     def _request_token(self) -> tuple[str, float]:
         config = self._config
         form = {"client_id": config.client_id, "client_secret": config.client_secret.get_secret_value()}
-        if isinstance(config, OAuth2RefreshTokenConfig):
-            form |= {"grant_type": "refresh_token", "refresh_token": config.refresh_token.get_secret_value()}
+        if self._refresh_token is not None:
+            form |= {"grant_type": "refresh_token", "refresh_token": self._refresh_token}
         else:
             form["grant_type"] = "client_credentials"
         if config.scope:
@@ -115,11 +118,17 @@ class OAuth2Auth(httpx.Auth):
         try:
             answer = orjson.loads(response.content)
             token = str(answer["access_token"])
+            self._redactor.add(token)
         except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
             raise PermanentHttpError(
                 f"the token endpoint {config.token_url} answered without an access_token",
                 url=config.token_url,
             ) from exc
+        rotated = answer.get("refresh_token") if isinstance(answer, dict) else None
+        if self._refresh_token is not None and isinstance(rotated, str) and rotated:
+            # Providers that rotate refresh tokens invalidate the old one with this answer.
+            self._refresh_token = rotated
+            self._redactor.add(rotated)
         lifetime = answer.get("expires_in") if isinstance(answer, dict) else None
         return token, float(lifetime) if isinstance(lifetime, int | float | str) else 3600.0
 

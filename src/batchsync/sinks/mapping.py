@@ -69,9 +69,12 @@ class RowMapper:
             try:
                 read(record)
             except (ValueError, TypeError, InvalidOperation, OverflowError) as exc:
+                key = self._key_text(record)
+                reason = "not a number" if isinstance(exc, InvalidOperation) else str(exc)
                 return RecordError(
-                    f"column {name!r}: cannot convert {_preview(path.get(record))} from {path}: {exc}",
-                    key=self._key_text(record),
+                    f"record {key or '(no key)'}: column {name!r}: cannot convert "
+                    f"{_preview(path.get(record))} from {path}: {reason}",
+                    key=key,
                     column=name,
                 )
         return RecordError("record could not be mapped", key=self._key_text(record))
@@ -191,11 +194,14 @@ def to_json(raw: JSONValue) -> JSONValue:
 
 
 def _boolean_converter(true_values: list[str] | None, false_values: list[str] | None) -> Converter:
-    """With `true_values` only, any other value is false (e.g. status active/inactive)."""
+    """With `true_values` only, any other value is false (e.g. status active/inactive); JSON true and false
+    are always themselves."""
     trues = frozenset(v.lower() for v in true_values) if true_values else None
     falses = frozenset(v.lower() for v in false_values) if false_values else None
 
     def to_boolean(raw: JSONValue) -> bool:
+        if isinstance(raw, bool):  # a JSON boolean says what it means; the value lists are for the rest
+            return raw
         text = to_string(raw).strip().lower()
         if trues is not None or falses is not None:
             if trues is not None and text in trues:

@@ -71,5 +71,22 @@ def ensure_table(engine: Engine, table: Table) -> None:
         raise SinkError(f"cannot create table {table.name}: {getattr(exc, 'orig', exc)}") from exc
 
 
+def check_columns(engine: Engine, table: Table) -> None:
+    """Raise SinkError, with the statements to run, when the existing table lacks configured columns.
+
+    batchsync does not alter existing tables yet; saying exactly what to add beats failing mid-run with
+    "no such column".
+    """
+    existing = {column["name"] for column in inspect(engine).get_columns(table.name)}
+    missing = [column for column in table.columns if column.name not in existing]
+    if missing:
+        statements = "; ".join(
+            f"ALTER TABLE {table.name} ADD COLUMN {column.name} {column.type.compile(dialect=engine.dialect)}"
+            for column in missing
+        )
+        names = ", ".join(column.name for column in missing)
+        raise SinkError(f"table {table.name} has no column {names} that the config lists; run: {statements}")
+
+
 def table_exists(engine: Engine, name: str) -> bool:
     return inspect(engine).has_table(name)

@@ -30,7 +30,8 @@ class Incremental:
         if watermark is None:
             return {}
         template = self.config.param_template or "{value}"
-        return {self.config.param: template.format(value=watermark)}
+        # replace, not format: query expressions may hold other braces of their own.
+        return {self.config.param: template.replace("{value}", str(watermark))}
 
     def highest_in(self, records: list[JSONObject], current: JSONValue) -> JSONValue:
         highest = current
