@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from types import TracebackType
 from typing import Any
 
@@ -51,6 +52,8 @@ class ProgressDisplay:
             disable=not enabled,
         )
         self._task: TaskID = self._progress.add_task(label, total=None, pages=0, rate="-")
+        self._first_batch_at: float | None = None
+        self._records_before = 0
 
     def __enter__(self) -> ProgressDisplay:
         if self._enabled:
@@ -64,9 +67,13 @@ class ProgressDisplay:
             self._progress.stop()
 
     def update(self, progress: engine.Progress) -> None:
-        task = self._progress.tasks[0]
-        elapsed = task.elapsed or 0.0
-        rate = f"{progress.records / elapsed:,.0f}" if elapsed > 0 else "-"
+        # The rate counts from the first batch, not from start-up (opening the database, first request).
+        now = time.monotonic()
+        if self._first_batch_at is None:
+            self._first_batch_at, self._records_before = now, progress.records
+        elapsed = now - self._first_batch_at
+        done = progress.records - self._records_before
+        rate = f"{done / elapsed:,.0f}" if elapsed > 0 else "-"
         total = progress.expected_total
         if progress.is_pass_complete or (total is not None and total < progress.pass_records):
             total = progress.pass_records  # totals from page counts are estimates; the end is exact
