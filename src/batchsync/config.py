@@ -147,29 +147,26 @@ def _has_token_placeholder(header_format: str) -> str:
     return header_format
 
 
-class OAuth2RefreshTokenConfig(_Model):
+class _OAuth2Config(_Model):
+    """What both OAuth2 grants share: where tokens come from and how they are sent."""
+
+    token_url: str
+    client_id: str
+    client_secret: SecretStr
+    scope: str | None = None
+    header_format: str = "Bearer {token}"
+    refresh_margin_seconds: float = Field(60.0, ge=0)
+
+    _header = field_validator("header_format")(_has_token_placeholder)
+
+
+class OAuth2RefreshTokenConfig(_OAuth2Config):
     type: Literal["oauth2_refresh_token"]
-    token_url: str
     refresh_token: SecretStr
-    client_id: str
-    client_secret: SecretStr
-    scope: str | None = None
-    header_format: str = "Bearer {token}"
-    refresh_margin_seconds: float = Field(60.0, ge=0)
-
-    _header = field_validator("header_format")(_has_token_placeholder)
 
 
-class OAuth2ClientCredentialsConfig(_Model):
+class OAuth2ClientCredentialsConfig(_OAuth2Config):
     type: Literal["oauth2_client_credentials"]
-    token_url: str
-    client_id: str
-    client_secret: SecretStr
-    scope: str | None = None
-    header_format: str = "Bearer {token}"
-    refresh_margin_seconds: float = Field(60.0, ge=0)
-
-    _header = field_validator("header_format")(_has_token_placeholder)
 
 
 AuthConfig = Annotated[

@@ -36,6 +36,19 @@ class Paginator(Protocol):
         ...
 
 
+def request_for_url_cursor(
+    cursor: Cursor, template: PageRequest, size_param: str | None, page_size: int | None
+) -> PageRequest:
+    """For paginators whose cursor is the next page's URL (link_header, next_url): the first request is
+    the source's own, with the page size if one is sent; later ones are the URL as the API gave it,
+    which already carries every query parameter."""
+    if cursor is not None:
+        return PageRequest(str(cursor))
+    if size_param and page_size:
+        return template.with_params(**{size_param: str(page_size)})
+    return template
+
+
 def read_flag(page: Page, path: DottedPath) -> bool:
     """A has-more style flag from the answer; its absence is an error rather than a silent stop."""
     value = path.get(page.response.body)

@@ -11,6 +11,7 @@ from urllib.parse import urljoin
 
 from batchsync.config import LinkHeaderPaginatorConfig
 from batchsync.models import Cursor, Page, PageRequest
+from batchsync.sources.paginators.base import request_for_url_cursor
 
 # <target> then any number of `; name` or `; name=token` or `; name="quoted, maybe with commas"`.
 _LINK = re.compile(r'<([^>]*)>((?:\s*;\s*[^;,=\s]+\s*(?:=\s*(?:"(?:[^"\\]|\\.)*"|[^;,]*))?)*)')
@@ -41,11 +42,7 @@ class LinkHeaderPaginator:
         return None
 
     def request_for(self, cursor: Cursor, template: PageRequest) -> PageRequest:
-        if cursor is not None:
-            return PageRequest(str(cursor))  # the link carries every query parameter already
-        if self._config.size_param and self._page_size:
-            return template.with_params(**{self._config.size_param: str(self._page_size)})
-        return template
+        return request_for_url_cursor(cursor, template, self._config.size_param, self._page_size)
 
     def next_cursor(self, page: Page, cursor: Cursor) -> Cursor | None:
         if not page.records:

@@ -12,6 +12,7 @@ from urllib.parse import urljoin
 from batchsync.config import NextUrlPaginatorConfig
 from batchsync.models import Cursor, Page, PageRequest
 from batchsync.paths import MISSING, DottedPath
+from batchsync.sources.paginators.base import request_for_url_cursor
 
 
 class NextUrlPaginator:
@@ -28,11 +29,7 @@ class NextUrlPaginator:
         return None
 
     def request_for(self, cursor: Cursor, template: PageRequest) -> PageRequest:
-        if cursor is not None:
-            return PageRequest(str(cursor))
-        if self._config.size_param and self._page_size:
-            return template.with_params(**{self._config.size_param: str(self._page_size)})
-        return template
+        return request_for_url_cursor(cursor, template, self._config.size_param, self._page_size)
 
     def next_cursor(self, page: Page, cursor: Cursor) -> Cursor | None:
         if not page.records:
