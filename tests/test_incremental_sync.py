@@ -105,3 +105,24 @@ def _run_stopping_after_first_batch(config: dict[str, Any]) -> batchsync.RunResu
         stop.set()
 
     return batchsync.run("items", config, stop=stop, on_progress=stop_after_first)
+
+
+def test_an_interrupted_incremental_pass_resumes_with_the_watermark_it_started_with(
+    api: SampleApi, database: Path
+) -> None:
+    config = incremental_config(api, database)
+    config["pipelines"]["items"]["source"]["paginator"]["limit"] = 25
+    batchsync.run("items", config)
+    first_watermark = max(item["last_modified_time"] for item in api.inventory.items())
+    api.inventory.update(300, rng_seed=11)
+    api.clear_log()
+
+    stopped = _run_stopping_after_first_batch(config)
+    resumed = batchsync.run("items", config)
+
+    assert stopped.status is RunStatus.CANCELLED and resumed.status is RunStatus.SUCCEEDED
+    assert {request.query["modified_since"] for request in api.requests} == {first_watermark}
+    assert (stopped.counts + resumed.counts).updated == 300
+    (status,) = batchsync.status("items", config)
+    assert status.watermark == max(item["last_modified_time"] for item in api.inventory.items())
+    assert_table_equals_source(database, api.inventory)
