@@ -7,6 +7,7 @@ error; 130 interrupted (the checkpoint is saved).
 from __future__ import annotations
 
 import contextlib
+import enum
 import logging
 import signal
 import sys
@@ -24,8 +25,14 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from rich.table import Table
 
-from batchsync import operations
-from batchsync.cli_render import ProgressDisplay, render_result, render_runs, render_status
+from batchsync import logs, operations
+from batchsync.cli_render import (
+    ProgressDisplay,
+    render_dead_letters,
+    render_result,
+    render_runs,
+    render_status,
+)
 from batchsync.config import load_config
 from batchsync.errors import BatchsyncError, ConfigError
 from batchsync.models import RunResult, RunStatus, Trigger
@@ -68,12 +75,20 @@ def exit_code_for(result: RunResult) -> int:
     return EXIT_FAILED
 
 
-def _configure_logging(verbose: bool, quiet: bool) -> None:
+class LogFormat(enum.StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+def _configure_logging(verbose: bool, quiet: bool, log_format: LogFormat = LogFormat.TEXT) -> None:
     level = logging.DEBUG if verbose else logging.ERROR if quiet else logging.WARNING
-    handler = RichHandler(console=_stderr(), show_path=False, rich_tracebacks=verbose)
-    logging.basicConfig(level=level, handlers=[handler], format="%(message)s", force=True)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    handler: logging.Handler
+    if log_format is LogFormat.JSON:
+        handler = logging.StreamHandler(sys.stderr)
+        level = logging.DEBUG if verbose else logging.INFO  # machines want the run's story, not silence
+    else:
+        handler = RichHandler(console=_stderr(), show_path=False, rich_tracebacks=verbose, markup=False)
+    logs.configure(handler, level, json_lines=log_format is LogFormat.JSON)
 
 
 @contextmanager
@@ -126,9 +141,12 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors and the summary.")] = False,
     json_output: JsonOption = False,
     trigger: Annotated[Trigger, typer.Option(help="Recorded in the run history.")] = Trigger.MANUAL,
+    log_format: Annotated[
+        LogFormat, typer.Option(help="text, or json: one JSON object per line (with the run id) on stderr.")
+    ] = LogFormat.TEXT,
 ) -> None:
     """Sync one pipeline: page through the API and upsert every record, resuming where it stopped."""
-    _configure_logging(verbose, quiet or json_output)
+    _configure_logging(verbose, quiet or json_output, log_format)
     stop = threading.Event()
     with _user_errors(verbose):
         resolved = operations.resolve_config(config, [name])
@@ -201,6 +219,50 @@ def runs(
         sys.stdout.write(orjson.dumps(history).decode() + "\n")
     else:
         render_runs(_stdout(), history)
+
+
+@app.command()
+def errors(
+    name: Annotated[str, typer.Argument(help="Pipeline whose dead letters to list.")],
+    config: ConfigOption = None,
+    limit: Annotated[int, typer.Option(min=1, help="How many to show, newest first.")] = 100,
+    json_output: JsonOption = False,
+    verbose: VerboseOption = False,
+) -> None:
+    """List the records that could not be synced (dead letters), with the reason for each."""
+    _configure_logging(verbose, quiet=True)
+    with _user_errors(verbose):
+        letters = operations.dead_letters(name, config, limit)
+    if json_output:
+        sys.stdout.write(orjson.dumps(letters).decode() + "\n")
+    else:
+        render_dead_letters(_stdout(), name, letters)
+
+
+@app.command("retry-failed")
+def retry_failed(
+    name: Annotated[str, typer.Argument(help="Pipeline whose dead letters to process again.")],
+    config: ConfigOption = None,
+    verbose: VerboseOption = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors and the summary.")] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Process the dead letters again: a full pass over the source that removes each entry whose record
+    now syncs (after the source or the config was fixed). Entries that still fail stay, with the new
+    reason."""
+    _configure_logging(verbose, quiet or json_output)
+    stop = threading.Event()
+    with _user_errors(verbose):
+        resolved = operations.resolve_config(config, [name])
+        display = ProgressDisplay(_stderr(), name, enabled=not (quiet or json_output))
+        with display, _stop_on_signals(stop, quiet or json_output):
+            result, remaining = operations.retry_failed(name, resolved, stop=stop, on_progress=display.update)
+    if json_output:
+        sys.stdout.write(orjson.dumps({**result.to_dict(), "dead_letters_remaining": remaining}).decode() + "\n")
+    else:
+        render_result(_stdout(), result)
+        _stdout().print(f"  {remaining} dead letter(s) remain for {name}", highlight=False)
+    raise typer.Exit(exit_code_for(result))
 
 
 @app.command()

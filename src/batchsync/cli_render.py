@@ -171,3 +171,21 @@ def render_runs(console: Console, history: list[dict[str, Any]]) -> None:
             escape((row["error"] or "")[:120]),
         )
     console.print(table)
+
+
+def render_dead_letters(console: Console, pipeline: str, letters: list[dict[str, Any]]) -> None:
+    if not letters:
+        console.print(f"{pipeline}: no dead letters", highlight=False)
+        return
+    table = Table("when (UTC)", "key", "error", "record")
+    for column in table.columns:
+        column.overflow = "fold"
+    for letter in letters:
+        table.add_row(
+            letter["created_at"][:19].replace("T", " "),
+            escape(str(letter["key"])),
+            escape(letter["error"]),
+            escape(letter["record"][:200]),
+        )
+    console.print(table)
+    console.print(f"{len(letters)} dead letter(s); `batchsync retry-failed {pipeline}` processes them again")

@@ -206,8 +206,47 @@ class IncrementalConfig(_Model):
 
 
 class TimeoutConfig(_Model):
+    """Seconds to wait for a connection and for each read of an answer."""
+
     connect: float = Field(10.0, gt=0)
     read: float = Field(60.0, gt=0)
+
+
+class RetryConfig(_Model):
+    """How hard to try a request that failed in a way worth retrying."""
+
+    max_attempts: int = Field(6, ge=1)
+    backoff: float = Field(0.5, ge=0)
+    max_backoff: float = Field(60.0, ge=0)
+    retry_on: list[int] = Field(default_factory=lambda: [429, 500, 502, 503, 504])
+
+    @field_validator("retry_on")
+    @classmethod
+    def _http_statuses(cls, statuses: list[int]) -> list[int]:
+        for status in statuses:
+            if not 400 <= status <= 599:
+                raise ValueError(f"{status} is not an HTTP error status (400-599)")
+        return statuses
+
+
+class RateLimitConfig(_Model):
+    """The most requests per second (or minute) the pipeline sends, whatever its concurrency."""
+
+    requests_per_second: float | None = Field(None, gt=0)
+    requests_per_minute: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _exactly_one_rate(self) -> RateLimitConfig:
+        if (self.requests_per_second is None) == (self.requests_per_minute is None):
+            raise ValueError("set exactly one of requests_per_second or requests_per_minute")
+        return self
+
+    @property
+    def per_second(self) -> float:
+        if self.requests_per_second is not None:
+            return self.requests_per_second
+        assert self.requests_per_minute is not None
+        return self.requests_per_minute / 60.0
 
 
 class RestSourceConfig(_Model):
@@ -220,7 +259,6 @@ class RestSourceConfig(_Model):
     paginator: PaginatorConfig | None = None
     records_path: str | None = None
     incremental: IncrementalConfig | None = None
-    timeout: TimeoutConfig = Field(default_factory=TimeoutConfig)
 
     _paths = field_validator("records_path")(_check_path)
 
@@ -302,6 +340,11 @@ class PipelineConfig(_Model):
     source: RestSourceConfig
     destination: DestinationConfig
     db_batch_size: PositiveInt = 1000
+    retry: RetryConfig = Field(default_factory=RetryConfig)
+    timeout: TimeoutConfig = Field(default_factory=TimeoutConfig)
+    rate_limit: RateLimitConfig | None = None
+    on_record_error: Literal["dead_letter", "fail"] = "dead_letter"
+    on_drift: Literal["warn", "repass"] = "warn"
 
     def secret_values(self) -> set[str]:
         """Every value that must never be printed: credentials and secret-looking query params."""

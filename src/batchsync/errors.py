@@ -7,6 +7,7 @@ BatchsyncError
     TransientHttpError   429, 5xx, timeouts, resets, broken bodies: retried by the client
     PermanentHttpError   other 4xx, HTML where JSON was promised: the run stops, checkpoint intact
     PaginationError      repeated or missing cursor, records_path not found
+    QuotaExhaustedError  the API's quota is spent for longer than max_backoff: stop cleanly, resume later
   RecordError            one record that cannot be mapped to the table
   SinkError              database refused the batch: transaction rolled back
   CheckpointError        unreadable or incompatible checkpoint
@@ -19,6 +20,8 @@ sync and never contain secrets: the raising code redacts first.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 
 class BatchsyncError(Exception):
@@ -59,6 +62,17 @@ class TransientHttpError(SourceError):
 
 class PermanentHttpError(SourceError):
     """A failure retrying cannot fix (4xx other than 429, HTML instead of JSON, auth refused)."""
+
+
+class QuotaExhaustedError(SourceError):
+    """The API allows no more requests until `resume_at`, further off than the run may wait.
+
+    Not a crash: the run stops with its checkpoint and says when to run again.
+    """
+
+    def __init__(self, message: str, *, resume_at: datetime, url: str | None = None) -> None:
+        self.resume_at = resume_at
+        super().__init__(message, url=url, status=429)
 
 
 class PaginationError(SourceError):

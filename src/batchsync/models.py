@@ -104,6 +104,18 @@ class RecordFailure:
 
 
 @dataclass(frozen=True, slots=True)
+class DriftReport:
+    """Records that appeared or vanished at the front of a collection while it was paged by position."""
+
+    inserted: int = 0
+    deleted: int = 0
+
+    @property
+    def is_drift(self) -> bool:
+        return self.inserted > 0 or self.deleted > 0
+
+
+@dataclass(frozen=True, slots=True)
 class WriteCounts:
     """What one database batch did, as the database saw it."""
 
@@ -139,6 +151,8 @@ class RunResult:
     error: str | None = None
     failures: tuple[RecordFailure, ...] = ()
     warnings: tuple[str, ...] = ()
+    drift: DriftReport = DriftReport()
+    retries: int = 0
 
     @property
     def duration_seconds(self) -> float:
@@ -160,6 +174,7 @@ class RunResult:
             "finished_at": self.finished_at.isoformat(),
             "duration_seconds": round(self.duration_seconds, 3),
             "api_calls": self.api_calls,
+            "retries": self.retries,
             "pages": self.pages,
             "total_synced": self.total_synced,
             "created": self.counts.created,
@@ -170,4 +185,5 @@ class RunResult:
             "error": self.error,
             "error_details": [{"key": f.key, "error": f.error} for f in self.failures],
             "warnings": list(self.warnings),
+            "drift": {"inserted": self.drift.inserted, "deleted": self.drift.deleted},
         }

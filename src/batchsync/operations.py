@@ -20,8 +20,9 @@ from batchsync.database import open_database
 from batchsync.engine import ProgressCallback, RunOptions, run_pipeline
 from batchsync.models import Checkpoint, Cursor, JSONObject, JSONValue, RunResult, Trigger
 from batchsync.sinks.schema import destination_table, table_exists
-from batchsync.state import checkpoints, runs
+from batchsync.state import checkpoints, deadletters, runs
 from batchsync.state.tables import checkpoints as checkpoints_table
+from batchsync.state.tables import dead_letters as dead_letters_table
 from batchsync.state.tables import ensure_state_tables
 from batchsync.state.tables import runs as runs_table
 
@@ -171,3 +172,32 @@ def history(name: str | None = None, config: ConfigSource = None, limit: int = 2
             return [runs.row_as_dict(row) for row in runs.recent(connection, name, limit)]
     finally:
         engine.dispose()
+
+
+def dead_letters(name: str, config: ConfigSource = None, limit: int = 100) -> list[JSONObject]:
+    """The pipeline's dead letters, newest first."""
+    resolved = resolve_config(config, [name])
+    resolved.pipeline(name)
+    engine = open_database(resolved.database, read_only=True)
+    try:
+        if not table_exists(engine, dead_letters_table.name):
+            return []
+        with engine.connect() as connection:
+            return [deadletters.as_dict(row) for row in deadletters.recent(connection, name, limit)]
+    finally:
+        engine.dispose()
+
+
+def retry_failed(
+    name: str,
+    config: ConfigSource = None,
+    *,
+    stop: threading.Event | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> tuple[RunResult, int]:
+    """Give every dead letter another chance: a full pass (ignoring the watermark, since a fixed record
+    need not look newer) resolves each entry whose record now syncs. Returns the run and how many
+    dead letters remain."""
+    resolved = resolve_config(config, [name])
+    result = run(name, resolved, full_refresh=True, stop=stop, on_progress=on_progress)
+    return result, len(dead_letters(name, resolved, limit=1_000_000))

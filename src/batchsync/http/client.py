@@ -11,12 +11,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import orjson
 
-from batchsync.errors import PermanentHttpError, TransientHttpError
+from batchsync.errors import PermanentHttpError, QuotaExhaustedError, TransientHttpError
+from batchsync.http.ratelimit import RateLimiter
 from batchsync.http.retry import RetryPolicy
 from batchsync.models import JsonResponse, PageRequest
 from batchsync.redaction import Redactor
@@ -37,6 +38,7 @@ class HttpClient:
         auth: httpx.Auth | None = None,
         timeout: httpx.Timeout | None = None,
         retry: RetryPolicy | None = None,
+        rate_limiter: RateLimiter | None = None,
         redactor: Redactor | None = None,
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
@@ -50,6 +52,7 @@ class HttpClient:
             follow_redirects=True,
         )
         self._retry = retry or RetryPolicy()
+        self._limiter = rate_limiter or RateLimiter()
         self._redactor = redactor or Redactor()
         self._sleep = sleep
         self._lock = threading.Lock()
@@ -72,6 +75,16 @@ class HttpClient:
             try:
                 return self._fetch_once(request)
             except TransientHttpError as error:
+                if error.status == 429 and (error.retry_after_seconds or 0) > self._retry.max_backoff_seconds:
+                    # Waiting less than the API asked would only burn requests: stop cleanly instead.
+                    resume_at = datetime.now(UTC) + timedelta(seconds=error.retry_after_seconds or 0)
+                    raise QuotaExhaustedError(
+                        f"{error}; the API asks to wait until {resume_at:%Y-%m-%d %H:%M:%S} UTC, longer "
+                        f"than max_backoff ({self._retry.max_backoff_seconds:.0f}s): the checkpoint is saved, "
+                        "run again after that time",
+                        resume_at=resume_at,
+                        url=error.url,
+                    ) from error
                 wait = self._retry.wait_seconds(attempt, error)
                 if wait is None:
                     raise TransientHttpError(
@@ -86,6 +99,7 @@ class HttpClient:
                 attempt += 1
 
     def _fetch_once(self, request: PageRequest) -> JsonResponse:
+        self._limiter.acquire()
         with self._lock:
             self._api_calls += 1
         started = time.perf_counter()
@@ -96,6 +110,7 @@ class HttpClient:
             raise TransientHttpError(self._describe(request, f"timed out ({type(exc).__name__})")) from exc
         except httpx.TransportError as exc:
             raise TransientHttpError(self._describe(request, f"connection failed: {exc}")) from exc
+        self._limiter.observe(response.status_code, response.headers)
         url = self._redactor.redact(str(response.url))
         if log.isEnabledFor(logging.DEBUG):
             elapsed_ms = (time.perf_counter() - started) * 1000

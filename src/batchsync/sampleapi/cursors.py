@@ -12,7 +12,7 @@ from datetime import datetime
 
 import orjson
 
-from batchsync.sampleapi.collection import Collection, Endpoint, item_fragments
+from batchsync.sampleapi.collection import Collection, Endpoint
 from batchsync.sampleapi.dataset import InventoryView, StoredItem, parse_timestamp
 from batchsync.sampleapi.messages import ApiRequest, BadRequestError, Response, json_response
 from batchsync.sampleapi.query import Selection, read_page_size, read_selection
@@ -42,7 +42,7 @@ def respond_starting_after(request: ApiRequest, collection: Collection) -> Respo
         "object": "list",
         "url": request.path,
         "has_more": start + limit < len(view.rows),
-        "data": item_fragments(items),
+        "data": collection.item_fragments(items),
     }
     return json_response(200, payload, record_count=len(items))
 
@@ -68,7 +68,7 @@ def respond_body_cursor(request: ApiRequest, collection: Collection) -> Response
     items = view.rows[start : start + limit]
     has_more = start + limit < len(view.rows)
     next_cursor = _encode_cursor(selection, items[-1]) if has_more else None
-    payload = {"items": item_fragments(items), "next_cursor": next_cursor}
+    payload = {"items": collection.item_fragments(items), "next_cursor": next_cursor}
     return json_response(200, payload, record_count=len(items))
 
 

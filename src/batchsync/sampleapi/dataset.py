@@ -180,6 +180,16 @@ class Inventory:
             self._changed()
         return [row.item_id for row in rows]
 
+    def delete_front(self, count: int) -> list[str]:
+        """Remove the first `count` items of the order (fewer when the collection is smaller); returns their
+        ids. The mirror of `insert_front`: offset paging then skips items instead of repeating them."""
+        if count < 0:
+            raise ValueError(f"count must be >= 0, got {count}")
+        with self._lock:
+            removed, self._rows = self._rows[:count], self._rows[count:]
+            self._changed()
+        return [row.item_id for row in removed]
+
     def delete(self, ids: Iterable[str]) -> None:
         """Remove the items with these ids."""
         with self._lock:

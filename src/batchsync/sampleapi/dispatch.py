@@ -1,17 +1,21 @@
 """The sample API's request → response logic, with no sockets: routing, auth, latency, faults and the log.
 
 `server.py` parses bytes into an `ApiRequest`, calls `Dispatcher.handle` and writes the `Response`; so every
-rule about what the API answers lives here or in the endpoint modules.
+rule about what the API answers lives here or in the endpoint modules. A collection request passes, in
+order: latency, the gate (rate limit, quota), auth, the endpoint (with poison), the fault plan, drift.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 
 from batchsync.sampleapi.auth import UNAUTHORIZED_BODY, challenge_for, is_authorized
 from batchsync.sampleapi.collection import Collection, Endpoint
 from batchsync.sampleapi.dataset import Inventory
+from batchsync.sampleapi.drift import InventoryDrift
+from batchsync.sampleapi.limits import Gate
 from batchsync.sampleapi.messages import ApiRequest, BadRequestError, Response, json_response
 from batchsync.sampleapi.oauth import answer_token_request
 from batchsync.sampleapi.requestlog import LoggedRequest, RequestLog
@@ -36,6 +40,9 @@ class Dispatcher:
         log: RequestLog,
         tokens: TokenIssuer,
         base_url: str,
+        *,
+        gate: Gate | None = None,
+        drift: InventoryDrift | None = None,
     ) -> None:
         self._inventory = inventory
         self._settings = settings
@@ -43,6 +50,8 @@ class Dispatcher:
         self._tokens = tokens
         self._base_url = base_url
         self._routes = CollectionRoutes()
+        self._gate = gate if gate is not None else Gate(time.monotonic, time.time)
+        self._drift = drift if drift is not None else InventoryDrift(inventory)
 
     def handle(self, request: ApiRequest) -> Response:
         """The answer to `request`, logged before it is returned so the log never lags the client."""
@@ -59,6 +68,7 @@ class Dispatcher:
                 status=response.status,
                 record_count=response.record_count,
                 authorization=request.header("authorization"),
+                fault=response.fault,
             )
         )
         return response
@@ -85,9 +95,12 @@ class Dispatcher:
         settings = self._settings
         if settings.latency_seconds > 0:
             time.sleep(settings.latency_seconds)
+        admission = self._gate.admit(settings.rate_limit_per_second, settings.quota)
+        if admission.refusal is not None:
+            return admission.refusal
         requirement = settings.auth
         if is_authorized(requirement, request, self._tokens):
-            collection = Collection(self._inventory, settings.max_page_size, self._base_url)
+            collection = Collection(self._inventory, settings.max_page_size, self._base_url, settings.poison)
             try:
                 response = endpoint.respond(request, collection)
             except BadRequestError as error:
@@ -96,7 +109,13 @@ class Dispatcher:
             challenge = challenge_for(requirement)
             headers = (("WWW-Authenticate", challenge),) if challenge is not None else ()
             response = json_response(401, UNAUTHORIZED_BODY, headers=headers)
-        return settings.faults.before_collection_response(request, response)
+        response = settings.faults.before_collection_response(request, response)
+        if response.status == 200 and response.fault is None:
+            # After the page is built, so the change shows from the next request on.
+            self._drift.after_page(settings.drift)
+        if admission.headers:
+            response = dataclasses.replace(response, headers=response.headers + admission.headers)
+        return response
 
 
 def _method_not_allowed(allowed: str) -> Response:

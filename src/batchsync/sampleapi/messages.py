@@ -9,10 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal, TypeAlias
 
 import orjson
 
 JSON_CONTENT_TYPE = "application/json"
+
+Delivery: TypeAlias = Literal["complete", "truncated", "dropped"]
+"""How `server.py` writes a `Response`: whole; headers with the full Content-Length but only the first half
+of the body, then hang up; or not at all (the connection is closed without a status line)."""
 
 
 class BadRequestError(Exception):
@@ -46,13 +51,21 @@ class ApiRequest:
 
 @dataclass(frozen=True, slots=True)
 class Response:
-    """A complete answer; `record_count` is how many inventory items the body carries, for the log."""
+    """An answer; `record_count` is how many inventory items the body carries, for the log.
+
+    The last three fields are for misbehaving on purpose: `fault` names the injected fault for the log (None
+    for an honest answer), `delay_seconds` is waited before the first byte goes out, and `delivery` says
+    whether the bytes go out whole, cut short or not at all.
+    """
 
     status: int
     body: bytes
     content_type: str = JSON_CONTENT_TYPE
     headers: tuple[tuple[str, str], ...] = ()
     record_count: int = 0
+    fault: str | None = None
+    delay_seconds: float = 0.0
+    delivery: Delivery = "complete"
 
 
 def json_response(

@@ -12,7 +12,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from batchsync.sampleapi.collection import Collection, Endpoint, item_fragments
+from batchsync.sampleapi.collection import Collection, Endpoint
 from batchsync.sampleapi.dataset import StoredItem
 from batchsync.sampleapi.messages import ApiRequest, BadRequestError, Response, json_response
 from batchsync.sampleapi.query import read_page_size, read_selection
@@ -76,7 +76,7 @@ class NextUrlQuery:
         )
         open_query = _OpenQuery(collection.view(selection).rows, batch_size)
         locator = self._locators.open(open_query) if len(open_query.rows) > batch_size else None
-        return _batch(open_query, locator, 0)
+        return _batch(collection, open_query, locator, 0)
 
     def _respond_more(self, request: ApiRequest, collection: Collection) -> Response:
         """Continue a query at `/services/data/v59.0/query/<locator>-<offset>`."""
@@ -87,17 +87,17 @@ class NextUrlQuery:
         if not raw_offset.isdigit() or int(raw_offset) > len(open_query.rows):
             raise BadRequestError("invalid query locator", param="locator")
         offset = int(raw_offset)
-        return _batch(open_query, locator, offset)
+        return _batch(collection, open_query, locator, offset)
 
 
-def _batch(open_query: _OpenQuery, locator: str | None, offset: int) -> Response:
+def _batch(collection: Collection, open_query: _OpenQuery, locator: str | None, offset: int) -> Response:
     rows = open_query.rows[offset : offset + open_query.batch_size]
     end = offset + len(rows)
     is_done = end >= len(open_query.rows)
     payload: dict[str, object] = {"totalSize": len(open_query.rows), "done": is_done}
     if not is_done:
         payload["nextRecordsUrl"] = f"{QUERY_PATH}/{locator}-{end}"
-    payload["records"] = item_fragments(rows)
+    payload["records"] = collection.item_fragments(rows)
     return json_response(200, payload, record_count=len(rows))
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import urllib.parse
 
-from batchsync.sampleapi.collection import Collection, Endpoint, count_pages, item_fragments
+from batchsync.sampleapi.collection import Collection, Endpoint, count_pages
 from batchsync.sampleapi.messages import ApiRequest, BadRequestError, Response, json_response
 from batchsync.sampleapi.query import read_int, read_page_size, read_selection
 
@@ -33,7 +33,12 @@ def respond_page_number(request: ApiRequest, collection: Collection) -> Response
         "total": len(rows),
         "total_pages": count_pages(len(rows), per_page),
     }
-    payload = {"code": 0, "message": "success", "items": item_fragments(items), "page_context": page_context}
+    payload = {
+        "code": 0,
+        "message": "success",
+        "items": collection.item_fragments(items),
+        "page_context": page_context,
+    }
     return json_response(200, payload, record_count=len(items))
 
 
@@ -49,7 +54,7 @@ def respond_offset(request: ApiRequest, collection: Collection) -> Response:
     rows = collection.view(selection).rows
     items = rows[offset : offset + limit]
     payload = {
-        "items": item_fragments(items),
+        "items": collection.item_fragments(items),
         "count": len(items),
         "hasMore": offset + limit < len(rows),
         "limit": limit,
@@ -88,7 +93,7 @@ def respond_link_header(request: ApiRequest, collection: Collection) -> Response
         for relation, number in relations
     ]
     headers = (("Link", ", ".join(links)),) if links else ()
-    return json_response(200, item_fragments(items), record_count=len(items), headers=headers)
+    return json_response(200, collection.item_fragments(items), record_count=len(items), headers=headers)
 
 
 def _zoho_error(error: BadRequestError) -> object:

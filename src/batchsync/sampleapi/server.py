@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 import urllib.parse
+from collections import Counter
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -19,6 +20,8 @@ from typing import Any
 
 from batchsync.sampleapi.dataset import Inventory
 from batchsync.sampleapi.dispatch import Dispatcher
+from batchsync.sampleapi.drift import DriftEvent, InventoryDrift
+from batchsync.sampleapi.limits import QUOTA_FAULT, RATE_LIMITED_FAULT, Gate
 from batchsync.sampleapi.messages import ApiRequest, Response
 from batchsync.sampleapi.requestlog import LoggedRequest, RequestLog
 from batchsync.sampleapi.settings import SampleApiSettings
@@ -71,14 +74,27 @@ class _Handler(BaseHTTPRequestHandler):
         self._write(self.server.dispatcher.handle(request))
 
     def _write(self, response: Response) -> None:
+        if response.delay_seconds > 0 and self.server.stopping.wait(response.delay_seconds):
+            self.close_connection = True  # the server is going down; don't keep stop() waiting on a hang
+            return
+        if response.delivery == "dropped":
+            self.close_connection = True  # hang up without a status line
+            return
         self.send_response_only(response.status)
         self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(response.body)))
         for name, value in response.headers:
             self.send_header(name, value)
         self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(response.body)
+        if self.command == "HEAD":
+            return
+        if response.delivery == "truncated":
+            # The Content-Length above promised the whole body; half of it and a closed connection is what a
+            # proxy dying mid-transfer looks like to the client.
+            self.wfile.write(response.body[: len(response.body) // 2])
+            self.close_connection = True
+            return
+        self.wfile.write(response.body)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silent: the request log is the record, and stderr noise would bury test output."""
@@ -98,6 +114,7 @@ class _Server(ThreadingHTTPServer):
         self.dispatcher = make_dispatcher(self.url)
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
+        self.stopping = threading.Event()  # set by stop(): handlers waiting out an injected hang give up
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._connections_lock:
@@ -138,6 +155,7 @@ class SampleApi:
         host: str = "127.0.0.1",
         port: int = 0,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._inventory = inventory if inventory is not None else Inventory()
         self._settings = settings if settings is not None else SampleApiSettings()
@@ -145,6 +163,8 @@ class SampleApi:
         self._port = port
         self._log = RequestLog()
         self._tokens = TokenIssuer(clock)
+        self._gate = Gate(clock, wall_clock)
+        self._drift = InventoryDrift(self._inventory)
         self._dispatcher: Dispatcher | None = None
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -172,6 +192,7 @@ class SampleApi:
         self._server = self._thread = None
         if server is None or thread is None:
             return
+        server.stopping.set()
         server.shutdown()
         server.server_close()
         server.close_connections()
@@ -220,7 +241,30 @@ class SampleApi:
         return self._log.entries()
 
     def clear_log(self) -> None:
+        """Forget every logged request, and with them the fault counts below (drift events stay)."""
         self._log.clear()
+
+    @property
+    def faults_injected(self) -> Counter[str]:
+        """A copy of how many logged requests got each fault, by kind: the fault plan's ("server_error",
+        "rate_limited", "hang", "truncated", "invalid_json", "dropped") and the API's own refusals
+        ("rate_limited_enforced", "quota_exceeded"). Always equal to the faults in `requests`."""
+        return self._log.fault_counts()
+
+    @property
+    def rate_limited_count(self) -> int:
+        """How many collection requests `settings.rate_limit_per_second` refused with a 429."""
+        return self._log.fault_counts()[RATE_LIMITED_FAULT]
+
+    @property
+    def quota_refused_count(self) -> int:
+        """How many collection requests `settings.quota` refused with a 429 because the window was used up."""
+        return self._log.fault_counts()[QUOTA_FAULT]
+
+    @property
+    def drift_events(self) -> list[DriftEvent]:
+        """Every change `settings.drift` made, oldest first: ("delete" | "insert", item ids)."""
+        return self._drift.events()
 
     @property
     def token_requests(self) -> int:
@@ -230,7 +274,15 @@ class SampleApi:
     def _dispatcher_for(self, url: str) -> Dispatcher:
         # Kept across restarts (the port is reused), so open Salesforce query locators survive an outage.
         if self._dispatcher is None:
-            self._dispatcher = Dispatcher(self._inventory, self._settings, self._log, self._tokens, url)
+            self._dispatcher = Dispatcher(
+                self._inventory,
+                self._settings,
+                self._log,
+                self._tokens,
+                url,
+                gate=self._gate,
+                drift=self._drift,
+            )
         return self._dispatcher
 
 

@@ -1,4 +1,5 @@
-"""Switches a test may flip while the sample API is serving: latency, auth, page size limit, faults.
+"""Switches a test may flip while the sample API is serving: latency, auth, page size limit, faults, limits,
+poison records and drift.
 
 Handlers read these fields on every request, so a change applies from the next request on; replace a field
 wholesale (`settings.auth = BearerAuth("t")`) rather than mutating the value inside it.
@@ -9,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from batchsync.sampleapi.auth import AuthRequirement
+from batchsync.sampleapi.drift import Drift
 from batchsync.sampleapi.faults import FaultPlan, NoFaults
+from batchsync.sampleapi.limits import Quota
 
 
 @dataclass(slots=True)
@@ -24,3 +27,11 @@ class SampleApiSettings:
     """Larger page size parameters are refused with a 400, as real APIs cap them."""
     faults: FaultPlan = field(default_factory=NoFaults)
     """Consulted before every collection response is written; see `faults.py`."""
+    rate_limit_per_second: float | None = None
+    """A token bucket (capacity max(1, rate)) over collection requests; beyond it, 429 with Retry-After."""
+    quota: Quota | None = None
+    """Requests per fixed window, advertised in RateLimit-* or X-RateLimit-* headers; see `limits.py`."""
+    poison: dict[str, str] = field(default_factory=dict)
+    """Item id -> poison kind, applied whenever a page carries the item; `{}` fixes the source."""
+    drift: Drift | None = None
+    """Insert or delete items at the front of the order every few pages served; see `drift.py`."""

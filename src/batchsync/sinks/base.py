@@ -7,6 +7,7 @@ in the same one; a sink never commits.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
@@ -16,12 +17,24 @@ from batchsync.models import WriteCounts
 from batchsync.sinks.mapping import MappedRow
 
 
+@dataclass(frozen=True, slots=True)
+class WriteOutcome:
+    """What a batch did: the counts of rows written, and the rows the database refused, with why."""
+
+    counts: WriteCounts
+    rejected: list[tuple[MappedRow, str]] = field(default_factory=list)
+
+
 class Sink(Protocol):
     @property
     def table(self) -> Table: ...
 
-    def write(self, connection: Connection, rows: Sequence[MappedRow], synced_at: datetime) -> WriteCounts:
-        """Upsert `rows`; unchanged rows are not rewritten. Counts come from the database's own rows."""
+    def write(self, connection: Connection, rows: Sequence[MappedRow], synced_at: datetime) -> WriteOutcome:
+        """Upsert `rows`; unchanged rows are not rewritten. Counts come from the database's own rows.
+
+        A row the database refuses (a constraint, a trigger) is isolated and returned in `rejected`;
+        every other row of the batch is still written.
+        """
         ...
 
     def classify(self, connection: Connection, rows: Sequence[MappedRow]) -> WriteCounts:

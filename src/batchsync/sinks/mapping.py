@@ -36,6 +36,8 @@ class MappedRow:
     key: Any
     values: tuple[Any, ...]
     content_hash: str
+    record: JSONObject
+    """The record the row came from, kept for dead letters should the database refuse the row."""
 
 
 class RowMapper:
@@ -61,7 +63,14 @@ class RowMapper:
                 f"record has no primary key at {self._paths[self.key_index]}",
                 column=self.columns[self.key_index],
             )
-        return MappedRow(key, tuple(values), content_hash(values))
+        return MappedRow(key, tuple(values), content_hash(values), record)
+
+    def key_of(self, record: JSONObject) -> Any:
+        """The record's converted primary key, or None when it has none that converts."""
+        try:
+            return self._readers[self.key_index](record)
+        except (ValueError, TypeError, InvalidOperation, OverflowError):
+            return None
 
     def _explain(self, record: JSONObject) -> RecordError:
         """The slow path, taken only for a bad record: find the column that failed and say why."""

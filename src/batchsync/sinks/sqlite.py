@@ -14,12 +14,12 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Table
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from batchsync.config import DestinationConfig
 from batchsync.errors import SinkError
 from batchsync.models import WriteCounts
-from batchsync.sinks.base import last_row_per_key
+from batchsync.sinks.base import WriteOutcome, last_row_per_key
 from batchsync.sinks.mapping import MappedRow
 from batchsync.sinks.schema import HASH_COLUMN, SYNCED_AT_COLUMN, destination_table
 
@@ -72,17 +72,42 @@ class SqliteSink:
     def table(self) -> Table:
         return self._table
 
-    def write(self, connection: Connection, rows: Sequence[MappedRow], synced_at: datetime) -> WriteCounts:
+    def write(self, connection: Connection, rows: Sequence[MappedRow], synced_at: datetime) -> WriteOutcome:
         unique = last_row_per_key(rows)
         counts, changed = self._split(connection, unique)
-        if changed:
-            stamp = synced_at.isoformat()
-            parameters = [(*self._db_values(row.values), row.content_hash, stamp) for row in changed]
-            try:
+        if not changed:
+            return WriteOutcome(counts)
+        stamp = synced_at.isoformat()
+        parameters = [(*self._db_values(row.values), row.content_hash, stamp) for row in changed]
+        try:
+            with connection.begin_nested():  # a savepoint: a refused batch leaves the transaction usable
                 connection.exec_driver_sql(self._upsert_sql, parameters)
-            except SQLAlchemyError as exc:
-                raise SinkError(f"writing to {self._table.name} failed: {getattr(exc, 'orig', exc)}") from exc
-        return counts
+        except (IntegrityError, DataError):
+            return self._write_row_by_row(connection, counts, changed, parameters)
+        except SQLAlchemyError as exc:
+            raise SinkError(f"writing to {self._table.name} failed: {getattr(exc, 'orig', exc)}") from exc
+        return WriteOutcome(counts)
+
+    def _write_row_by_row(
+        self, connection: Connection, counts: WriteCounts, changed: list[MappedRow], parameters: list[Any]
+    ) -> WriteOutcome:
+        """The database refused something in the batch: find which rows, write all the others."""
+        rejected: list[tuple[MappedRow, str]] = []
+        for row, row_parameters in zip(changed, parameters, strict=True):
+            try:
+                with connection.begin_nested():
+                    connection.exec_driver_sql(self._upsert_sql, row_parameters)
+            except (IntegrityError, DataError) as exc:
+                rejected.append((row, f"the database refused the row: {getattr(exc, 'orig', exc)}"))
+        if not rejected:
+            return WriteOutcome(counts)
+        refused = {row.key for row, _ in rejected}
+        stored = self._stored_hashes(connection, list(refused))  # refused rows kept their old version
+        created = sum(1 for key in refused if key not in stored)
+        return WriteOutcome(
+            WriteCounts(counts.created - created, counts.updated - (len(refused) - created), counts.unchanged),
+            rejected,
+        )
 
     def classify(self, connection: Connection, rows: Sequence[MappedRow]) -> WriteCounts:
         counts, _ = self._split(connection, last_row_per_key(rows))

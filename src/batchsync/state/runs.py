@@ -37,10 +37,11 @@ def record_start(engine: Engine, run_id: str, pipeline: str, trigger: Trigger, s
         )
 
 
-def record_finish(engine: Engine, result: RunResult, retries: int) -> None:
+def record_finish(engine: Engine, result: RunResult) -> None:
     details = {
         "warnings": list(result.warnings),
         "error_details": [{"key": f.key, "error": f.error} for f in result.failures],
+        "drift": {"inserted": result.drift.inserted, "deleted": result.drift.deleted},
     }
     with engine.begin() as connection:
         connection.execute(
@@ -51,7 +52,7 @@ def record_finish(engine: Engine, result: RunResult, retries: int) -> None:
                 finished_at=result.finished_at.isoformat(),
                 duration_seconds=result.duration_seconds,
                 api_calls=result.api_calls,
-                retries=retries,
+                retries=result.retries,
                 pages=result.pages,
                 created=result.counts.created,
                 updated=result.counts.updated,
@@ -107,5 +108,6 @@ def row_as_dict(row: RowMapping) -> dict[str, Any]:
     """A history row as JSON-ready values, details expanded."""
     values = {str(name): value for name, value in row.items()}  # SQLAlchemy keys are str subclasses
     details = values.pop("details", None)
-    values.update(orjson.loads(details) if details else {"warnings": [], "error_details": []})
+    values.update({"warnings": [], "error_details": [], "drift": {"inserted": 0, "deleted": 0}})
+    values.update(orjson.loads(details) if details else {})
     return values

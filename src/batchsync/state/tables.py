@@ -52,6 +52,19 @@ runs = Table(
 )
 
 
+dead_letters = Table(
+    "batchsync_errors",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("pipeline", String(200), nullable=False, index=True),
+    Column("run_id", String(36), nullable=False),
+    Column("key", Text),  # None when the record had no usable primary key
+    Column("record", Text, nullable=False),  # the raw record as JSON, secrets redacted
+    Column("error", Text, nullable=False),
+    Column("created_at", String(40), nullable=False),
+)
+
+
 def ensure_state_tables(engine: Engine) -> None:
     try:
         metadata.create_all(engine, checkfirst=True)

@@ -22,6 +22,8 @@ from batchsync.sources.paginators.page_number import PageNumberPaginator
 class SinglePagePaginator:
     """No `paginator:` in the config: the endpoint answers the whole collection in one response."""
 
+    is_positional = False
+
     @property
     def fingerprint(self) -> str:
         return "single"

@@ -14,6 +14,10 @@ from batchsync.paths import MISSING, DottedPath
 
 
 class Paginator(Protocol):
+    is_positional: bool
+    """Pages are addressed by position (offset, page number), so records inserted or deleted ahead of
+    the cursor shift what later pages hold: drift detection applies."""
+
     @property
     def fingerprint(self) -> str:
         """Identifies the settings a cursor depends on; a pass may only resume under the same one."""

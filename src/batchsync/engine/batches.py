@@ -1,0 +1,162 @@
+"""Committing one batch: its rows, its dead letters and the checkpoint after it, in one transaction.
+
+This pairing is the whole resumability guarantee: whatever instant a run dies at, the database holds a
+batch together with the checkpoint that points past it, or neither.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import orjson
+from sqlalchemy import Connection
+from sqlalchemy.exc import SQLAlchemyError
+
+from batchsync.errors import RecordError, SinkError
+from batchsync.models import Checkpoint, Cursor, JSONObject, RecordFailure, WriteCounts
+from batchsync.redaction import Redactor
+from batchsync.sinks.base import Sink, WriteOutcome
+from batchsync.sinks.mapping import MappedRow
+from batchsync.sources.incremental import Incremental, later
+from batchsync.state import checkpoints, deadletters
+from batchsync.state.deadletters import DeadLetter
+
+
+def dead_letter(record: JSONObject, key: str | None, error: str, redactor: Redactor) -> DeadLetter:
+    """A failed record as it will be stored: raw JSON and reason, both with secrets masked."""
+    raw = orjson.dumps(record, default=str).decode()
+    return DeadLetter(key, redactor.redact(raw), redactor.redact(error))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BatchPosition:
+    """Where the pass stands once a batch is committed."""
+
+    cursor: Cursor
+    skip_records: int
+    is_complete: bool
+
+
+class BatchWriter:
+    """Writes batches for one run and keeps its totals: counts, failures, records."""
+
+    def __init__(
+        self,
+        pipeline: str,
+        run_id: str,
+        sink: Sink,
+        *,
+        incremental: Incremental | None,
+        redactor: Redactor,
+        fail_on_record_error: bool,
+        dry_run: bool,
+        has_dead_letters: bool,
+        table_exists: bool,
+    ) -> None:
+        self._pipeline = pipeline
+        self._run_id = run_id
+        self._sink = sink
+        self._incremental = incremental
+        self._redactor = redactor
+        self._fail_on_record_error = fail_on_record_error
+        self._dry_run = dry_run
+        self._has_dead_letters = has_dead_letters
+        self._table_exists = table_exists
+        self.counts = WriteCounts()
+        self.failures: list[RecordFailure] = []
+        self.records = 0
+
+    def commit(
+        self,
+        connection: Connection,
+        batch: Sequence[MappedRow | DeadLetter],
+        checkpoint: Checkpoint,
+        position: BatchPosition,
+        expected_total: int | None,
+    ) -> Checkpoint:
+        """Commit `batch` and the checkpoint at `position`; returns that checkpoint. Raises SinkError, or
+        RecordError when on_record_error is fail (the batch is then rolled back whole)."""
+        rows = [item for item in batch if isinstance(item, MappedRow)]
+        letters = [item for item in batch if isinstance(item, DeadLetter)]
+        now = datetime.now(UTC)
+        following = self._checkpoint_after(checkpoint, rows, position, expected_total, now)
+        try:
+            if self._dry_run:
+                outcome = self._would_write(connection, rows)
+            else:
+                with connection.begin():
+                    outcome = self._sink.write(connection, rows, now)
+                    letters += self._refused(outcome)
+                    self._settle_dead_letters(connection, rows, outcome, letters, following, now)
+                    checkpoints.save(connection, self._pipeline, following)
+        except SQLAlchemyError as exc:
+            raise SinkError(f"the database refused a batch: {getattr(exc, 'orig', exc)}") from exc
+        if self._dry_run:
+            letters += self._refused(outcome)
+        self.records += len(rows) + len(letters)
+        self.counts += outcome.counts
+        self.failures.extend(RecordFailure(letter.key, letter.error) for letter in letters)
+        return following
+
+    def _checkpoint_after(
+        self,
+        checkpoint: Checkpoint,
+        rows: list[MappedRow],
+        position: BatchPosition,
+        expected_total: int | None,
+        now: datetime,
+    ) -> Checkpoint:
+        max_seen = checkpoint.max_seen_watermark
+        watermark = checkpoint.watermark
+        if self._incremental is not None:
+            max_seen = self._incremental.highest_in([row.record for row in rows], max_seen)
+            if self._incremental.is_sorted or position.is_complete:
+                watermark = later(watermark, max_seen)
+        return dataclasses.replace(
+            checkpoint,
+            cursor=None if position.is_complete else position.cursor,
+            skip_records=position.skip_records,
+            is_complete=position.is_complete,
+            pass_records=checkpoint.pass_records + len(rows),
+            max_seen_watermark=max_seen,
+            watermark=watermark,
+            total_expected=expected_total,
+            last_synced_at=now,
+        )
+
+    def _refused(self, outcome: WriteOutcome) -> list[DeadLetter]:
+        letters = [
+            dead_letter(row.record, str(row.key), error, self._redactor) for row, error in outcome.rejected
+        ]
+        if letters and self._fail_on_record_error:
+            raise RecordError(f"record {letters[0].key}: {letters[0].error}", key=letters[0].key)
+        return letters
+
+    def _settle_dead_letters(
+        self,
+        connection: Connection,
+        rows: list[MappedRow],
+        outcome: WriteOutcome,
+        letters: list[DeadLetter],
+        following: Checkpoint,
+        now: datetime,
+    ) -> None:
+        if self._has_dead_letters and rows:
+            refused = {row.key for row, _ in outcome.rejected}
+            deadletters.resolve(connection, self._pipeline, (str(r.key) for r in rows if r.key not in refused))
+        if letters:
+            deadletters.add(connection, self._pipeline, self._run_id, letters, now)
+            self._has_dead_letters = True
+        is_full_pass = following.pass_watermark is None
+        if following.is_complete and is_full_pass and self._has_dead_letters and following.pass_started_at:
+            # Every record was processed again in this pass: entries from before it are settled.
+            deadletters.remove_older_than(connection, self._pipeline, following.pass_started_at)
+
+    def _would_write(self, connection: Connection, rows: list[MappedRow]) -> WriteOutcome:
+        """Dry run: classify against the table as it is (all new when it does not exist yet)."""
+        if not self._table_exists:
+            return WriteOutcome(WriteCounts(created=len(rows)))
+        with connection.begin():
+            return WriteOutcome(self._sink.classify(connection, rows))

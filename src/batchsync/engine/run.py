@@ -1,0 +1,286 @@
+"""One run of one pipeline: decide where to start, walk the pass (twice if drift asks for it), record
+the outcome. A failed run never raises: the failure is in the result and the run record."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from datetime import UTC, datetime
+
+import httpx
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from batchsync.config import Config, PipelineConfig
+from batchsync.database import open_database
+from batchsync.engine.batches import BatchWriter
+from batchsync.engine.options import Progress, ProgressCallback, RunOptions
+from batchsync.engine.walk import PassWalker
+from batchsync.errors import BatchsyncError, CheckpointError, QuotaExhaustedError
+from batchsync.http.auth import build_auth
+from batchsync.http.client import HttpClient
+from batchsync.http.ratelimit import RateLimiter
+from batchsync.http.retry import RetryPolicy
+from batchsync.logs import run_context
+from batchsync.models import Checkpoint, DriftReport, RunResult, RunStatus
+from batchsync.redaction import Redactor
+from batchsync.sinks.mapping import RowMapper
+from batchsync.sinks.schema import check_columns, ensure_table, table_exists
+from batchsync.sinks.sqlite import SqliteSink
+from batchsync.sources.drift import drift_warning
+from batchsync.sources.incremental import Incremental
+from batchsync.sources.paginators import make_paginator
+from batchsync.sources.pull import PullSource, source_fingerprint
+from batchsync.state import checkpoints, deadletters, runs
+from batchsync.state.tables import checkpoints as checkpoints_table
+from batchsync.state.tables import ensure_state_tables
+
+log = logging.getLogger("batchsync.engine")
+
+
+def run_pipeline(
+    config: Config,
+    name: str,
+    options: RunOptions | None = None,
+    *,
+    stop: threading.Event | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> RunResult:
+    """Run one pipeline to the end of its pass, or until `stop` is set. Never raises for a failed run:
+    the failure is in the result (and the run record). Raises ConfigError/SinkError/CheckpointError when
+    the run cannot start at all."""
+    run = PipelineRun(config, name, options or RunOptions(), stop or threading.Event(), on_progress)
+    with run_context(run.run_id, name):
+        return run.execute()
+
+
+class PipelineRun:
+    def __init__(
+        self,
+        config: Config,
+        name: str,
+        options: RunOptions,
+        stop: threading.Event,
+        on_progress: ProgressCallback | None,
+    ) -> None:
+        self.config = config
+        self.name = name
+        self.pipeline: PipelineConfig = config.pipeline(name)
+        self.options = options
+        self.stop = stop
+        self.on_progress = on_progress
+        self.redactor = Redactor(config.secret_values(name))
+        self.mapper = RowMapper(self.pipeline.destination)
+        self.sink = SqliteSink(self.pipeline.destination)
+        incremental = self.pipeline.source.incremental
+        self.incremental = Incremental(incremental) if incremental else None
+        self.run_id = str(uuid.uuid4())
+        self.pages = 0
+        self.expected_total: int | None = None
+
+    def execute(self) -> RunResult:
+        started_at = datetime.now(UTC)
+        engine = open_database(self.config.database, read_only=self.options.dry_run)
+        try:
+            if not self.options.dry_run:
+                ensure_state_tables(engine)
+                ensure_table(engine, self.sink.table)
+            has_table = table_exists(engine, self.sink.table.name)
+            if has_table:
+                check_columns(engine, self.sink.table)
+            stored, has_dead_letters = self._stored_state(engine)
+            start = self._starting_checkpoint(stored)
+            writer = BatchWriter(
+                self.name,
+                self.run_id,
+                self.sink,
+                incremental=self.incremental,
+                redactor=self.redactor,
+                fail_on_record_error=self.pipeline.on_record_error == "fail",
+                dry_run=self.options.dry_run,
+                has_dead_letters=has_dead_letters,
+                table_exists=has_table,
+            )
+            if not self.options.dry_run:
+                runs.record_start(engine, self.run_id, self.name, self.options.trigger, started_at)
+            return self._run(engine, writer, start, started_at)
+        finally:
+            engine.dispose()
+
+    def _run(self, engine: Engine, writer: BatchWriter, start: Checkpoint, started_at: datetime) -> RunResult:
+        timeout = httpx.Timeout(self.pipeline.timeout.read, connect=self.pipeline.timeout.connect)
+        token_client = httpx.Client(timeout=timeout)
+        client = self._http_client(timeout, token_client)
+        status, error, final = RunStatus.SUCCEEDED, None, start
+        warnings: list[str] = []
+        drift = DriftReport()
+        try:
+            with engine.connect() as connection:  # one connection for the run, a transaction per batch
+                final, drift, warnings = self._walk_passes(connection, client, writer, start)
+            if not final.is_complete:
+                status = RunStatus.CANCELLED
+            elif writer.failures:
+                status = RunStatus.PARTIAL
+        except QuotaExhaustedError as exc:
+            status, error = RunStatus.CANCELLED, self.redactor.redact(str(exc))
+        except KeyboardInterrupt:
+            status, error = RunStatus.CANCELLED, "interrupted"
+        except BatchsyncError as exc:
+            status, error = RunStatus.FAILED, self.redactor.redact(str(exc))
+            log.info("%s failed: %s", self.name, error)
+        except SQLAlchemyError as exc:
+            status, error = RunStatus.FAILED, self.redactor.redact(f"the database failed: {getattr(exc, 'orig', exc)}")
+        except Exception as exc:  # a bug: record it as a failed run rather than a ghost "running" one
+            status, error = RunStatus.FAILED, self.redactor.redact(f"internal error: {exc!r}")
+            log.exception("%s failed with an internal error", self.name)
+        finally:
+            client.close()
+            token_client.close()
+        if status is RunStatus.CANCELLED:
+            final = self._committed_checkpoint(engine, final)
+        result = RunResult(
+            run_id=self.run_id,
+            pipeline=self.name,
+            trigger=self.options.trigger,
+            status=status,
+            started_at=started_at,
+            finished_at=datetime.now(UTC),
+            api_calls=client.api_calls,
+            pages=self.pages,
+            counts=writer.counts,
+            is_pass_complete=final.is_complete,
+            dry_run=self.options.dry_run,
+            error=error,
+            failures=tuple(writer.failures),
+            warnings=tuple(warnings),
+            drift=drift,
+            retries=client.retries,
+        )
+        log.info("%s %s: %d records, %d API calls", self.name, status.value, result.total_synced, result.api_calls)
+        if not self.options.dry_run:
+            runs.record_finish(engine, result)
+        return result
+
+    def _walk_passes(
+        self, connection: Connection, client: HttpClient, writer: BatchWriter, start: Checkpoint
+    ) -> tuple[Checkpoint, DriftReport, list[str]]:
+        """Walk the pass from `start`; with on_drift: repass, walk once more if the collection drifted."""
+        checkpoint, drift = start, DriftReport()
+        warnings: list[str] = []
+        may_repass = self.pipeline.on_drift == "repass"
+        while True:
+            source = PullSource(
+                self.pipeline.source, client, page_size=self.options.page_size, watermark=checkpoint.pass_watermark
+            )
+            walker = PassWalker(
+                source,
+                self.mapper,
+                writer,
+                db_batch_size=self.options.db_batch_size or self.pipeline.db_batch_size,
+                redactor=self.redactor,
+                fail_on_record_error=self.pipeline.on_record_error == "fail",
+                stop=self.stop,
+                on_batch=lambda committed: self._report_progress(writer, walker, committed),
+            )
+            final = walker.walk(connection, checkpoint)
+            self.pages += walker.pages
+            if not final.is_complete or not source.paginator.is_positional:
+                return final, drift, warnings
+            walker.recheck_front()
+            report = walker.drift.report()
+            if not report.is_drift:
+                return final, drift, warnings
+            drift = DriftReport(drift.inserted + report.inserted, drift.deleted + report.deleted)
+            warnings.append(drift_warning(report, will_repass=may_repass))
+            log.warning("%s: %s", self.name, warnings[-1])
+            if not may_repass:
+                return final, drift, warnings
+            may_repass = False
+            checkpoint = self._new_pass(final, pass_watermark=final.pass_watermark)
+
+    def _report_progress(self, writer: BatchWriter, walker: PassWalker, committed: Checkpoint) -> None:
+        if self.on_progress is not None:
+            self.on_progress(
+                Progress(
+                    self.pages + walker.pages,
+                    writer.records,
+                    committed.pass_records,
+                    walker.expected_total,
+                    writer.counts,
+                    committed.is_complete,
+                )
+            )
+
+    # --- where to start -------------------------------------------------------------------------------
+
+    def _stored_state(self, engine: Engine) -> tuple[Checkpoint | None, bool]:
+        """The saved checkpoint, and whether the pipeline has dead letters waiting to be resolved."""
+        if self.options.dry_run and not table_exists(engine, checkpoints_table.name):
+            return None, False
+        with engine.connect() as connection:
+            stored = checkpoints.load(connection, self.name)
+            has_dead_letters = not self.options.dry_run and deadletters.count(connection, self.name) > 0
+        return stored, has_dead_letters
+
+    def _committed_checkpoint(self, engine: Engine, fallback: Checkpoint) -> Checkpoint:
+        if self.options.dry_run:
+            return fallback
+        with engine.connect() as connection:
+            return checkpoints.load(connection, self.name) or fallback
+
+    def _starting_checkpoint(self, stored: Checkpoint | None) -> Checkpoint:
+        """Resume an unfinished pass, or begin a new one from the saved watermark."""
+        if stored is not None and stored.is_started and not self.options.full_refresh:
+            fingerprint = source_fingerprint(self.pipeline.source, self.options.page_size)
+            if stored.fingerprint != fingerprint:
+                raise CheckpointError(
+                    f"{self.name} has an unfinished pass that was started with other paging settings "
+                    f"({stored.fingerprint!r}, now {fingerprint!r}); restore them to resume, "
+                    f"or run `batchsync reset {self.name}` to start over"
+                )
+            log.info(
+                "%s: resuming at cursor %r (+%d records), %d records already committed in this pass",
+                self.name,
+                stored.cursor,
+                stored.skip_records,
+                stored.pass_records,
+            )
+            return stored
+        watermark = stored.watermark if stored else None
+        pass_watermark = None
+        incremental = self.pipeline.source.incremental
+        if incremental is not None and not self.options.full_refresh:
+            pass_watermark = watermark if watermark is not None else incremental.initial_value
+        return self._new_pass(stored or Checkpoint(), pass_watermark=pass_watermark)
+
+    def _new_pass(self, previous: Checkpoint, *, pass_watermark: object) -> Checkpoint:
+        return Checkpoint(
+            cursor=make_paginator(self.pipeline.source.paginator, self.options.page_size).first_cursor(),
+            pass_started_at=datetime.now(UTC),
+            pass_watermark=pass_watermark,
+            watermark=previous.watermark,
+            fingerprint=source_fingerprint(self.pipeline.source, self.options.page_size),
+            last_synced_at=previous.last_synced_at,
+        )
+
+    def _http_client(self, timeout: httpx.Timeout, token_client: httpx.Client) -> HttpClient:
+        source = self.pipeline.source
+        retry = self.pipeline.retry
+        return HttpClient(
+            source.base_url,
+            headers=source.headers,
+            auth=build_auth(source.auth, token_client, self.redactor),
+            timeout=timeout,
+            retry=RetryPolicy(
+                max_attempts=retry.max_attempts,
+                backoff_seconds=retry.backoff,
+                max_backoff_seconds=retry.max_backoff,
+                retry_on_status=frozenset(retry.retry_on),
+            ),
+            rate_limiter=RateLimiter(
+                self.pipeline.rate_limit.per_second if self.pipeline.rate_limit else None,
+                max_wait_seconds=retry.max_backoff,
+            ),
+            redactor=self.redactor,
+        )

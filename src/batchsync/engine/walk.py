@@ -1,0 +1,117 @@
+"""Walking one pass: fetch a page, map its records, commit it in batches, move to the next cursor.
+
+The next page's fetch starts as soon as its cursor is known, before the current page is written. A stop
+request is honoured after a committed batch (or while waiting for a page), never in the middle of one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from sqlalchemy import Connection
+
+from batchsync.engine.batches import BatchPosition, BatchWriter, dead_letter
+from batchsync.engine.fetcher import PageFetcher, StoppedWaiting, wait_for
+from batchsync.errors import RecordError
+from batchsync.models import Checkpoint, JSONObject
+from batchsync.redaction import Redactor
+from batchsync.sinks.mapping import MappedRow, RowMapper
+from batchsync.sources.drift import DriftDetector
+from batchsync.sources.pull import PullSource
+from batchsync.state.deadletters import DeadLetter
+
+log = logging.getLogger("batchsync.engine")
+
+
+class PassWalker:
+    """Pages through one pass of a collection, from a checkpoint to the end or to a stop."""
+
+    def __init__(
+        self,
+        source: PullSource,
+        mapper: RowMapper,
+        writer: BatchWriter,
+        *,
+        db_batch_size: int,
+        redactor: Redactor,
+        fail_on_record_error: bool,
+        stop: threading.Event,
+        on_batch: Callable[[Checkpoint], None],
+    ) -> None:
+        self._source = source
+        self._mapper = mapper
+        self._writer = writer
+        self._db_batch_size = db_batch_size
+        self._redactor = redactor
+        self._fail_on_record_error = fail_on_record_error
+        self._stop = stop
+        self._on_batch = on_batch
+        self.pages = 0
+        self.expected_total: int | None = None
+        self.drift = DriftDetector()
+        self._last: Checkpoint | None = None
+
+    def walk(self, connection: Connection, checkpoint: Checkpoint) -> Checkpoint:
+        """Returns the last committed checkpoint: complete, or where a stop left the pass."""
+        fetcher = PageFetcher(self._source.fetch_page)
+        try:
+            return self._walk(connection, fetcher, checkpoint)
+        except StoppedWaiting:
+            return checkpoint if self._last is None else self._last
+        finally:
+            fetcher.close()
+
+    def _walk(self, connection: Connection, fetcher: PageFetcher, checkpoint: Checkpoint) -> Checkpoint:
+        cursor, skip = checkpoint.cursor, checkpoint.skip_records
+        is_pass_start = checkpoint.pass_records == 0 and skip == 0
+        pending = fetcher.submit(cursor)
+        while True:
+            page = wait_for(pending, self._stop)
+            self.pages += 1
+            total = self._source.paginator.expected_total(page)
+            if total is not None:
+                self.expected_total = total
+            next_cursor = self._source.next_cursor(page, cursor)
+            if next_cursor is not None:
+                pending = fetcher.submit(next_cursor)
+            batch = [self._map(record) for record in page.records[skip:]]
+            keys = [item.key for item in batch if isinstance(item, MappedRow)]
+            self.drift.observe_page(keys, total, is_pass_start=is_pass_start)
+            is_pass_start = False
+            size = self._db_batch_size
+            for start in range(0, len(batch), size) if batch else range(1):
+                is_page_end = start + size >= len(batch)
+                position = BatchPosition(
+                    cursor=next_cursor if is_page_end else cursor,
+                    skip_records=0 if is_page_end else skip + start + size,
+                    is_complete=is_page_end and next_cursor is None,
+                )
+                checkpoint = self._writer.commit(
+                    connection, batch[start : start + size], checkpoint, position, self.expected_total
+                )
+                self._last = checkpoint
+                self._on_batch(checkpoint)
+                if self._stop.is_set() and not checkpoint.is_complete:
+                    log.info("stopped after a committed batch; the checkpoint is saved")
+                    return checkpoint
+            if next_cursor is None:
+                return checkpoint
+            cursor, skip = next_cursor, 0
+
+    def recheck_front(self) -> None:
+        """Read the first page again (one request) so drift at the front shows in the report."""
+        if not self.drift.can_recheck_front:
+            return
+        page = self._source.fetch_page(self._source.first_cursor())
+        keys = [self._mapper.key_of(record) for record in page.records]
+        self.drift.observe_front_again([key for key in keys if key is not None])
+
+    def _map(self, record: JSONObject) -> MappedRow | DeadLetter:
+        try:
+            return self._mapper.map(record)
+        except RecordError as exc:
+            if self._fail_on_record_error:
+                raise
+            return dead_letter(record, exc.key, str(exc), self._redactor)

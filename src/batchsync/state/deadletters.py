@@ -1,0 +1,90 @@
+"""Dead letters: records that could not be synced, kept in `batchsync_errors` with the reason.
+
+Written in the same transaction as the batch they came from and its checkpoint, so a record is either
+in the table, in the dead letters, or (after a crash) in neither and fetched again — never lost. There is
+at most one entry per failing key: a newer failure replaces the older one, and a later successful write
+of the key resolves it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, RowMapping, delete, func, insert, select
+
+from batchsync.state.tables import dead_letters
+
+_KEYS_PER_STATEMENT = 500
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    key: str | None
+    record_json: str
+    error: str
+
+
+def add(
+    connection: Connection, pipeline: str, run_id: str, letters: Sequence[DeadLetter], now: datetime
+) -> None:
+    keyed = [letter.key for letter in letters if letter.key is not None]
+    resolve(connection, pipeline, keyed)
+    connection.execute(
+        insert(dead_letters),
+        [
+            {
+                "pipeline": pipeline,
+                "run_id": run_id,
+                "key": letter.key,
+                "record": letter.record_json,
+                "error": letter.error,
+                "created_at": now.isoformat(),
+            }
+            for letter in letters
+        ],
+    )
+
+
+def resolve(connection: Connection, pipeline: str, keys: Iterable[str]) -> int:
+    """Remove the entries of keys that now synced (or failed anew); returns how many went."""
+    unique = list(dict.fromkeys(keys))
+    removed = 0
+    for start in range(0, len(unique), _KEYS_PER_STATEMENT):
+        chunk = unique[start : start + _KEYS_PER_STATEMENT]
+        result = connection.execute(
+            delete(dead_letters).where(dead_letters.c.pipeline == pipeline, dead_letters.c.key.in_(chunk))
+        )
+        removed += result.rowcount
+    return removed
+
+
+def remove_older_than(connection: Connection, pipeline: str, moment: datetime) -> int:
+    """After a complete full pass every record was processed again: older entries are settled."""
+    result = connection.execute(
+        delete(dead_letters).where(
+            dead_letters.c.pipeline == pipeline, dead_letters.c.created_at < moment.isoformat()
+        )
+    )
+    return result.rowcount
+
+
+def count(connection: Connection, pipeline: str) -> int:
+    query = select(func.count()).select_from(dead_letters).where(dead_letters.c.pipeline == pipeline)
+    return int(connection.execute(query).scalar_one())
+
+
+def recent(connection: Connection, pipeline: str, limit: int = 100) -> Sequence[RowMapping]:
+    query = (
+        select(dead_letters)
+        .where(dead_letters.c.pipeline == pipeline)
+        .order_by(dead_letters.c.id.desc())
+        .limit(limit)
+    )
+    return connection.execute(query).mappings().all()
+
+
+def as_dict(row: RowMapping) -> dict[str, Any]:
+    return {str(name): value for name, value in row.items()}
