@@ -235,3 +235,18 @@ def test_error_text_is_printed_as_is_not_as_rich_markup(
     result = invoke("run", "items", "-c", str(config_file))
 
     assert "records_path data:100:[bold]x[/bold] not found" in result.output.replace("\n", "")
+
+
+def test_json_logs_are_one_object_per_line_with_the_run_id(config_file: Path, api: SampleApi) -> None:
+    from batchsync.sampleapi.faults import FailNth
+
+    api.settings.faults = FailNth({2: "server_error"})  # a retry, logged from the fetch thread
+
+    result = invoke("run", "items", "-c", str(config_file), "--json", "--log-format", "json")
+
+    lines = [orjson.loads(line) for line in result.output.splitlines() if line.strip()]
+    summary = next(line for line in lines if "status" in line)
+    logs = [line for line in lines if "message" in line]
+    assert summary["status"] == "succeeded" and summary["retries"] == 1
+    assert any("retrying" in line["message"] for line in logs)
+    assert logs and all(line["run_id"] == summary["run_id"] and line["pipeline"] == "items" for line in logs)

@@ -119,3 +119,27 @@ def test_interrupt_exits_130_with_the_checkpoint_saved_and_a_rerun_completes(
     assert rerun.returncode == 0, rerun.stderr.decode()
     assert_table_equals_source(database, slow_api.inventory)
     assert refetched_pages(slow_api) <= 2
+
+
+def test_crash_loop_of_ten_kill_9s_at_random_moments_ends_exact(tmp_path: Path, slow_api: SampleApi) -> None:
+    import random
+
+    chooser = random.Random(20261122)
+    config_file, database = make_config(tmp_path, slow_api, db_batch_size=40)
+    for _ in range(10):
+        process = start_sync(config_file)
+        already = len(page_requests(slow_api))
+        wait_for_page_requests(slow_api, already + chooser.randint(1, 6), process)
+        time.sleep(chooser.uniform(0, 0.03))  # anywhere in the page's fetch / write, not just at its start
+        process.kill()
+        process.wait()
+
+    final = subprocess.run(
+        [sys.executable, "-m", "batchsync", "run", "items", "-c", str(config_file), "--quiet"],
+        capture_output=True,
+        timeout=120,
+    )
+
+    assert final.returncode == 0, final.stderr.decode()
+    assert_table_equals_source(database, slow_api.inventory)
+    assert refetched_pages(slow_api) <= 2 * 10

@@ -258,7 +258,9 @@ def retry_failed(
         with display, _stop_on_signals(stop, quiet or json_output):
             result, remaining = operations.retry_failed(name, resolved, stop=stop, on_progress=display.update)
     if json_output:
-        sys.stdout.write(orjson.dumps({**result.to_dict(), "dead_letters_remaining": remaining}).decode() + "\n")
+        sys.stdout.write(
+            orjson.dumps({**result.to_dict(), "dead_letters_remaining": remaining}).decode() + "\n"
+        )
     else:
         render_result(_stdout(), result)
         _stdout().print(f"  {remaining} dead letter(s) remain for {name}", highlight=False)

@@ -42,8 +42,11 @@ def open_database(url: str, *, read_only: bool = False) -> Engine:
         raise ConfigError(f"database: {parsed.get_backend_name()} is not supported yet; use a sqlite:/// URL")
     engine = _sqlite_engine(parsed, read_only)
     try:
-        with engine.connect():
-            pass
+        with engine.connect() as connection:
+            if not read_only:
+                # Take the write lock once and let it go: a read-only file fails here, before any work.
+                with connection.begin():
+                    pass
     except SQLAlchemyError as exc:
         engine.dispose()
         reason = getattr(exc, "orig", None) or exc

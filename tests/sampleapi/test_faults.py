@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 
 import httpx
 import orjson
@@ -25,6 +27,7 @@ from batchsync.sampleapi.messages import ApiRequest, Response
 
 PAGES = "/inventory/v1/items"
 OFFSETS = "/crmRestApi/resources/11.12.1.0/items"
+Connect = Callable[[str], httpx.Client]
 RATES = FaultRates(
     server_error=0.10, rate_limited=0.05, hang=0.02, truncated=0.02, invalid_json=0.02, dropped=0.01
 )
@@ -218,3 +221,23 @@ def test_bad_fault_configuration_is_refused() -> None:
         FailNth({1: "teapot"})  # type: ignore[dict-item]
     with pytest.raises(ValueError, match="5xx"):
         FaultOptions(server_error_statuses=(404,))
+
+
+def test_concurrent_clients_share_one_count_that_matches_the_log(api: SampleApi, connect: Connect) -> None:
+    api.settings.faults = RandomFaults(RATES, seed=2, options=FaultOptions(hang_seconds=0.001))
+    tallies: list[Counter[str]] = []
+
+    def hammer() -> None:
+        client = connect(api.url)
+        tallies.append(Counter(observe(client, per_page=1) for _ in range(150)))
+
+    threads = [threading.Thread(target=hammer) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seen = sum(tallies, Counter())
+    injected = api.faults_injected
+    assert len(api.requests) == seen.total() == 600
+    assert injected == Counter(entry.fault for entry in api.requests if entry.fault is not None)
+    assert seen - Counter(ok=seen["ok"]) == injected - Counter(hang=injected["hang"])

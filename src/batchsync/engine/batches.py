@@ -145,7 +145,9 @@ class BatchWriter:
     ) -> None:
         if self._has_dead_letters and rows:
             refused = {row.key for row, _ in outcome.rejected}
-            deadletters.resolve(connection, self._pipeline, (str(r.key) for r in rows if r.key not in refused))
+            deadletters.resolve(
+                connection, self._pipeline, (str(r.key) for r in rows if r.key not in refused)
+            )
         if letters:
             deadletters.add(connection, self._pipeline, self._run_id, letters, now)
             self._has_dead_letters = True

@@ -3,6 +3,7 @@ the outcome. A failed run never raises: the failure is in the result and the run
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import uuid
@@ -130,7 +131,10 @@ class PipelineRun:
             status, error = RunStatus.FAILED, self.redactor.redact(str(exc))
             log.info("%s failed: %s", self.name, error)
         except SQLAlchemyError as exc:
-            status, error = RunStatus.FAILED, self.redactor.redact(f"the database failed: {getattr(exc, 'orig', exc)}")
+            status, error = (
+                RunStatus.FAILED,
+                self.redactor.redact(f"the database failed: {getattr(exc, 'orig', exc)}"),
+            )
         except Exception as exc:  # a bug: record it as a failed run rather than a ghost "running" one
             status, error = RunStatus.FAILED, self.redactor.redact(f"internal error: {exc!r}")
             log.exception("%s failed with an internal error", self.name)
@@ -157,7 +161,9 @@ class PipelineRun:
             drift=drift,
             retries=client.retries,
         )
-        log.info("%s %s: %d records, %d API calls", self.name, status.value, result.total_synced, result.api_calls)
+        log.info(
+            "%s %s: %d records, %d API calls", self.name, status.value, result.total_synced, result.api_calls
+        )
         if not self.options.dry_run:
             runs.record_finish(engine, result)
         return result
@@ -171,7 +177,10 @@ class PipelineRun:
         may_repass = self.pipeline.on_drift == "repass"
         while True:
             source = PullSource(
-                self.pipeline.source, client, page_size=self.options.page_size, watermark=checkpoint.pass_watermark
+                self.pipeline.source,
+                client,
+                page_size=self.options.page_size,
+                watermark=checkpoint.pass_watermark,
             )
             walker = PassWalker(
                 source,
@@ -181,7 +190,7 @@ class PipelineRun:
                 redactor=self.redactor,
                 fail_on_record_error=self.pipeline.on_record_error == "fail",
                 stop=self.stop,
-                on_batch=lambda committed: self._report_progress(writer, walker, committed),
+                on_batch=functools.partial(self._report_progress, writer),
             )
             final = walker.walk(connection, checkpoint)
             self.pages += walker.pages
@@ -199,14 +208,16 @@ class PipelineRun:
             may_repass = False
             checkpoint = self._new_pass(final, pass_watermark=final.pass_watermark)
 
-    def _report_progress(self, writer: BatchWriter, walker: PassWalker, committed: Checkpoint) -> None:
+    def _report_progress(
+        self, writer: BatchWriter, committed: Checkpoint, pass_pages: int, expected_total: int | None
+    ) -> None:
         if self.on_progress is not None:
             self.on_progress(
                 Progress(
-                    self.pages + walker.pages,
+                    self.pages + pass_pages,
                     writer.records,
                     committed.pass_records,
-                    walker.expected_total,
+                    expected_total,
                     writer.counts,
                     committed.is_complete,
                 )

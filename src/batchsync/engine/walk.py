@@ -38,7 +38,7 @@ class PassWalker:
         redactor: Redactor,
         fail_on_record_error: bool,
         stop: threading.Event,
-        on_batch: Callable[[Checkpoint], None],
+        on_batch: Callable[[Checkpoint, int, int | None], None],
     ) -> None:
         self._source = source
         self._mapper = mapper
@@ -92,7 +92,7 @@ class PassWalker:
                     connection, batch[start : start + size], checkpoint, position, self.expected_total
                 )
                 self._last = checkpoint
-                self._on_batch(checkpoint)
+                self._on_batch(checkpoint, self.pages, self.expected_total)
                 if self._stop.is_set() and not checkpoint.is_complete:
                     log.info("stopped after a committed batch; the checkpoint is saved")
                     return checkpoint

@@ -79,9 +79,9 @@ class HttpClient:
                     # Waiting less than the API asked would only burn requests: stop cleanly instead.
                     resume_at = datetime.now(UTC) + timedelta(seconds=error.retry_after_seconds or 0)
                     raise QuotaExhaustedError(
-                        f"{error}; the API asks to wait until {resume_at:%Y-%m-%d %H:%M:%S} UTC, longer "
-                        f"than max_backoff ({self._retry.max_backoff_seconds:.0f}s): the checkpoint is saved, "
-                        "run again after that time",
+                        f"{error}; the API asks to wait until {resume_at:%Y-%m-%d %H:%M:%S} UTC, "
+                        f"longer than max_backoff ({self._retry.max_backoff_seconds:.0f}s): "
+                        "the checkpoint is saved, run again after that time",
                         resume_at=resume_at,
                         url=error.url,
                     ) from error

@@ -100,10 +100,7 @@ class RateLimiter:
         reset = _first_number(headers, ("ratelimit-reset", "x-ratelimit-reset"))
         if reset is None:
             return
-        if reset > _EPOCH_THRESHOLD:
-            delay = reset - self._wall_clock().timestamp()
-        else:
-            delay = reset
+        delay = reset - self._wall_clock().timestamp() if reset > _EPOCH_THRESHOLD else reset
         resume = self._clock() + max(delay, 0.0)
         if resume > self._paused_until:
             log.warning("the API's quota is spent: pausing %.1fs until it resets", max(delay, 0.0))

@@ -6,23 +6,40 @@ cursor in the body, Link header, next URL), behind optional bearer, API key, Bas
 
     with SampleApi(Inventory(size=1003)) as api:
         httpx.get(f"{api.url}/inventory/v1/items", params={"per_page": 200})
+
+Switches in `api.settings` make it misbehave reproducibly: `faults` (5xx, 429, hangs, truncated or invalid
+bodies, dropped connections), `rate_limit_per_second`, `quota`, `poison` records and `drift`. What it did
+is readable afterwards from `api.requests`, `api.faults_injected` and `api.drift_events`.
 """
 
 from batchsync.sampleapi.auth import ApiKeyAuth, AuthRequirement, BasicAuth, BearerAuth, OAuth2Auth
 from batchsync.sampleapi.dataset import Inventory
+from batchsync.sampleapi.drift import Drift
+from batchsync.sampleapi.faults import AlwaysFail, FailNth, FailWhere, FaultOptions, FaultRates, RandomFaults
+from batchsync.sampleapi.limits import Quota
+from batchsync.sampleapi.poison import choose_poison
 from batchsync.sampleapi.requestlog import LoggedRequest
 from batchsync.sampleapi.server import SampleApi, serve
 from batchsync.sampleapi.settings import SampleApiSettings
 
 __all__ = [
+    "AlwaysFail",
     "ApiKeyAuth",
     "AuthRequirement",
     "BasicAuth",
     "BearerAuth",
+    "Drift",
+    "FailNth",
+    "FailWhere",
+    "FaultOptions",
+    "FaultRates",
     "Inventory",
     "LoggedRequest",
     "OAuth2Auth",
+    "Quota",
+    "RandomFaults",
     "SampleApi",
     "SampleApiSettings",
+    "choose_poison",
     "serve",
 ]

@@ -68,16 +68,18 @@ class QuotaState:
     is_allowed: bool
     remaining: int
     seconds_to_reset: float
+    reset_unix_time: float
 
 
 class QuotaWindow:
     """Fixed windows of `quota.window_seconds` back to back, the first starting at the first request."""
 
-    def __init__(self, quota: Quota, now: float) -> None:
+    def __init__(self, quota: Quota, now: float, unix_now: float) -> None:
         if quota.limit < 0 or quota.window_seconds <= 0:
             raise ValueError(f"quota needs limit >= 0 and window_seconds > 0, got {quota}")
         self.quota = quota
         self._first_start = now
+        self._first_start_unix = unix_now  # a window resets at one fixed Unix time, however the clocks drift
         self._window = 0
         self._used = 0
 
@@ -85,15 +87,15 @@ class QuotaWindow:
         """Count one request against the quota, unless it is used up."""
         seconds_to_reset = self._advance(now)
         if self._used >= self.quota.limit:
-            return QuotaState(False, 0, seconds_to_reset)
+            return QuotaState(False, 0, seconds_to_reset, self._reset_unix_time())
         self._used += 1
-        return QuotaState(True, self.quota.limit - self._used, seconds_to_reset)
+        return QuotaState(True, self.quota.limit - self._used, seconds_to_reset, self._reset_unix_time())
 
     def peek(self, now: float) -> QuotaState:
         """The state without counting a request, for answers refused before the quota was consulted."""
         seconds_to_reset = self._advance(now)
         remaining = self.quota.limit - self._used
-        return QuotaState(remaining > 0, remaining, seconds_to_reset)
+        return QuotaState(remaining > 0, remaining, seconds_to_reset, self._reset_unix_time())
 
     def _advance(self, now: float) -> float:
         window_seconds = self.quota.window_seconds
@@ -101,6 +103,9 @@ class QuotaWindow:
         if window > self._window:
             self._window, self._used = window, 0
         return self._first_start + (self._window + 1) * window_seconds - now
+
+    def _reset_unix_time(self) -> float:
+        return self._first_start_unix + (self._window + 1) * self.quota.window_seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,13 +160,13 @@ class Gate:
         if quota is None:
             self._window = None
         elif self._window is None or self._window.quota is not quota:
-            self._window = QuotaWindow(quota, now)
+            self._window = QuotaWindow(quota, now, self._wall_clock())
         return self._window
 
-    def _quota_headers(self, quota: Quota, state: QuotaState) -> Headers:
-        seconds = _whole_seconds(state.seconds_to_reset)
+    @staticmethod
+    def _quota_headers(quota: Quota, state: QuotaState) -> Headers:
         if quota.style == "x":
-            reset_at = math.ceil(self._wall_clock() + state.seconds_to_reset - _EPSILON)
+            reset_at = math.ceil(state.reset_unix_time - _EPSILON)
             return (
                 ("X-RateLimit-Limit", str(quota.limit)),
                 ("X-RateLimit-Remaining", str(state.remaining)),
@@ -170,7 +175,7 @@ class Gate:
         return (
             ("RateLimit-Limit", str(quota.limit)),
             ("RateLimit-Remaining", str(state.remaining)),
-            ("RateLimit-Reset", str(seconds)),
+            ("RateLimit-Reset", str(_whole_seconds(state.seconds_to_reset))),
         )
 
 

@@ -80,8 +80,10 @@ class SqliteSink:
         stamp = synced_at.isoformat()
         parameters = [(*self._db_values(row.values), row.content_hash, stamp) for row in changed]
         try:
-            with connection.begin_nested():  # a savepoint: a refused batch leaves the transaction usable
-                connection.exec_driver_sql(self._upsert_sql, parameters)
+            # No savepoint needed: in SQLite a statement refused by a constraint or trigger undoes only
+            # itself and the transaction goes on; replaying the batch row by row is then harmless, since
+            # a row already written is rewritten with the same values.
+            connection.exec_driver_sql(self._upsert_sql, parameters)
         except (IntegrityError, DataError):
             return self._write_row_by_row(connection, counts, changed, parameters)
         except SQLAlchemyError as exc:
@@ -105,7 +107,9 @@ class SqliteSink:
         stored = self._stored_hashes(connection, list(refused))  # refused rows kept their old version
         created = sum(1 for key in refused if key not in stored)
         return WriteOutcome(
-            WriteCounts(counts.created - created, counts.updated - (len(refused) - created), counts.unchanged),
+            WriteCounts(
+                counts.created - created, counts.updated - (len(refused) - created), counts.unchanged
+            ),
             rejected,
         )
 

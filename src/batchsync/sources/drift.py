@@ -42,12 +42,20 @@ class DriftDetector:
         return self._first_page_keys is not None
 
     def observe_front_again(self, keys: Sequence[Hashable]) -> None:
-        """The first page as it is at the end of the pass."""
+        """The first page as it is at the end of the pass.
+
+        The first key present both then and now anchors the comparison: records ahead of it now were
+        inserted, records ahead of it then were deleted. (Plain set differences would count records that
+        merely shifted into the page as inserted.)
+        """
         before = self._first_page_keys or []
-        now = set(keys)
-        earlier = set(before)
-        self._front_deleted = sum(1 for key in before if key not in now)
-        self._front_inserted = sum(1 for key in keys if key not in earlier)
+        position_before = {key: index for index, key in enumerate(before)}
+        anchor = next((index for index, key in enumerate(keys) if key in position_before), None)
+        if anchor is None:  # nothing in common: everything on the page changed, at least a page's worth
+            self._front_inserted, self._front_deleted = len(keys), len(before)
+            return
+        self._front_inserted = anchor
+        self._front_deleted = position_before[keys[anchor]]
 
     def report(self) -> DriftReport:
         grown = shrunk = 0
@@ -64,7 +72,8 @@ def drift_warning(report: DriftReport, will_repass: bool) -> str:
     advice = (
         "a second pass follows (on_drift: repass)"
         if will_repass
-        else "records may have been skipped: set on_drift: repass, page with a stable sort, or sync incrementally"
+        else "records may have been skipped: set on_drift: repass, page with a stable sort, "
+        "or sync incrementally"
     )
     return (
         f"offset drift: the collection changed while paged by position ({report.inserted} inserted, "

@@ -14,7 +14,9 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Engine, RowMapping, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
+from batchsync.errors import SinkError
 from batchsync.models import RunResult, RunStatus, Trigger
 from batchsync.state.tables import runs
 
@@ -22,6 +24,13 @@ INTERRUPTED_MESSAGE = "the process ended without finishing the run (killed or cr
 
 
 def record_start(engine: Engine, run_id: str, pipeline: str, trigger: Trigger, started_at: datetime) -> None:
+    try:
+        _insert_start(engine, run_id, pipeline, trigger, started_at)
+    except SQLAlchemyError as exc:
+        raise SinkError(f"cannot record the run in batchsync_runs: {getattr(exc, 'orig', exc)}") from exc
+
+
+def _insert_start(engine: Engine, run_id: str, pipeline: str, trigger: Trigger, started_at: datetime) -> None:
     with engine.begin() as connection:
         _close_abandoned(connection, pipeline)
         connection.execute(
@@ -38,6 +47,15 @@ def record_start(engine: Engine, run_id: str, pipeline: str, trigger: Trigger, s
 
 
 def record_finish(engine: Engine, result: RunResult) -> None:
+    try:
+        _update_finish(engine, result)
+    except SQLAlchemyError as exc:
+        raise SinkError(
+            f"cannot record the run's end in batchsync_runs: {getattr(exc, 'orig', exc)}"
+        ) from exc
+
+
+def _update_finish(engine: Engine, result: RunResult) -> None:
     details = {
         "warnings": list(result.warnings),
         "error_details": [{"key": f.key, "error": f.error} for f in result.failures],

@@ -17,6 +17,7 @@ from batchsync.sources.paginators.base import read_flag
 
 class CursorPaginator:
     is_positional = False
+
     def __init__(self, config: CursorPaginatorConfig, limit: int | None = None) -> None:
         self._config = config
         # An override only means something when the limit is sent; otherwise the API's own size rules.

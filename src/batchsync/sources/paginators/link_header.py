@@ -31,6 +31,7 @@ def parse_link_header(value: str) -> dict[str, str]:
 
 class LinkHeaderPaginator:
     is_positional = True
+
     def __init__(self, config: LinkHeaderPaginatorConfig, page_size: int | None = None) -> None:
         self._config = config
         self._page_size = page_size or config.page_size

@@ -17,6 +17,7 @@ from batchsync.sources.paginators.base import request_for_url_cursor
 
 class NextUrlPaginator:
     is_positional = False
+
     def __init__(self, config: NextUrlPaginatorConfig, page_size: int | None = None) -> None:
         self._config = config
         self._page_size = page_size or config.page_size

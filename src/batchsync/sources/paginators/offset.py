@@ -17,6 +17,7 @@ from batchsync.sources.paginators.base import read_flag, read_int
 
 class OffsetPaginator:
     is_positional = True
+
     def __init__(self, config: OffsetPaginatorConfig, limit: int | None = None) -> None:
         self._config = config
         self._limit = limit or config.limit

@@ -15,6 +15,7 @@ from batchsync.sources.paginators.base import read_flag, read_int
 
 class PageNumberPaginator:
     is_positional = True
+
     def __init__(self, config: PageNumberPaginatorConfig, page_size: int | None = None) -> None:
         self._config = config
         # Without size_param the API picks the size; page_size is then only the short-page threshold,

@@ -1,0 +1,122 @@
+"""The rate limiter on an injected clock: never over budget, slower after a 429, paused by quota headers."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from batchsync.errors import QuotaExhaustedError
+from batchsync.http.ratelimit import RateLimiter
+
+START = 1_767_225_600.0  # 2026-01-01: wall-clock resets (GitHub's) are Unix times
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        assert seconds >= 0
+        self.now += seconds
+
+
+def limiter(rate: float | None, clock: FakeClock, max_wait: float = 60.0) -> RateLimiter:
+    return RateLimiter(
+        rate,
+        max_wait_seconds=max_wait,
+        clock=clock,
+        sleep=clock.sleep,
+        wall_clock=lambda: datetime.fromtimestamp(clock.now, UTC),
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rate=st.floats(min_value=0.5, max_value=200),
+    idle_gaps=st.lists(st.floats(min_value=0, max_value=3), min_size=5, max_size=80),
+)
+def test_requests_are_never_closer_than_the_configured_rate_allows(
+    rate: float, idle_gaps: list[float]
+) -> None:
+    clock = FakeClock()
+    gate = limiter(rate, clock)
+    granted = []
+    for gap in idle_gaps:
+        clock.now += gap  # the caller does other work between requests
+        gate.acquire()
+        granted.append(clock.now)
+
+    gaps = [later - earlier for earlier, later in itertools.pairwise(granted)]
+    assert all(gap >= 1 / rate - 1e-6 for gap in gaps)  # float resolution at a 1.7e9 clock
+    for start in granted:  # and so no one-second window holds more than the budget
+        assert sum(1 for moment in granted if start <= moment < start + 1) <= max(1, int(rate + 1e-9)) + (
+            0 if float(rate).is_integer() else 1
+        )
+
+
+def test_a_429_halves_the_rate_and_successes_bring_it_back() -> None:
+    clock = FakeClock()
+    gate = limiter(10, clock)
+
+    gate.observe(429, {})
+    slowed = gate.current_rate
+    for _ in range(200):
+        gate.observe(200, {})
+
+    assert slowed == 5
+    assert gate.current_rate == 10
+
+
+def test_without_a_configured_rate_there_is_no_wait() -> None:
+    clock = FakeClock()
+    gate = limiter(None, clock)
+    for _ in range(100):
+        gate.acquire()
+    assert clock.now == START
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"RateLimit-Remaining": "0", "RateLimit-Reset": "5"},
+        {"ratelimit-remaining": "0, 0;w=60", "ratelimit-reset": "5"},
+        {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(START + 5))},  # GitHub: Unix time
+    ],
+    ids=["ietf", "ietf_list", "x_epoch"],
+)
+def test_a_spent_quota_pauses_until_the_reset(headers: dict[str, str]) -> None:
+    clock = FakeClock()
+    gate = limiter(None, clock)
+
+    gate.observe(200, headers)
+    gate.acquire()
+
+    assert clock.now == pytest.approx(START + 5)
+
+
+def test_remaining_quota_means_no_pause() -> None:
+    clock = FakeClock()
+    gate = limiter(None, clock)
+    gate.observe(200, {"RateLimit-Remaining": "3", "RateLimit-Reset": "30"})
+    gate.acquire()
+    assert clock.now == START
+
+
+def test_a_quota_reset_beyond_max_wait_stops_with_the_time_to_resume() -> None:
+    clock = FakeClock()
+    gate = limiter(None, clock, max_wait=10)
+    gate.observe(429, {"RateLimit-Remaining": "0", "RateLimit-Reset": "3600"})
+
+    with pytest.raises(QuotaExhaustedError) as raised:
+        gate.acquire()
+
+    assert raised.value.resume_at == datetime.fromtimestamp(START + 3600, UTC)
+    assert "run again after" in str(raised.value)
+    assert clock.now == START, "it must not wait before giving up"
