@@ -250,3 +250,36 @@ def test_json_logs_are_one_object_per_line_with_the_run_id(config_file: Path, ap
     assert summary["status"] == "succeeded" and summary["retries"] == 1
     assert any("retrying" in line["message"] for line in logs)
     assert logs and all(line["run_id"] == summary["run_id"] and line["pipeline"] == "items" for line in logs)
+
+
+@pytest.mark.parametrize(
+    ("status", "synced", "code"),
+    [
+        ("succeeded", 0, 0),
+        ("succeeded", 10, 0),
+        ("partial", 10, 1),
+        ("failed", 10, 1),
+        ("failed", 0, 2),
+        ("cancelled", 10, 130),
+    ],
+)
+def test_exit_code_follows_the_run_status(status: str, synced: int, code: int) -> None:
+    from datetime import UTC, datetime
+
+    from batchsync.cli import exit_code_for
+    from batchsync.models import RunResult, RunStatus, Trigger, WriteCounts
+
+    now = datetime.now(UTC)
+    result = RunResult(
+        run_id="r",
+        pipeline="p",
+        trigger=Trigger.MANUAL,
+        status=RunStatus(status),
+        started_at=now,
+        finished_at=now,
+        api_calls=1,
+        pages=1,
+        counts=WriteCounts(created=synced),
+        is_pass_complete=False,
+    )
+    assert exit_code_for(result) == code
