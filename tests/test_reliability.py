@@ -215,6 +215,23 @@ def test_on_record_error_fail_stops_at_the_first_bad_record_with_nothing_of_its_
     assert result.counts.created == 200 and len(table_rows(database)) == 200
 
 
+def test_on_record_error_fail_keeps_the_batches_of_the_page_before_the_bad_record(database: Path) -> None:
+    inventory = Inventory(size=1_000)
+    bad_id = inventory.items()[250]["item_id"]  # page 3 of 100-record pages, its third batch of 20
+    with SampleApi(inventory) as api:
+        api.settings.poison = {bad_id: "bad_integer"}
+        config = document(api, database, on_record_error="fail", db_batch_size=20)
+        config["pipelines"]["items"]["source"]["paginator"]["page_size"] = 100
+
+        result = batchsync.run("items", config)
+        (status,) = batchsync.status("items", config)
+
+    assert result.status is RunStatus.FAILED
+    assert result.counts.created == 240 and len(table_rows(database)) == 240
+    assert (status.cursor, status.skip_records) == (3, 40)
+    assert result.pages == 3, "pages are counted even when the run fails"
+
+
 @pytest.mark.parametrize("change", ["insert", "delete"])
 def test_drift_is_reported_with_its_count_in_the_summary_json_and_run_record(
     change: str, tmp_path: Path, database: Path

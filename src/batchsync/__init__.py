@@ -15,6 +15,7 @@ from batchsync.errors import (
     ConfigError,
     PaginationError,
     PermanentHttpError,
+    QuotaExhaustedError,
     RecordError,
     RunConflictError,
     SinkError,
@@ -22,7 +23,15 @@ from batchsync.errors import (
     TransientHttpError,
 )
 from batchsync.models import Checkpoint, RecordFailure, RunResult, RunStatus, Trigger, WriteCounts
-from batchsync.operations import PipelineStatus, history, reset, run, status
+from batchsync.operations import (
+    PipelineStatus,
+    dead_letters,
+    history,
+    reset,
+    retry_failed,
+    run,
+    status,
+)
 
 __version__ = "0.1.0"
 
@@ -36,6 +45,7 @@ __all__ = [
     "PermanentHttpError",
     "PipelineStatus",
     "Progress",
+    "QuotaExhaustedError",
     "RecordError",
     "RecordFailure",
     "RunConflictError",
@@ -47,10 +57,12 @@ __all__ = [
     "TransientHttpError",
     "Trigger",
     "WriteCounts",
+    "dead_letters",
     "history",
     "load_config",
     "parse_config",
     "reset",
+    "retry_failed",
     "run",
     "status",
 ]

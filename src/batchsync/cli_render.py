@@ -183,7 +183,7 @@ def render_dead_letters(console: Console, pipeline: str, letters: list[dict[str,
     for letter in letters:
         table.add_row(
             letter["created_at"][:19].replace("T", " "),
-            escape(str(letter["key"])),
+            escape("(no key)" if letter["key"] is None else str(letter["key"])),
             escape(letter["error"]),
             escape(letter["record"][:200]),
         )

@@ -271,6 +271,13 @@ class RestSourceConfig(_Model):
 
     @model_validator(mode="before")
     @classmethod
+    def _timeout_moved(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "timeout" in data:
+            raise ValueError("timeout is set per pipeline: move it beside source and destination")
+        return data
+
+    @model_validator(mode="before")
+    @classmethod
     def _sorted_at_source_level(cls, data: Any) -> Any:
         """Accept `sorted: true` on the source itself, as users naturally write it."""
         if isinstance(data, dict) and "sorted" in data:
@@ -311,6 +318,9 @@ class DestinationConfig(_Model):
     table: str
     primary_key: str
     columns: dict[str, ColumnConfig] = Field(min_length=1)
+    on_missing: Literal["keep", "soft_delete", "delete"] = "keep"
+    """What a complete full pass does with rows it did not see: keep them, set _batchsync_deleted_at,
+    or delete them."""
 
     @field_validator("table")
     @classmethod

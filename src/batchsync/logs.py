@@ -53,8 +53,7 @@ class JsonFormatter(logging.Formatter):
 
 def configure(handler: logging.Handler, level: int, *, json_lines: bool) -> None:
     """Route all logging through `handler` at `level`; quiet the HTTP libraries' own chatter."""
-    if json_lines:
-        handler.setFormatter(JsonFormatter())
+    handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter("%(message)s"))
     handler.addFilter(RunContextFilter())
     logging.basicConfig(level=level, handlers=[handler], force=True)
     logging.getLogger("httpx").setLevel(logging.WARNING)

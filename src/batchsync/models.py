@@ -153,6 +153,7 @@ class RunResult:
     warnings: tuple[str, ...] = ()
     drift: DriftReport = DriftReport()
     retries: int = 0
+    deleted: int = 0
 
     @property
     def duration_seconds(self) -> float:
@@ -180,6 +181,7 @@ class RunResult:
             "created": self.counts.created,
             "updated": self.counts.updated,
             "unchanged": self.counts.unchanged,
+            "deleted": self.deleted,
             "failed": len(self.failures),
             "is_pass_complete": self.is_pass_complete,
             "error": self.error,

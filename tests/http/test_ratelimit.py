@@ -120,3 +120,13 @@ def test_a_quota_reset_beyond_max_wait_stops_with_the_time_to_resume() -> None:
     assert raised.value.resume_at == datetime.fromtimestamp(START + 3600, UTC)
     assert "run again after" in str(raised.value)
     assert clock.now == START, "it must not wait before giving up"
+
+
+def test_slow_pacing_of_our_own_is_never_mistaken_for_a_spent_quota() -> None:
+    clock = FakeClock()
+    gate = limiter(1 / 120, clock, max_wait=10)  # one request every two minutes, far beyond max_wait
+
+    gate.acquire()
+    gate.acquire()
+
+    assert clock.now == pytest.approx(START + 120)

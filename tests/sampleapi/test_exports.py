@@ -7,9 +7,9 @@ import batchsync.sampleapi
 
 def test_public_names() -> None:
     assert sorted(batchsync.sampleapi.__all__) == [
-        "AlwaysFail", "ApiKeyAuth", "AuthRequirement", "BasicAuth", "BearerAuth", "Drift", "FailNth",
-        "FailWhere", "FaultOptions", "FaultRates", "Inventory", "LoggedRequest", "OAuth2Auth", "Quota",
-        "RandomFaults", "SampleApi", "SampleApiSettings", "choose_poison", "serve",
+        "Accounts", "AlwaysFail", "ApiKeyAuth", "AuthRequirement", "BasicAuth", "BearerAuth", "Drift",
+        "FailNth", "FailWhere", "FaultOptions", "FaultRates", "Inventory", "KeyService", "LoggedRequest",
+        "OAuth2Auth", "Quota", "RandomFaults", "SampleApi", "SampleApiSettings", "choose_poison", "serve",
     ]  # fmt: skip
     assert all(hasattr(batchsync.sampleapi, name) for name in batchsync.sampleapi.__all__)
     assert batchsync.sampleapi.__doc__

@@ -54,6 +54,7 @@ class BatchWriter:
         dry_run: bool,
         has_dead_letters: bool,
         table_exists: bool,
+        on_missing: str = "keep",
     ) -> None:
         self._pipeline = pipeline
         self._run_id = run_id
@@ -64,7 +65,9 @@ class BatchWriter:
         self._dry_run = dry_run
         self._has_dead_letters = has_dead_letters
         self._table_exists = table_exists
+        self._on_missing = on_missing
         self.counts = WriteCounts()
+        self.deleted = 0
         self.failures: list[RecordFailure] = []
         self.records = 0
 
@@ -90,7 +93,9 @@ class BatchWriter:
                     outcome = self._sink.write(connection, rows, now)
                     letters += self._refused(outcome)
                     self._settle_dead_letters(connection, rows, outcome, letters, following, now)
+                    deleted = self._settle_missing(connection, following, now)
                     checkpoints.save(connection, self._pipeline, following)
+                self.deleted += deleted
         except SQLAlchemyError as exc:
             raise SinkError(f"the database refused a batch: {getattr(exc, 'orig', exc)}") from exc
         if self._dry_run:
@@ -155,6 +160,16 @@ class BatchWriter:
         if following.is_complete and is_full_pass and self._has_dead_letters and following.pass_started_at:
             # Every record was processed again in this pass: entries from before it are settled.
             deadletters.remove_older_than(connection, self._pipeline, following.pass_started_at)
+
+    def _settle_missing(self, connection: Connection, following: Checkpoint, now: datetime) -> int:
+        """At the end of a complete full pass, rows it did not see are gone from the source."""
+        is_full_pass = following.pass_watermark is None
+        if self._on_missing == "keep" or not following.is_complete or not is_full_pass:
+            return 0
+        assert following.pass_started_at is not None
+        return self._sink.mark_missing(
+            connection, following.pass_started_at, delete=self._on_missing == "delete", now=now
+        )
 
     def _would_write(self, connection: Connection, rows: list[MappedRow]) -> WriteOutcome:
         """Dry run: classify against the table as it is (all new when it does not exist yet)."""

@@ -102,6 +102,7 @@ class PipelineRun:
                 dry_run=self.options.dry_run,
                 has_dead_letters=has_dead_letters,
                 table_exists=has_table,
+                on_missing=self.pipeline.destination.on_missing,
             )
             if not self.options.dry_run:
                 runs.record_start(engine, self.run_id, self.name, self.options.trigger, started_at)
@@ -160,6 +161,7 @@ class PipelineRun:
             warnings=tuple(warnings),
             drift=drift,
             retries=client.retries,
+            deleted=writer.deleted,
         )
         log.info(
             "%s %s: %d records, %d API calls", self.name, status.value, result.total_synced, result.api_calls
@@ -192,8 +194,10 @@ class PipelineRun:
                 stop=self.stop,
                 on_batch=functools.partial(self._report_progress, writer),
             )
-            final = walker.walk(connection, checkpoint)
-            self.pages += walker.pages
+            try:
+                final = walker.walk(connection, checkpoint)
+            finally:
+                self.pages += walker.pages
             if not final.is_complete or not source.paginator.is_positional:
                 return final, drift, warnings
             walker.recheck_front()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -76,26 +77,28 @@ class PassWalker:
             next_cursor = self._source.next_cursor(page, cursor)
             if next_cursor is not None:
                 pending = fetcher.submit(next_cursor)
-            batch = [self._map(record) for record in page.records[skip:]]
-            keys = [item.key for item in batch if isinstance(item, MappedRow)]
-            self.drift.observe_page(keys, total, is_pass_start=is_pass_start)
-            is_pass_start = False
+            records = page.records[skip:]
+            keys: list[Any] = []
             size = self._db_batch_size
-            for start in range(0, len(batch), size) if batch else range(1):
-                is_page_end = start + size >= len(batch)
+            for start in range(0, len(records), size) if records else range(1):
+                # Mapped batch by batch, so with on_record_error: fail the batches before a bad record
+                # are committed and only the bad record's own batch is lost.
+                batch = [self._map(record) for record in records[start : start + size]]
+                keys.extend(item.key for item in batch if isinstance(item, MappedRow))
+                is_page_end = start + size >= len(records)
                 position = BatchPosition(
                     cursor=next_cursor if is_page_end else cursor,
                     skip_records=0 if is_page_end else skip + start + size,
                     is_complete=is_page_end and next_cursor is None,
                 )
-                checkpoint = self._writer.commit(
-                    connection, batch[start : start + size], checkpoint, position, self.expected_total
-                )
+                checkpoint = self._writer.commit(connection, batch, checkpoint, position, self.expected_total)
                 self._last = checkpoint
                 self._on_batch(checkpoint, self.pages, self.expected_total)
                 if self._stop.is_set() and not checkpoint.is_complete:
                     log.info("stopped after a committed batch; the checkpoint is saved")
                     return checkpoint
+            self.drift.observe_page(keys, total, is_pass_start=is_pass_start)
+            is_pass_start = False
             if next_cursor is None:
                 return checkpoint
             cursor, skip = next_cursor, 0

@@ -59,12 +59,13 @@ class RateLimiter:
             now = self._clock()
             start = max(now, self._next_slot, self._paused_until)
             wait = start - now
-            if wait > self._max_wait:
-                resume_at = self._wall_clock() + timedelta(seconds=wait)
+            quota_wait = self._paused_until - now  # our own pacing is never a reason to give up
+            if quota_wait > self._max_wait:
+                resume_at = self._wall_clock() + timedelta(seconds=quota_wait)
                 raise QuotaExhaustedError(
                     f"the API's quota is spent until {resume_at:%Y-%m-%d %H:%M:%S} UTC "
-                    f"({wait:.0f}s, more than max_backoff {self._max_wait:.0f}s); the checkpoint is saved: "
-                    "run again after that time",
+                    f"({quota_wait:.0f}s, more than max_backoff {self._max_wait:.0f}s); "
+                    "the checkpoint is saved: run again after that time",
                     resume_at=resume_at,
                 )
             if self._rate is not None:

@@ -2,7 +2,7 @@
 
 `batchsync demo` syncs from it, and the test suite uses it as the fake API every sync test talks to over a
 real socket. One deterministic inventory is served in six pagination shapes (page number, offset, cursor,
-cursor in the body, Link header, next URL), behind optional bearer, API key, Basic or OAuth2 auth:
+cursor in the body, Link header, next URL) and by id, behind optional bearer, API key, Basic or OAuth2 auth:
 
     with SampleApi(Inventory(size=1003)) as api:
         httpx.get(f"{api.url}/inventory/v1/items", params={"per_page": 200})
@@ -10,12 +10,18 @@ cursor in the body, Link header, next URL), behind optional bearer, API key, Bas
 Switches in `api.settings` make it misbehave reproducibly: `faults` (5xx, 429, hangs, truncated or invalid
 bodies, dropped connections), `rate_limit_per_second`, `quota`, `poison` records and `drift`. What it did
 is readable afterwards from `api.requests`, `api.faults_injected` and `api.drift_events`.
+
+Two more datasets serve the other kinds of sync: `api.keys` (a `KeyService`) answers batches of product keys
+at `/api/keycheck`, for lookup syncs; `api.accounts` (`Accounts`) serves each account's transactions behind
+its own token at `/accounts/{id}/transactions`, and a directory at `/accounts`, for fan-out syncs.
 """
 
+from batchsync.sampleapi.accounts import Accounts
 from batchsync.sampleapi.auth import ApiKeyAuth, AuthRequirement, BasicAuth, BearerAuth, OAuth2Auth
 from batchsync.sampleapi.dataset import Inventory
 from batchsync.sampleapi.drift import Drift
 from batchsync.sampleapi.faults import AlwaysFail, FailNth, FailWhere, FaultOptions, FaultRates, RandomFaults
+from batchsync.sampleapi.keys import KeyService
 from batchsync.sampleapi.limits import Quota
 from batchsync.sampleapi.poison import choose_poison
 from batchsync.sampleapi.requestlog import LoggedRequest
@@ -23,6 +29,7 @@ from batchsync.sampleapi.server import SampleApi, serve
 from batchsync.sampleapi.settings import SampleApiSettings
 
 __all__ = [
+    "Accounts",
     "AlwaysFail",
     "ApiKeyAuth",
     "AuthRequirement",
@@ -34,6 +41,7 @@ __all__ = [
     "FaultOptions",
     "FaultRates",
     "Inventory",
+    "KeyService",
     "LoggedRequest",
     "OAuth2Auth",
     "Quota",

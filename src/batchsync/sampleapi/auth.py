@@ -67,7 +67,7 @@ def is_authorized(requirement: AuthRequirement | None, request: ApiRequest, toke
     if requirement is None:
         return True
     if isinstance(requirement, BearerAuth):
-        return _same(_credentials(request, "Bearer"), requirement.token)
+        return has_bearer_token(request, requirement.token)
     if isinstance(requirement, ApiKeyAuth):
         if requirement.location == "query":
             sent = request.query.get(requirement.name)
@@ -81,6 +81,11 @@ def is_authorized(requirement: AuthRequirement | None, request: ApiRequest, toke
         return _same(pair[0], requirement.username) and _same(pair[1], requirement.password)
     token = _credentials(request, requirement.scheme)
     return token is not None and tokens.spend(token, requirement)
+
+
+def has_bearer_token(request: ApiRequest, token: str) -> bool:
+    """Whether `request` carries `Authorization: Bearer <token>` (compared in constant time)."""
+    return _same(_credentials(request, "Bearer"), token)
 
 
 def challenge_for(requirement: AuthRequirement | None) -> str | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import urllib.parse
 
 from batchsync.sampleapi.collection import Collection, Endpoint, count_pages
+from batchsync.sampleapi.item_lookup import respond_listed_items
 from batchsync.sampleapi.messages import ApiRequest, BadRequestError, Response, json_response
 from batchsync.sampleapi.query import read_int, read_page_size, read_selection
 
@@ -18,7 +19,11 @@ def respond_page_number(request: ApiRequest, collection: Collection) -> Response
 
     `{"code": 0, "message": "success", "items": [...], "page_context": {"page": 1, "per_page": 200,
     "has_more_page": true, "total": 1003, "total_pages": 6}}`
+
+    With `item_ids=ID1,ID2,...` it answers just those items instead (see `item_lookup.respond_listed_items`).
     """
+    if "item_ids" in request.query:
+        return respond_listed_items(request, collection)
     query = request.query
     selection = read_selection(query)
     per_page = read_page_size(query, "per_page", default=200, max_page_size=collection.max_page_size)

@@ -13,7 +13,12 @@ class LoggedRequest:
 
     `authorization` is the raw Authorization header, so tests can check which secret a client sent. `fault`
     names the misbehaviour injected into the answer ("server_error", "truncated", "rate_limited_enforced",
-    ...; see `faults.py` and `limits.py`), None for an honest one; a dropped connection is logged as status 0.
+    "lookup_failed", ...; see `faults.py`, `limits.py` and `keycheck.py`), None for an honest one; a dropped
+    connection is logged as status 0. For a key check, `record_count` counts the answers.
+
+    `body` is the request body as text (None when empty, and for `/oauth/token`, whose form carries client
+    secrets); `key_count` is how many keys a key-check request named, duplicates included, in its query or
+    body (None for other requests, and for a key check whose keys could not be read).
     """
 
     method: str
@@ -23,6 +28,8 @@ class LoggedRequest:
     record_count: int
     authorization: str | None
     fault: str | None = None
+    body: str | None = None
+    key_count: int | None = None
 
 
 class RequestLog:

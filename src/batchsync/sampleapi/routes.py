@@ -1,11 +1,12 @@
 """Which collection endpoint answers which path: the sample API's route table.
 
-Every pagination shape serves the same inventory, so a sync test can switch shapes by switching URLs.
+Every pagination shape serves the same inventory, so a sync test can switch shapes by switching URLs; the
+targeted reads of `item_lookup.py` (one item by id, a list by ids) serve it too.
 """
 
 from __future__ import annotations
 
-from batchsync.sampleapi import cursors, pages
+from batchsync.sampleapi import cursors, item_lookup, pages
 from batchsync.sampleapi.collection import Endpoint
 from batchsync.sampleapi.next_url import QUERY_PATH, NextUrlQuery
 
@@ -15,6 +16,7 @@ STARTING_AFTER_PATH = "/v1/items"
 BODY_CURSOR_PATH = "/api/items"
 LINK_HEADER_PATH = "/repos/items"
 NEXT_URL_PATH = QUERY_PATH
+ITEM_PATH_PREFIX = f"{PAGE_NUMBER_PATH}/"  # /inventory/v1/items/{item_id}: one item, see item_lookup.py
 
 
 class CollectionRoutes:
@@ -37,4 +39,12 @@ class CollectionRoutes:
         endpoint = self._exact.get(path)
         if endpoint is None and path.startswith(f"{NEXT_URL_PATH}/"):
             return self._continuation
+        if endpoint is None and _names_one_item(path):
+            return item_lookup.SINGLE_ITEM
         return endpoint
+
+
+def _names_one_item(path: str) -> bool:
+    """Whether `path` is `/inventory/v1/items/{item_id}`: exactly one non-empty segment after the prefix."""
+    item_id = path.removeprefix(ITEM_PATH_PREFIX)
+    return item_id != path and item_id != "" and "/" not in item_id

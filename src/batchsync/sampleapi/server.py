@@ -18,9 +18,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
+from batchsync.sampleapi.accounts import Accounts
 from batchsync.sampleapi.dataset import Inventory
 from batchsync.sampleapi.dispatch import Dispatcher
 from batchsync.sampleapi.drift import DriftEvent, InventoryDrift
+from batchsync.sampleapi.keys import KeyService
 from batchsync.sampleapi.limits import QUOTA_FAULT, RATE_LIMITED_FAULT, Gate
 from batchsync.sampleapi.messages import ApiRequest, Response
 from batchsync.sampleapi.requestlog import LoggedRequest, RequestLog
@@ -142,9 +144,9 @@ class SampleApi:
     """The sample inventory API, served from a background thread on 127.0.0.1.
 
     Use as a context manager (`with SampleApi() as api: httpx.get(f"{api.url}/health")`) or call
-    `start()`/`stop()`. The inventory and `settings` may be changed while it serves. A stopped API can be
-    started again and comes back on the same port, with its log and issued tokens intact, so tests can
-    simulate an outage.
+    `start()`/`stop()`. The inventory, `keys`, `accounts` and `settings` may be changed while it serves. A
+    stopped API can be started again and comes back on the same port, with its log and issued tokens intact,
+    so tests can simulate an outage.
     """
 
     def __init__(
@@ -156,8 +158,12 @@ class SampleApi:
         port: int = 0,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        keys: KeyService | None = None,
+        accounts: Accounts | None = None,
     ) -> None:
         self._inventory = inventory if inventory is not None else Inventory()
+        self._keys = keys if keys is not None else KeyService()
+        self._accounts = accounts if accounts is not None else Accounts()
         self._settings = settings if settings is not None else SampleApiSettings()
         self._host = host
         self._port = port
@@ -215,6 +221,16 @@ class SampleApi:
         return self._inventory
 
     @property
+    def keys(self) -> KeyService:
+        """The key-check service's keys and answers (`/api/keycheck`); change them with `keys.update`."""
+        return self._keys
+
+    @property
+    def accounts(self) -> Accounts:
+        """Each account's transactions and token (`/accounts/{id}/transactions`), and the `/accounts` list."""
+        return self._accounts
+
+    @property
     def settings(self) -> SampleApiSettings:
         """The live settings; change their fields (the object itself is fixed, handlers hold it)."""
         return self._settings
@@ -248,7 +264,8 @@ class SampleApi:
     def faults_injected(self) -> Counter[str]:
         """A copy of how many logged requests got each fault, by kind: the fault plan's ("server_error",
         "rate_limited", "hang", "truncated", "invalid_json", "dropped") and the API's own refusals
-        ("rate_limited_enforced", "quota_exceeded"). Always equal to the faults in `requests`."""
+        ("rate_limited_enforced", "quota_exceeded", "lookup_failed"). Always equal to the faults in
+        `requests`."""
         return self._log.fault_counts()
 
     @property
@@ -282,6 +299,8 @@ class SampleApi:
                 url,
                 gate=self._gate,
                 drift=self._drift,
+                keys=self._keys,
+                accounts=self._accounts,
             )
         return self._dispatcher
 

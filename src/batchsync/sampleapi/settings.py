@@ -1,5 +1,5 @@
 """Switches a test may flip while the sample API is serving: latency, auth, page size limit, faults, limits,
-poison records and drift.
+poison records and drift, and the misbehaviour of the key-check service and the accounts endpoints.
 
 Handlers read these fields on every request, so a change applies from the next request on; replace a field
 wholesale (`settings.auth = BearerAuth("t")`) rather than mutating the value inside it.
@@ -35,3 +35,9 @@ class SampleApiSettings:
     """Item id -> poison kind, applied whenever a page carries the item; `{}` fixes the source."""
     drift: Drift | None = None
     """Insert or delete items at the front of the order every few pages served; see `drift.py`."""
+    lookup_max_keys: int = 50
+    """A key check naming more keys than this is refused with a 400 `{"error": "too many keys: 51 > 50"}`."""
+    lookup_fail_keys: set[str] = field(default_factory=set)
+    """A key check naming any of these keys gets a 503 on every attempt: a batch the backend cannot answer."""
+    revoked_accounts: set[str] = field(default_factory=set)
+    """Accounts whose own valid token `GET /accounts/{id}/transactions` refuses with a 401 anyway."""

@@ -41,6 +41,12 @@ class Sink(Protocol):
         """What `write` would do, writing nothing (dry runs)."""
         ...
 
+    def mark_missing(
+        self, connection: Connection, seen_before: datetime, *, delete: bool, now: datetime
+    ) -> int:
+        """Soft-delete (or delete) rows not seen since `seen_before`; returns how many."""
+        ...
+
 
 def last_row_per_key(rows: Sequence[MappedRow]) -> list[MappedRow]:
     """One row per key, the last one winning, as the API's latest word on that record."""

@@ -21,7 +21,14 @@ from batchsync.errors import SinkError
 from batchsync.models import WriteCounts
 from batchsync.sinks.base import WriteOutcome, last_row_per_key
 from batchsync.sinks.mapping import MappedRow
-from batchsync.sinks.schema import HASH_COLUMN, SYNCED_AT_COLUMN, destination_table
+from batchsync.sinks.schema import (
+    DELETED_AT_COLUMN,
+    HASH_COLUMN,
+    SEEN_AT_COLUMN,
+    SYNCED_AT_COLUMN,
+    destination_table,
+    stamp,
+)
 
 # SQLite before 3.32 allows 999 bound parameters per statement; stay under it everywhere.
 _KEYS_PER_LOOKUP = 500
@@ -57,7 +64,7 @@ class SqliteSink:
         self._binds = [(index, bind) for index, bind in enumerate(binds) if bind is not None]
         table = _quote(destination.table)
         key = _quote(destination.primary_key)
-        names = [*destination.columns, HASH_COLUMN, SYNCED_AT_COLUMN]
+        names = [*destination.columns, HASH_COLUMN, SYNCED_AT_COLUMN, SEEN_AT_COLUMN, DELETED_AT_COLUMN]
         updates = ", ".join(
             f"{_quote(n)} = excluded.{_quote(n)}" for n in names if n != destination.primary_key
         )
@@ -67,6 +74,11 @@ class SqliteSink:
             f"WHERE {table}.{_quote(HASH_COLUMN)} IS NOT excluded.{_quote(HASH_COLUMN)}"
         )
         self._lookup_sql = f"SELECT {key}, {_quote(HASH_COLUMN)} FROM {table} WHERE {key} IN "
+        seen, deleted = _quote(SEEN_AT_COLUMN), _quote(DELETED_AT_COLUMN)
+        self._seen_sql = f"UPDATE {table} SET {seen} = ?, {deleted} = NULL WHERE {key} IN "
+        not_seen = f"({seen} IS NULL OR {seen} < ?)"
+        self._soft_delete_sql = f"UPDATE {table} SET {deleted} = ? WHERE {deleted} IS NULL AND {not_seen}"
+        self._delete_sql = f"DELETE FROM {table} WHERE {not_seen}"
 
     @property
     def table(self) -> Table:
@@ -74,11 +86,12 @@ class SqliteSink:
 
     def write(self, connection: Connection, rows: Sequence[MappedRow], synced_at: datetime) -> WriteOutcome:
         unique = last_row_per_key(rows)
-        counts, changed = self._split(connection, unique)
+        counts, changed, unchanged = self._split(connection, unique)
+        now = stamp(synced_at)
+        self._mark_seen(connection, unchanged, now)
         if not changed:
             return WriteOutcome(counts)
-        stamp = synced_at.isoformat()
-        parameters = [(*self._db_values(row.values), row.content_hash, stamp) for row in changed]
+        parameters = [(*self._db_values(row.values), row.content_hash, now, now, None) for row in changed]
         try:
             # No savepoint needed: in SQLite a statement refused by a constraint or trigger undoes only
             # itself and the transaction goes on; replaying the batch row by row is then harmless, since
@@ -114,13 +127,40 @@ class SqliteSink:
         )
 
     def classify(self, connection: Connection, rows: Sequence[MappedRow]) -> WriteCounts:
-        counts, _ = self._split(connection, last_row_per_key(rows))
+        counts, _, _ = self._split(connection, last_row_per_key(rows))
         return counts
 
-    def _split(self, connection: Connection, rows: list[MappedRow]) -> tuple[WriteCounts, list[MappedRow]]:
+    def mark_missing(
+        self, connection: Connection, seen_before: datetime, *, delete: bool, now: datetime
+    ) -> int:
+        """After a complete pass: soft-delete (or delete) the rows that pass did not see. Returns how many."""
+        try:
+            if delete:
+                result = connection.exec_driver_sql(self._delete_sql, (stamp(seen_before),))
+            else:
+                result = connection.exec_driver_sql(self._soft_delete_sql, (stamp(now), stamp(seen_before)))
+        except SQLAlchemyError as exc:
+            raise SinkError(
+                f"marking missing rows of {self._table.name} failed: {getattr(exc, 'orig', exc)}"
+            ) from exc
+        return int(result.rowcount)
+
+    def _mark_seen(self, connection: Connection, keys: list[Any], now: str) -> None:
+        """Unchanged rows keep their content; only the moment they were last seen moves."""
+        try:
+            for chunk in _chunks(keys, _KEYS_PER_LOOKUP):
+                sql = self._seen_sql + "(" + ",".join("?" * len(chunk)) + ")"
+                connection.exec_driver_sql(sql, (now, *chunk))
+        except SQLAlchemyError as exc:
+            raise SinkError(f"writing to {self._table.name} failed: {getattr(exc, 'orig', exc)}") from exc
+
+    def _split(
+        self, connection: Connection, rows: list[MappedRow]
+    ) -> tuple[WriteCounts, list[MappedRow], list[Any]]:
         stored = self._stored_hashes(connection, [row.key for row in rows])
-        created = updated = unchanged = 0
+        created = updated = 0
         changed: list[MappedRow] = []
+        unchanged: list[Any] = []
         for row in rows:
             previous = stored.get(row.key)
             if previous is None:
@@ -130,8 +170,8 @@ class SqliteSink:
                 updated += 1
                 changed.append(row)
             else:
-                unchanged += 1
-        return WriteCounts(created, updated, unchanged), changed
+                unchanged.append(row.key)
+        return WriteCounts(created, updated, len(unchanged)), changed, unchanged
 
     def _stored_hashes(self, connection: Connection, keys: list[Any]) -> dict[Any, str]:
         stored: dict[Any, str] = {}

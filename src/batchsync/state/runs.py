@@ -75,6 +75,7 @@ def _update_finish(engine: Engine, result: RunResult) -> None:
                 created=result.counts.created,
                 updated=result.counts.updated,
                 unchanged=result.counts.unchanged,
+                deleted=result.deleted,
                 failed=len(result.failures),
                 is_pass_complete=result.is_pass_complete,
                 error=result.error,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     Boolean,
     Column,
@@ -12,8 +14,11 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    inspect,
 )
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.ddl import ExecutableDDLElement
 
 from batchsync.errors import SinkError
 
@@ -37,13 +42,14 @@ runs = Table(
     Column("started_at", String(40), nullable=False, index=True),
     Column("finished_at", String(40)),
     Column("duration_seconds", Double),
-    Column("api_calls", Integer, nullable=False, default=0),
-    Column("retries", Integer, nullable=False, default=0),
-    Column("pages", Integer, nullable=False, default=0),
-    Column("created", Integer, nullable=False, default=0),
-    Column("updated", Integer, nullable=False, default=0),
-    Column("unchanged", Integer, nullable=False, default=0),
-    Column("failed", Integer, nullable=False, default=0),
+    Column("api_calls", Integer, nullable=False, default=0, server_default="0"),
+    Column("retries", Integer, nullable=False, default=0, server_default="0"),
+    Column("pages", Integer, nullable=False, default=0, server_default="0"),
+    Column("created", Integer, nullable=False, default=0, server_default="0"),
+    Column("updated", Integer, nullable=False, default=0, server_default="0"),
+    Column("unchanged", Integer, nullable=False, default=0, server_default="0"),
+    Column("deleted", Integer, nullable=False, default=0, server_default="0"),
+    Column("failed", Integer, nullable=False, default=0, server_default="0"),
     Column("is_pass_complete", Boolean, nullable=False, default=False),
     Column("error", Text),
     Column("details", Text),  # JSON: warnings and error_details
@@ -66,7 +72,31 @@ dead_letters = Table(
 
 
 def ensure_state_tables(engine: Engine) -> None:
+    """Create batchsync's tables, and add the columns a newer version introduced to existing ones."""
     try:
-        metadata.create_all(engine, checkfirst=True)
+        with engine.begin() as connection:  # one connection: SQLite allows one writer at a time
+            metadata.create_all(connection, checkfirst=True)
+            inspector = inspect(connection)
+            for table in metadata.sorted_tables:
+                existing = {column["name"] for column in inspector.get_columns(table.name)}
+                for column in table.columns:
+                    if column.name not in existing:
+                        connection.execute(AddColumn(table, column))
     except SQLAlchemyError as exc:
         raise SinkError(f"cannot create batchsync's tables: {getattr(exc, 'orig', exc)}") from exc
+
+
+class AddColumn(ExecutableDDLElement):
+    """`ALTER TABLE … ADD COLUMN …`, compiled per dialect from the column's own definition."""
+
+    inherit_cache = False
+
+    def __init__(self, table: Table, column: Column[Any]) -> None:
+        self.table = table
+        self.column = column
+
+
+@compiles(AddColumn)
+def _compile_add_column(element: AddColumn, compiler: Any, **kw: Any) -> str:
+    definition = compiler.get_column_specification(element.column)
+    return f"ALTER TABLE {compiler.preparer.format_table(element.table)} ADD COLUMN {definition}"
