@@ -24,12 +24,14 @@ from batchsync.errors import (
 )
 from batchsync.models import Checkpoint, RecordFailure, RunResult, RunStatus, Trigger, WriteCounts
 from batchsync.operations import (
+    PipelineStats,
     PipelineStatus,
     dead_letters,
     history,
     reset,
     retry_failed,
     run,
+    stats,
     status,
 )
 
@@ -43,6 +45,7 @@ __all__ = [
     "ConfigError",
     "PaginationError",
     "PermanentHttpError",
+    "PipelineStats",
     "PipelineStatus",
     "Progress",
     "QuotaExhaustedError",
@@ -64,5 +67,6 @@ __all__ = [
     "reset",
     "retry_failed",
     "run",
+    "stats",
     "status",
 ]

@@ -31,6 +31,7 @@ from batchsync.cli_render import (
     render_dead_letters,
     render_result,
     render_runs,
+    render_stats,
     render_status,
 )
 from batchsync.config import load_config
@@ -219,6 +220,24 @@ def runs(
         sys.stdout.write(orjson.dumps(history).decode() + "\n")
     else:
         render_runs(_stdout(), history)
+
+
+@app.command()
+def stats(
+    name: Annotated[str, typer.Argument(help="Pipeline whose table to describe.")],
+    config: ConfigOption = None,
+    stale_after: Annotated[str, typer.Option(help="A row no sync has seen for this long is stale.")] = "24h",
+    json_output: JsonOption = False,
+    verbose: VerboseOption = False,
+) -> None:
+    """Rows in the table, rows the last run saw, stale rows, deleted rows, rows in error, last sync."""
+    _configure_logging(verbose, quiet=True)
+    with _user_errors(verbose):
+        figures = operations.stats(name, config, stale_after=operations.parse_duration(stale_after))
+    if json_output:
+        sys.stdout.write(orjson.dumps(figures.to_dict()).decode() + "\n")
+    else:
+        render_stats(_stdout(), figures, stale_after)
 
 
 @app.command()

@@ -22,7 +22,7 @@ from rich.table import Table
 
 from batchsync import engine
 from batchsync.models import RunResult, RunStatus
-from batchsync.operations import PipelineStatus
+from batchsync.operations import PipelineStats, PipelineStatus
 
 _STATUS_STYLE = {
     RunStatus.SUCCEEDED: "green",
@@ -189,3 +189,20 @@ def render_dead_letters(console: Console, pipeline: str, letters: list[dict[str,
         )
     console.print(table)
     console.print(f"{len(letters)} dead letter(s); `batchsync retry-failed {pipeline}` processes them again")
+
+
+def render_stats(console: Console, figures: PipelineStats, stale_after: str) -> None:
+    table = Table(show_header=False, box=None)
+    last = figures.last_sync_at.isoformat(timespec="seconds") if figures.last_sync_at else "never"
+    for label, value in (
+        ("table", figures.table),
+        ("rows", f"{figures.total_rows:,}"),
+        ("seen by the last run", f"{figures.synced_last_run:,}"),
+        (f"stale (not seen for {stale_after})", f"{figures.stale_rows:,}"),
+        ("deleted (soft)", f"{figures.deleted_rows:,}"),
+        ("records in error", f"{figures.rows_in_error:,}"),
+        ("last sync (UTC)", last),
+    ):
+        table.add_row(label, escape(value))
+    console.print(f"[bold]{escape(figures.pipeline)}[/]")
+    console.print(table)

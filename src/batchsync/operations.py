@@ -6,20 +6,22 @@ disagree about what a command means.
 
 from __future__ import annotations
 
+import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, RowMapping, func, inspect, select
 
 from batchsync.config import Config, load_config, parse_config
 from batchsync.database import open_database
 from batchsync.engine import ProgressCallback, RunOptions, run_pipeline
+from batchsync.errors import ConfigError
 from batchsync.models import Checkpoint, Cursor, JSONObject, JSONValue, RunResult, Trigger
-from batchsync.sinks.schema import destination_table, table_exists
+from batchsync.sinks.schema import DELETED_AT_COLUMN, SEEN_AT_COLUMN, destination_table, stamp, table_exists
 from batchsync.state import checkpoints, deadletters, runs
 from batchsync.state.tables import checkpoints as checkpoints_table
 from batchsync.state.tables import dead_letters as dead_letters_table
@@ -201,3 +203,98 @@ def retry_failed(
     resolved = resolve_config(config, [name])
     result = run(name, resolved, full_refresh=True, stop=stop, on_progress=on_progress)
     return result, len(dead_letters(name, resolved, limit=1_000_000))
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineStats:
+    """What the destination table holds, and how fresh it is."""
+
+    pipeline: str
+    table: str
+    total_rows: int
+    synced_last_run: int
+    stale_rows: int
+    stale_after_seconds: float
+    deleted_rows: int
+    rows_in_error: int
+    last_sync_at: datetime | None
+
+    def to_dict(self) -> JSONObject:
+        return {
+            "pipeline": self.pipeline,
+            "table": self.table,
+            "total_rows": self.total_rows,
+            "synced_last_run": self.synced_last_run,
+            "stale_rows": self.stale_rows,
+            "stale_after_seconds": self.stale_after_seconds,
+            "deleted_rows": self.deleted_rows,
+            "rows_in_error": self.rows_in_error,
+            "last_sync_at": self.last_sync_at.isoformat() if self.last_sync_at else None,
+        }
+
+
+def stats(
+    name: str, config: ConfigSource = None, *, stale_after: timedelta = timedelta(hours=24)
+) -> PipelineStats:
+    """Rows in the table, rows the last run saw, rows no sync has seen for `stale_after`, soft-deleted
+    rows, records in error (dead letters) and the last sync time. Reads only."""
+    resolved = resolve_config(config, [name])
+    pipeline = resolved.pipeline(name)
+    engine = open_database(resolved.database, read_only=True)
+    try:
+        with engine.connect() as connection:
+            checkpoint = (
+                checkpoints.load(connection, name) if table_exists(engine, checkpoints_table.name) else None
+            )
+            last_run = runs.recent(connection, name, limit=1) if table_exists(engine, runs_table.name) else []
+            errors = (
+                deadletters.count(connection, name) if table_exists(engine, dead_letters_table.name) else 0
+            )
+            figures = _table_figures(engine, connection, pipeline.destination.table, last_run, stale_after)
+    finally:
+        engine.dispose()
+    return PipelineStats(
+        pipeline=name,
+        table=pipeline.destination.table,
+        stale_after_seconds=stale_after.total_seconds(),
+        rows_in_error=errors,
+        last_sync_at=checkpoint.last_synced_at if checkpoint else None,
+        **figures,
+    )
+
+
+def _table_figures(
+    engine: Engine, connection: Connection, table: str, last_run: Sequence[RowMapping], stale_after: timedelta
+) -> dict[str, int]:
+    if not table_exists(engine, table):
+        return {"total_rows": 0, "synced_last_run": 0, "stale_rows": 0, "deleted_rows": 0}
+    quoted = '"' + table.replace('"', '""') + '"'
+    columns = {column["name"] for column in inspect(connection).get_columns(table)}
+    total = connection.exec_driver_sql(f"SELECT count(*) FROM {quoted}").scalar_one()
+    if SEEN_AT_COLUMN not in columns:  # a table no batchsync sync has written to yet
+        return {"total_rows": total, "synced_last_run": 0, "stale_rows": total, "deleted_rows": 0}
+    since_last_run = stamp(datetime.fromisoformat(last_run[0]["started_at"])) if last_run else None
+    stale_before = stamp(datetime.now(UTC) - stale_after)
+    live = f"{DELETED_AT_COLUMN} IS NULL" if DELETED_AT_COLUMN in columns else "1 = 1"
+    seen = connection.exec_driver_sql(
+        f"SELECT count(*) FROM {quoted} WHERE {SEEN_AT_COLUMN} >= ?", (since_last_run or "9999",)
+    ).scalar_one()
+    stale = connection.exec_driver_sql(
+        f"SELECT count(*) FROM {quoted} WHERE {live} AND ({SEEN_AT_COLUMN} IS NULL OR {SEEN_AT_COLUMN} < ?)",
+        (stale_before,),
+    ).scalar_one()
+    deleted = 0
+    if DELETED_AT_COLUMN in columns:
+        deleted = connection.exec_driver_sql(
+            f"SELECT count(*) FROM {quoted} WHERE {DELETED_AT_COLUMN} IS NOT NULL"
+        ).scalar_one()
+    return {"total_rows": total, "synced_last_run": seen, "stale_rows": stale, "deleted_rows": deleted}
+
+
+def parse_duration(text: str) -> timedelta:
+    """`90s`, `30m`, `24h`, `7d` or `2w` as a timedelta. Raises ConfigError on anything else."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text)
+    if not match:
+        raise ConfigError(f"not a duration: {text!r} (use e.g. 90s, 30m, 24h, 7d)")
+    unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[match.group(2)]
+    return timedelta(**{unit: float(match.group(1))})

@@ -1,8 +1,9 @@
 """The one place where the sample API misbehaves on purpose: a plan consulted before each collection answer.
 
 The dispatcher hands `FaultPlan.before_collection_response` the request and the answer it is about to send,
-and sends whatever comes back. The plans here replace that answer with one of six faults a sync has to
-survive, each marked in `Response.fault` so the request log and `SampleApi.faults_injected` record it:
+and sends whatever comes back (key checks and account requests count as collection requests here). The
+plans here replace that answer with one of six faults a sync has to survive, each marked in `Response.fault`
+so the request log and `SampleApi.faults_injected` record it:
 
     server_error   a JSON 5xx (500, 502, 503 or 504; see `FaultOptions.server_error_statuses`)
     rate_limited   429 with `Retry-After: <FaultOptions.retry_after_seconds>`
