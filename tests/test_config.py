@@ -259,7 +259,7 @@ def test_a_primary_key_that_is_not_a_column_is_a_problem() -> None:
     document = example()
     zoho(document)["destination"]["primary_key"] = "item_id"
     assert problems_of(document) == [
-        "pipelines.zoho_items.destination: primary_key 'item_id' must be one of the columns"
+        "pipelines.zoho_items: destination.primary_key 'item_id' must be one of destination.columns"
     ]
 
 

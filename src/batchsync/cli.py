@@ -28,6 +28,7 @@ from rich.table import Table
 from batchsync import logs, operations
 from batchsync.cli_render import (
     ProgressDisplay,
+    describe_source,
     render_dead_letters,
     render_result,
     render_runs,
@@ -294,15 +295,10 @@ def validate(config: ConfigOption = None, verbose: VerboseOption = False) -> Non
         loaded = load_config(config)
         if not loaded.pipelines:
             raise ConfigError("the config defines no pipelines (add a 'pipelines:' section)")
-    table = Table("pipeline", "source", "paginator", "table", show_header=True)
+    table = Table("pipeline", "source", "kind", "table", show_header=True)
     for pipeline_name, pipeline in loaded.pipelines.items():
-        paginator = pipeline.source.paginator.type if pipeline.source.paginator else "single page"
-        table.add_row(
-            pipeline_name,
-            pipeline.source.base_url + pipeline.source.path,
-            paginator,
-            pipeline.destination.table,
-        )
+        where, kind = describe_source(pipeline.source)
+        table.add_row(pipeline_name, escape(where), kind, pipeline.destination.table)
     _stdout().print(table)
     _stdout().print(f"[green]config OK[/]: {len(loaded.pipelines)} pipeline(s)")
 

@@ -21,6 +21,7 @@ from rich.progress import (
 from rich.table import Table
 
 from batchsync import engine
+from batchsync.config import LookupSourceConfig, PythonSourceConfig, RestSourceConfig, SourceConfig
 from batchsync.models import RunResult, RunStatus
 from batchsync.operations import PipelineStats, PipelineStatus
 
@@ -84,6 +85,18 @@ class ProgressDisplay:
             pages=progress.pages,
             rate=rate,
         )
+
+
+def describe_source(source: SourceConfig) -> tuple[str, str]:
+    """Where a source reads from, and what kind of sync it is, for tables."""
+    if isinstance(source, RestSourceConfig):
+        return source.base_url + source.path, source.paginator.type if source.paginator else "single page"
+    if isinstance(source, LookupSourceConfig):
+        return source.base_url + source.path, f"lookup of {source.keys.table}.{source.keys.column}"
+    if isinstance(source, PythonSourceConfig):
+        return source.function, "python"
+    origin = source.entities.table or "an API list"
+    return f"entities from {origin}", "fan-out"
 
 
 def render_result(console: Console, result: RunResult) -> None:

@@ -13,7 +13,7 @@ import httpx
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from batchsync.config import Config, PipelineConfig
+from batchsync.config import Config, LookupSourceConfig, PipelineConfig, PythonSourceConfig, RestSourceConfig
 from batchsync.database import open_database
 from batchsync.engine.batches import BatchWriter
 from batchsync.engine.options import Progress, ProgressCallback, RunOptions
@@ -32,7 +32,9 @@ from batchsync.sinks.sqlite import SqliteSink
 from batchsync.sources.drift import drift_warning
 from batchsync.sources.incremental import Incremental
 from batchsync.sources.paginators import make_paginator
+from batchsync.sources.base import PagedSource
 from batchsync.sources.pull import PullSource, source_fingerprint
+from batchsync.sources.python import PythonSource
 from batchsync.state import checkpoints, deadletters, runs
 from batchsync.state.tables import checkpoints as checkpoints_table
 from batchsync.state.tables import ensure_state_tables
@@ -74,7 +76,7 @@ class PipelineRun:
         self.redactor = Redactor(config.secret_values(name))
         self.mapper = RowMapper(self.pipeline.destination)
         self.sink = SqliteSink(self.pipeline.destination)
-        incremental = self.pipeline.source.incremental
+        incremental = getattr(self.pipeline.source, "incremental", None)
         self.incremental = Incremental(incremental) if incremental else None
         self.run_id = str(uuid.uuid4())
         self.pages = 0
@@ -178,12 +180,7 @@ class PipelineRun:
         warnings: list[str] = []
         may_repass = self.pipeline.on_drift == "repass"
         while True:
-            source = PullSource(
-                self.pipeline.source,
-                client,
-                page_size=self.options.page_size,
-                watermark=checkpoint.pass_watermark,
-            )
+            source = self._source(client, checkpoint)
             walker = PassWalker(
                 source,
                 self.mapper,
@@ -198,7 +195,7 @@ class PipelineRun:
                 final = walker.walk(connection, checkpoint)
             finally:
                 self.pages += walker.pages
-            if not final.is_complete or not source.paginator.is_positional:
+            if not final.is_complete or not source.is_positional:
                 return final, drift, warnings
             walker.recheck_front()
             report = walker.drift.report()
@@ -211,6 +208,29 @@ class PipelineRun:
                 return final, drift, warnings
             may_repass = False
             checkpoint = self._new_pass(final, pass_watermark=final.pass_watermark)
+
+    def _source(self, client: HttpClient, checkpoint: Checkpoint) -> PagedSource:
+        config = self.pipeline.source
+        if isinstance(config, PythonSourceConfig):
+            return PythonSource(config, self.options.page_size)
+        return PullSource(
+            self.pipeline.rest_source,
+            client,
+            page_size=self.options.page_size,
+            watermark=checkpoint.pass_watermark,
+        )
+
+    def _fingerprint(self) -> str:
+        config = self.pipeline.source
+        if isinstance(config, PythonSourceConfig):
+            return f"python:{config.function}"
+        return source_fingerprint(self.pipeline.rest_source, self.options.page_size)
+
+    def _first_cursor(self) -> object:
+        config = self.pipeline.source
+        if isinstance(config, RestSourceConfig):
+            return make_paginator(config.paginator, self.options.page_size).first_cursor()
+        return None
 
     def _report_progress(
         self, writer: BatchWriter, committed: Checkpoint, pass_pages: int, expected_total: int | None
@@ -247,7 +267,7 @@ class PipelineRun:
     def _starting_checkpoint(self, stored: Checkpoint | None) -> Checkpoint:
         """Resume an unfinished pass, or begin a new one from the saved watermark."""
         if stored is not None and stored.is_started and not self.options.full_refresh:
-            fingerprint = source_fingerprint(self.pipeline.source, self.options.page_size)
+            fingerprint = self._fingerprint()
             if stored.fingerprint != fingerprint:
                 raise CheckpointError(
                     f"{self.name} has an unfinished pass that was started with other paging settings "
@@ -264,28 +284,32 @@ class PipelineRun:
             return stored
         watermark = stored.watermark if stored else None
         pass_watermark = None
-        incremental = self.pipeline.source.incremental
-        if incremental is not None and not self.options.full_refresh:
-            pass_watermark = watermark if watermark is not None else incremental.initial_value
+        if self.incremental is not None and not self.options.full_refresh:
+            initial = self.incremental.config.initial_value
+            pass_watermark = watermark if watermark is not None else initial
         return self._new_pass(stored or Checkpoint(), pass_watermark=pass_watermark)
 
     def _new_pass(self, previous: Checkpoint, *, pass_watermark: object) -> Checkpoint:
         return Checkpoint(
-            cursor=make_paginator(self.pipeline.source.paginator, self.options.page_size).first_cursor(),
+            cursor=self._first_cursor(),
             pass_started_at=datetime.now(UTC),
             pass_watermark=pass_watermark,
             watermark=previous.watermark,
-            fingerprint=source_fingerprint(self.pipeline.source, self.options.page_size),
+            fingerprint=self._fingerprint(),
             last_synced_at=previous.last_synced_at,
         )
 
     def _http_client(self, timeout: httpx.Timeout, token_client: httpx.Client) -> HttpClient:
         source = self.pipeline.source
         retry = self.pipeline.retry
+        base_url, headers, auth = "http://127.0.0.1", {}, None  # a python source sends no request itself
+        if isinstance(source, RestSourceConfig | LookupSourceConfig):
+            base_url, headers = source.base_url, source.headers
+            auth = build_auth(source.auth, token_client, self.redactor)
         return HttpClient(
-            source.base_url,
-            headers=source.headers,
-            auth=build_auth(source.auth, token_client, self.redactor),
+            base_url,
+            headers=headers,
+            auth=auth,
             timeout=timeout,
             retry=RetryPolicy(
                 max_attempts=retry.max_attempts,

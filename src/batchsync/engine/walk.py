@@ -20,7 +20,7 @@ from batchsync.models import Checkpoint, JSONObject
 from batchsync.redaction import Redactor
 from batchsync.sinks.mapping import MappedRow, RowMapper
 from batchsync.sources.drift import DriftDetector
-from batchsync.sources.pull import PullSource
+from batchsync.sources.base import PagedSource
 from batchsync.state.deadletters import DeadLetter
 
 log = logging.getLogger("batchsync.engine")
@@ -31,7 +31,7 @@ class PassWalker:
 
     def __init__(
         self,
-        source: PullSource,
+        source: PagedSource,
         mapper: RowMapper,
         writer: BatchWriter,
         *,
@@ -71,7 +71,7 @@ class PassWalker:
         while True:
             page = wait_for(pending, self._stop)
             self.pages += 1
-            total = self._source.paginator.expected_total(page)
+            total = self._source.expected_total(page)
             if total is not None:
                 self.expected_total = total
             next_cursor = self._source.next_cursor(page, cursor)

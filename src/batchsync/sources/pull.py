@@ -39,8 +39,15 @@ class PullSource:
         self._template = PageRequest(config.path, params)
         self._seen_cursors: set[str] = set()
 
+    @property
+    def is_positional(self) -> bool:
+        return self.paginator.is_positional
+
     def first_cursor(self) -> Cursor:
         return self.paginator.first_cursor()
+
+    def expected_total(self, page: Page) -> int | None:
+        return self.paginator.expected_total(page)
 
     def fetch_page(self, cursor: Cursor) -> Page:
         """Fetch the page at `cursor`. Raises SourceError (incl. PaginationError for a missing list)."""

@@ -1,0 +1,159 @@
+"""Config of a pipeline's destination, the pipeline itself, and the whole file."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, PositiveInt, SecretStr, field_validator, model_validator
+
+from batchsync.config.base import IDENTIFIER, SECRET_PARAM, Model, check_path
+from batchsync.config.http import RateLimitConfig, RestSourceConfig, RetryConfig, TimeoutConfig
+from batchsync.config.sources import FanoutSourceConfig, LookupSourceConfig, PythonSourceConfig
+from batchsync.errors import ConfigError
+
+DEFAULT_DATABASE_URL = "sqlite:///batchsync.db"
+
+
+ColumnType = Literal["string", "integer", "float", "decimal", "boolean", "datetime", "json"]
+
+
+class ColumnConfig(Model):
+    path: str
+    type: ColumnType = "string"
+    true_values: list[str] | None = None
+    false_values: list[str] | None = None
+
+    _paths = field_validator("path")(check_path)
+
+    @model_validator(mode="after")
+    def _boolean_values_only_on_booleans(self) -> ColumnConfig:
+        if self.type != "boolean" and (self.true_values or self.false_values):
+            raise ValueError("true_values/false_values apply to boolean columns only")
+        return self
+
+
+class DestinationConfig(Model):
+    table: str
+    primary_key: str
+    columns: dict[str, ColumnConfig] = Field(min_length=1)
+    on_missing: Literal["keep", "soft_delete", "delete"] = "keep"
+    """What a complete full pass does with rows it did not see: keep them, set _batchsync_deleted_at,
+    or delete them."""
+
+    @field_validator("table")
+    @classmethod
+    def _table_identifier(cls, name: str) -> str:
+        if not IDENTIFIER.match(name):
+            raise ValueError("must be a plain identifier (letters, digits, underscore)")
+        if name.lower().startswith("batchsync_"):
+            raise ValueError("the batchsync_ prefix is reserved for batchsync's own tables")
+        return name
+
+    @field_validator("columns")
+    @classmethod
+    def _column_identifiers(cls, columns: dict[str, ColumnConfig]) -> dict[str, ColumnConfig]:
+        for name in columns:
+            if not IDENTIFIER.match(name) or name.lower().startswith("_batchsync"):
+                raise ValueError(f"column name {name!r} must be a plain identifier not starting _batchsync")
+        return columns
+
+
+SourceConfig = Annotated[
+    RestSourceConfig | PythonSourceConfig | LookupSourceConfig | FanoutSourceConfig,
+    Field(discriminator="type"),
+]
+
+
+class PipelineConfig(Model):
+    source: SourceConfig
+    destination: DestinationConfig
+    db_batch_size: PositiveInt = 1000
+    retry: RetryConfig = Field(default_factory=RetryConfig)
+    timeout: TimeoutConfig = Field(default_factory=TimeoutConfig)
+    rate_limit: RateLimitConfig | None = None
+    on_record_error: Literal["dead_letter", "fail"] = "dead_letter"
+    on_drift: Literal["warn", "repass"] = "warn"
+
+    @model_validator(mode="after")
+    def _key_fits_the_source(self) -> PipelineConfig:
+        destination = self.destination
+        if isinstance(self.source, LookupSourceConfig):
+            keys = self.source.keys
+            if (destination.table, destination.primary_key) != (keys.table, keys.column):
+                raise ValueError(
+                    "a lookup refreshes rows in place: destination.table and primary_key must be "
+                    f"keys.table and keys.column ({keys.table}.{keys.column})"
+                )
+            if destination.primary_key in destination.columns:
+                raise ValueError(
+                    f"primary_key {destination.primary_key!r} is the lookup key, not a column to set"
+                )
+        elif destination.primary_key not in destination.columns:
+            raise ValueError(
+                f"destination.primary_key {destination.primary_key!r} must be one of destination.columns"
+            )
+        return self
+
+    @property
+    def rest_source(self) -> RestSourceConfig:
+        """The source, for code paths that only run for `rest` pipelines."""
+        if not isinstance(self.source, RestSourceConfig):
+            raise ConfigError(f"this needs a rest source, not {self.source.type}")
+        return self.source
+
+    def secret_values(self) -> set[str]:
+        """Every value that must never be printed: credentials and secret-looking query params."""
+        return (
+            http_secret_values(self.source)
+            if isinstance(self.source, RestSourceConfig | LookupSourceConfig)
+            else set()
+        )
+
+
+def http_secret_values(source: RestSourceConfig | LookupSourceConfig) -> set[str]:
+    secrets: set[str] = set()
+    if source.auth is not None:
+        for value in source.auth.__dict__.values():
+            if isinstance(value, SecretStr):
+                secrets.add(value.get_secret_value())
+    for name, value in source.query_params().items():
+        if SECRET_PARAM.search(name):
+            secrets.add(value)
+    for name, value in source.headers.items():
+        if SECRET_PARAM.search(name) or name.lower() == "authorization":
+            secrets.add(value)
+    return {secret for secret in secrets if secret}
+
+
+class Config(Model):
+    database: str = DEFAULT_DATABASE_URL
+    pipelines: dict[str, PipelineConfig] = Field(default_factory=dict)
+    env_secrets: frozenset[str] = Field(default=frozenset(), exclude=True)
+    """Values that came from secret-looking environment variables; redacted everywhere."""
+    unavailable: dict[str, list[str]] = Field(default_factory=dict, exclude=True)
+    """Pipelines left out because environment variables they use are not set (name → problems)."""
+
+    @field_validator("pipelines")
+    @classmethod
+    def _pipeline_names(cls, pipelines: dict[str, PipelineConfig]) -> dict[str, PipelineConfig]:
+        for name in pipelines:
+            if not IDENTIFIER.match(name):
+                raise ValueError(f"pipeline name {name!r} must be a plain identifier")
+        return pipelines
+
+    def pipeline(self, name: str) -> PipelineConfig:
+        if name in self.unavailable:
+            raise ConfigError(f"pipeline {name!r} cannot be used here", problems=self.unavailable[name])
+        try:
+            return self.pipelines[name]
+        except KeyError:
+            known = ", ".join(sorted(self.pipelines)) or "none"
+            raise ConfigError(f"no pipeline named {name!r} in the config (pipelines: {known})") from None
+
+    def secret_values(self, pipeline: str | None = None) -> set[str]:
+        names = [pipeline] if pipeline else list(self.pipelines)
+        secrets = set(self.env_secrets)
+        for name in names:
+            if name in self.pipelines:
+                secrets |= self.pipelines[name].secret_values()
+        return secrets

@@ -1,0 +1,26 @@
+"""The seam between the engine and anything that yields pages of records at resumable cursors."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from batchsync.models import Cursor, Page
+
+
+class PagedSource(Protocol):
+    @property
+    def is_positional(self) -> bool:
+        """Pages are addressed by position, so drift detection applies."""
+        ...
+
+    def first_cursor(self) -> Cursor: ...
+
+    def fetch_page(self, cursor: Cursor) -> Page:
+        """The page at `cursor`. Raises SourceError."""
+        ...
+
+    def next_cursor(self, page: Page, cursor: Cursor) -> Cursor | None:
+        """The cursor after `page`, or None when it was the last."""
+        ...
+
+    def expected_total(self, page: Page) -> int | None: ...
