@@ -34,6 +34,7 @@ from batchsync.operations import (
     stats,
     status,
 )
+from batchsync.sources.python import SourcePage
 
 __version__ = "0.1.0"
 
@@ -57,6 +58,7 @@ __all__ = [
     "RunStatus",
     "SinkError",
     "SourceError",
+    "SourcePage",
     "TransientHttpError",
     "Trigger",
     "WriteCounts",

@@ -29,12 +29,12 @@ from batchsync.redaction import Redactor
 from batchsync.sinks.mapping import RowMapper
 from batchsync.sinks.schema import check_columns, ensure_table, table_exists
 from batchsync.sinks.sqlite import SqliteSink
+from batchsync.sources.base import PagedSource
 from batchsync.sources.drift import drift_warning
 from batchsync.sources.incremental import Incremental
 from batchsync.sources.paginators import make_paginator
-from batchsync.sources.base import PagedSource
 from batchsync.sources.pull import PullSource, source_fingerprint
-from batchsync.sources.python import PythonSource
+from batchsync.sources.python import PythonSource, load_function
 from batchsync.state import checkpoints, deadletters, runs
 from batchsync.state.tables import checkpoints as checkpoints_table
 from batchsync.state.tables import ensure_state_tables
@@ -78,6 +78,8 @@ class PipelineRun:
         self.sink = SqliteSink(self.pipeline.destination)
         incremental = getattr(self.pipeline.source, "incremental", None)
         self.incremental = Incremental(incremental) if incremental else None
+        if isinstance(self.pipeline.source, PythonSourceConfig):
+            load_function(self.pipeline.source.function)  # an import error is a config error: fail now
         self.run_id = str(uuid.uuid4())
         self.pages = 0
         self.expected_total: int | None = None

@@ -19,8 +19,8 @@ from batchsync.errors import RecordError
 from batchsync.models import Checkpoint, JSONObject
 from batchsync.redaction import Redactor
 from batchsync.sinks.mapping import MappedRow, RowMapper
-from batchsync.sources.drift import DriftDetector
 from batchsync.sources.base import PagedSource
+from batchsync.sources.drift import DriftDetector
 from batchsync.state.deadletters import DeadLetter
 
 log = logging.getLogger("batchsync.engine")

@@ -17,7 +17,7 @@ from typing import Any
 
 from batchsync.config import PythonSourceConfig
 from batchsync.errors import ConfigError, RecordError, SourceError
-from batchsync.models import Cursor, JsonResponse, JSONObject, JSONValue, Page
+from batchsync.models import Cursor, JSONObject, JsonResponse, JSONValue, Page
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,94 @@
+"""A Python function as a source: syncs like any other, and resumes from its checkpoint."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import batchsync
+import pysource_fixture
+from batchsync.engine import Progress
+from batchsync.models import RunStatus
+
+
+def config(database: Path, function: str, **options: Any) -> dict[str, Any]:
+    return {
+        "database": f"sqlite:///{database}",
+        "pipelines": {
+            "squares": {
+                "source": {
+                    "type": "python",
+                    "function": f"pysource_fixture:{function}",
+                    "options": options,
+                    "page_size": 100,
+                },
+                "destination": {
+                    "table": "squares",
+                    "primary_key": "n",
+                    "columns": {
+                        "n": {"path": "n", "type": "integer"},
+                        "square": {"path": "square", "type": "integer"},
+                    },
+                },
+                "db_batch_size": 100,
+            }
+        },
+    }
+
+
+def squares(database: Path) -> dict[int, int]:
+    with sqlite3.connect(database) as connection:
+        return dict(connection.execute("SELECT n, square FROM squares").fetchall())
+
+
+def stop_after(batches: int, document: dict[str, Any]) -> batchsync.RunResult:
+    stop = threading.Event()
+    seen = []
+
+    def count(_: Progress) -> None:
+        seen.append(1)
+        if len(seen) >= batches:
+            stop.set()
+
+    return batchsync.run("squares", document, stop=stop, on_progress=count)
+
+
+@pytest.mark.parametrize(("function", "count"), [("numbers", 2_500), ("plain_records", 1_234)])
+def test_a_python_source_syncs_everything(function: str, count: int, database: Path) -> None:
+    result = batchsync.run("squares", config(database, function, count=count))
+
+    assert result.status is RunStatus.SUCCEEDED and result.counts.created == count
+    assert squares(database) == {n: n * n for n in range(count)}
+
+
+def test_a_page_yielding_source_resumes_from_its_own_cursor(database: Path) -> None:
+    document = config(database, "numbers", count=2_500)
+    pysource_fixture.CALLS.clear()
+
+    stopped = stop_after(7, document)
+    resumed = batchsync.run("squares", document)
+
+    assert stopped.status is RunStatus.CANCELLED and stopped.counts.created == 700
+    assert pysource_fixture.CALLS == [None, 700], "the second run starts where the first committed"
+    assert resumed.counts.created == 1_800
+    assert squares(database) == {n: n * n for n in range(2_500)}
+
+
+def test_a_record_yielding_source_resumes_by_skipping_what_is_committed(database: Path) -> None:
+    document = config(database, "plain_records", count=1_234)
+
+    stopped = stop_after(5, document)
+    resumed = batchsync.run("squares", document)
+
+    assert stopped.counts.created == 500
+    assert (resumed.counts.created, resumed.counts.unchanged) == (734, 0)
+    assert squares(database) == {n: n * n for n in range(1_234)}
+
+
+def test_an_unknown_function_is_a_config_error(database: Path) -> None:
+    with pytest.raises(batchsync.ConfigError, match="cannot be imported"):
+        batchsync.run("squares", config(database, "no_such_function"))
