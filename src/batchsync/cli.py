@@ -143,6 +143,12 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors and the summary.")] = False,
     json_output: JsonOption = False,
     trigger: Annotated[Trigger, typer.Option(help="Recorded in the run history.")] = Trigger.MANUAL,
+    filters: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--filter", help="Lookups: only keys whose row matches, e.g. status=active or prd~Office."
+        ),
+    ] = None,
     log_format: Annotated[
         LogFormat, typer.Option(help="text, or json: one JSON object per line (with the run id) on stderr.")
     ] = LogFormat.TEXT,
@@ -162,6 +168,7 @@ def run(
                 dry_run=dry_run,
                 batch_size=batch_size,
                 db_batch_size=db_batch_size,
+                filters=filters or [],
                 stop=stop,
                 on_progress=display.update,
             )

@@ -30,9 +30,12 @@ class PageRequest:
 
     url: str
     params: Mapping[str, str] = field(default_factory=dict)
+    method: str = "GET"
+    json: JSONValue = None
+    """A JSON body (lookups that POST their keys); None sends no body."""
 
     def with_params(self, **params: str) -> PageRequest:
-        return PageRequest(self.url, {**self.params, **params})
+        return PageRequest(self.url, {**self.params, **params}, self.method, self.json)
 
 
 @dataclass(frozen=True, slots=True)

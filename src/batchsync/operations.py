@@ -20,6 +20,7 @@ from batchsync.config import Config, load_config, parse_config
 from batchsync.database import open_database
 from batchsync.engine import ProgressCallback, RunOptions, run_pipeline
 from batchsync.errors import ConfigError
+from batchsync.sinks.where import parse_cli_filter
 from batchsync.models import Checkpoint, Cursor, JSONObject, JSONValue, RunResult, Trigger
 from batchsync.sinks.schema import DELETED_AT_COLUMN, SEEN_AT_COLUMN, destination_table, stamp, table_exists
 from batchsync.state import checkpoints, deadletters, runs
@@ -49,16 +50,20 @@ def run(
     dry_run: bool = False,
     batch_size: int | None = None,
     db_batch_size: int | None = None,
+    filters: Sequence[str] = (),
     stop: threading.Event | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> RunResult:
-    """Run pipeline `name` to the end of its pass; the Python twin of `batchsync run NAME`."""
+    """Run pipeline `name` to the end of its pass; the Python twin of `batchsync run NAME`.
+
+    `filters` are the CLI's `--filter` conditions (`status=active`, `prd~Office`) on a lookup's keys."""
     options = RunOptions(
         trigger=Trigger(trigger),
         full_refresh=full_refresh,
         dry_run=dry_run,
         page_size=batch_size,
         db_batch_size=db_batch_size,
+        filters=dict(parse_cli_filter(text) for text in filters),
     )
     return run_pipeline(resolve_config(config, [name]), name, options, stop=stop, on_progress=on_progress)
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
+from batchsync.config import Condition
 from batchsync.models import Trigger, WriteCounts
 
 
@@ -17,6 +18,8 @@ class RunOptions:
     dry_run: bool = False
     page_size: int | None = None
     db_batch_size: int | None = None
+    filters: Mapping[str, Condition] = field(default_factory=dict)
+    """Extra conditions on the keys a lookup refreshes (CLI --filter), ANDed with the config's where."""
 
 
 @dataclass(frozen=True, slots=True)

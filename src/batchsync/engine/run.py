@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from batchsync.config import Config, LookupSourceConfig, PipelineConfig, PythonSourceConfig, RestSourceConfig
 from batchsync.database import open_database
 from batchsync.engine.batches import BatchWriter
+from batchsync.engine.lookup import LookupRefresher, prepare_lookup_table
 from batchsync.engine.options import Progress, ProgressCallback, RunOptions
 from batchsync.engine.walk import PassWalker
 from batchsync.errors import BatchsyncError, CheckpointError, QuotaExhaustedError
@@ -74,8 +75,6 @@ class PipelineRun:
         self.stop = stop
         self.on_progress = on_progress
         self.redactor = Redactor(config.secret_values(name))
-        self.mapper = RowMapper(self.pipeline.destination)
-        self.sink = SqliteSink(self.pipeline.destination)
         incremental = getattr(self.pipeline.source, "incremental", None)
         self.incremental = Incremental(incremental) if incremental else None
         if isinstance(self.pipeline.source, PythonSourceConfig):
@@ -84,29 +83,50 @@ class PipelineRun:
         self.pages = 0
         self.expected_total: int | None = None
 
+    @functools.cached_property
+    def mapper(self) -> RowMapper:
+        return RowMapper(self.pipeline.destination)
+
+    @functools.cached_property
+    def sink(self) -> SqliteSink:
+        return SqliteSink(self.pipeline.destination)
+
+    @property
+    def is_lookup(self) -> bool:
+        return isinstance(self.pipeline.source, LookupSourceConfig)
+
     def execute(self) -> RunResult:
         started_at = datetime.now(UTC)
         engine = open_database(self.config.database, read_only=self.options.dry_run)
         try:
             if not self.options.dry_run:
                 ensure_state_tables(engine)
+            if isinstance(self.pipeline.source, LookupSourceConfig):
+                prepare_lookup_table(
+                    engine, self.pipeline.source, self.pipeline.destination, self.options.dry_run
+                )
+            elif not self.options.dry_run:
                 ensure_table(engine, self.sink.table)
-            has_table = table_exists(engine, self.sink.table.name)
-            if has_table:
+            has_table = table_exists(engine, self.pipeline.destination.table)
+            if has_table and not self.is_lookup:
                 check_columns(engine, self.sink.table)
             stored, has_dead_letters = self._stored_state(engine)
             start = self._starting_checkpoint(stored)
-            writer = BatchWriter(
-                self.name,
-                self.run_id,
-                self.sink,
-                incremental=self.incremental,
-                redactor=self.redactor,
-                fail_on_record_error=self.pipeline.on_record_error == "fail",
-                dry_run=self.options.dry_run,
-                has_dead_letters=has_dead_letters,
-                table_exists=has_table,
-                on_missing=self.pipeline.destination.on_missing,
+            writer = (
+                None
+                if self.is_lookup
+                else BatchWriter(
+                    self.name,
+                    self.run_id,
+                    self.sink,
+                    incremental=self.incremental,
+                    redactor=self.redactor,
+                    fail_on_record_error=self.pipeline.on_record_error == "fail",
+                    dry_run=self.options.dry_run,
+                    has_dead_letters=has_dead_letters,
+                    table_exists=has_table,
+                    on_missing=self.pipeline.destination.on_missing,
+                )
             )
             if not self.options.dry_run:
                 runs.record_start(engine, self.run_id, self.name, self.options.trigger, started_at)
@@ -114,19 +134,25 @@ class PipelineRun:
         finally:
             engine.dispose()
 
-    def _run(self, engine: Engine, writer: BatchWriter, start: Checkpoint, started_at: datetime) -> RunResult:
+    def _run(
+        self, engine: Engine, writer: BatchWriter | None, start: Checkpoint, started_at: datetime
+    ) -> RunResult:
         timeout = httpx.Timeout(self.pipeline.timeout.read, connect=self.pipeline.timeout.connect)
         token_client = httpx.Client(timeout=timeout)
         client = self._http_client(timeout, token_client)
         status, error, final = RunStatus.SUCCEEDED, None, start
         warnings: list[str] = []
         drift = DriftReport()
+        tally: BatchWriter | LookupRefresher = writer or self._refresher(client)
         try:
             with engine.connect() as connection:  # one connection for the run, a transaction per batch
-                final, drift, warnings = self._walk_passes(connection, client, writer, start)
+                if isinstance(tally, LookupRefresher):
+                    final = tally.refresh(connection, start)
+                else:
+                    final, drift, warnings = self._walk_passes(connection, client, tally, start)
             if not final.is_complete:
                 status = RunStatus.CANCELLED
-            elif writer.failures:
+            elif tally.failures:
                 status = RunStatus.PARTIAL
         except QuotaExhaustedError as exc:
             status, error = RunStatus.CANCELLED, self.redactor.redact(str(exc))
@@ -157,15 +183,15 @@ class PipelineRun:
             finished_at=datetime.now(UTC),
             api_calls=client.api_calls,
             pages=self.pages,
-            counts=writer.counts,
+            counts=tally.counts,
             is_pass_complete=final.is_complete,
             dry_run=self.options.dry_run,
             error=error,
-            failures=tuple(writer.failures),
+            failures=tuple(tally.failures),
             warnings=tuple(warnings),
             drift=drift,
             retries=client.retries,
-            deleted=writer.deleted,
+            deleted=tally.deleted,
         )
         log.info(
             "%s %s: %d records, %d API calls", self.name, status.value, result.total_synced, result.api_calls
@@ -211,6 +237,21 @@ class PipelineRun:
             may_repass = False
             checkpoint = self._new_pass(final, pass_watermark=final.pass_watermark)
 
+    def _refresher(self, client: HttpClient) -> LookupRefresher:
+        source = self.pipeline.source
+        assert isinstance(source, LookupSourceConfig)
+        return LookupRefresher(
+            self.name,
+            self.run_id,
+            source,
+            self.pipeline.destination,
+            client,
+            filters=dict(self.options.filters),
+            redactor=self.redactor,
+            stop=self.stop,
+            dry_run=self.options.dry_run,
+        )
+
     def _source(self, client: HttpClient, checkpoint: Checkpoint) -> PagedSource:
         config = self.pipeline.source
         if isinstance(config, PythonSourceConfig):
@@ -226,6 +267,8 @@ class PipelineRun:
         config = self.pipeline.source
         if isinstance(config, PythonSourceConfig):
             return f"python:{config.function}"
+        if isinstance(config, LookupSourceConfig):
+            return f"lookup:{config.keys.table}.{config.keys.column}"
         return source_fingerprint(self.pipeline.rest_source, self.options.page_size)
 
     def _first_cursor(self) -> object:

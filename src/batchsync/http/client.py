@@ -105,7 +105,9 @@ class HttpClient:
         started = time.perf_counter()
         try:
             # An empty params dict would make httpx drop the query string a next-link URL carries.
-            response = self._client.get(request.url, params=dict(request.params) or None)
+            response = self._client.request(
+                request.method, request.url, params=dict(request.params) or None, json=request.json
+            )
         except httpx.TimeoutException as exc:
             raise TransientHttpError(self._describe(request, f"timed out ({type(exc).__name__})")) from exc
         except httpx.TransportError as exc:
@@ -114,11 +116,11 @@ class HttpClient:
         url = self._redactor.redact(str(response.url))
         if log.isEnabledFor(logging.DEBUG):
             elapsed_ms = (time.perf_counter() - started) * 1000
-            log.debug("GET %s -> %d in %.0f ms", url, response.status_code, elapsed_ms)
+            log.debug("%s %s -> %d in %.0f ms", request.method, url, response.status_code, elapsed_ms)
         status = response.status_code
         if status >= 400:
             preview = self._redactor.redact(response.text[:_BODY_PREVIEW_CHARS])
-            message = f"GET {url} answered {status}: {preview}"
+            message = f"{request.method} {url} answered {status}: {preview}"
             if self._retry.should_retry_status(status):
                 raise TransientHttpError(
                     message, url=url, status=status, retry_after_seconds=_retry_after(response)
@@ -147,7 +149,7 @@ class HttpClient:
 
     def _describe(self, request: PageRequest, problem: str) -> str:
         target = str(self._client.build_request("GET", request.url, params=dict(request.params) or None).url)
-        return self._redactor.redact(f"GET {target} {problem}")
+        return self._redactor.redact(f"{request.method} {target} {problem}")
 
     def close(self) -> None:
         self._client.close()

@@ -40,6 +40,49 @@ class MappedRow:
     """The record the row came from, kept for dead letters should the database refuse the row."""
 
 
+class ColumnsMapper:
+    """Reads and converts a set of columns from records (no primary key needed: lookups use this)."""
+
+    def __init__(self, columns: dict[str, ColumnConfig]) -> None:
+        self.columns: tuple[str, ...] = tuple(columns)
+        self._paths = tuple(DottedPath.parse(column.path) for column in columns.values())
+        self._readers = tuple(
+            _reader_for(path, column) for path, column in zip(self._paths, columns.values(), strict=True)
+        )
+        self._converters = tuple(_converter_for(column) for column in columns.values())
+        self._types = tuple(column.type for column in columns.values())
+
+    def values(self, record: JSONObject) -> list[Any]:
+        """The converted values. Raises RecordError naming the first column that does not convert."""
+        values = []
+        for name, path, read in zip(self.columns, self._paths, self._readers, strict=True):
+            try:
+                values.append(read(record))
+            except (ValueError, TypeError, InvalidOperation, OverflowError) as exc:
+                reason = "not a number" if isinstance(exc, InvalidOperation) else str(exc)
+                raise RecordError(
+                    f"column {name!r}: cannot convert {_preview(path.get(record))} from {path}: {reason}",
+                    column=name,
+                ) from None
+        return values
+
+    def same_as_stored(self, stored: tuple[Any, ...], values: list[Any]) -> bool:
+        """True when a row read back from the database holds these values (compared as converted)."""
+        for kind, convert, old, new in zip(self._types, self._converters, stored, values, strict=True):
+            if old is None or new is None:
+                if old is not new:
+                    return False
+                continue
+            if kind == "json" and isinstance(old, str):
+                old = orjson.loads(old)
+            try:
+                if convert(old) != new:
+                    return False
+            except (ValueError, TypeError, InvalidOperation, OverflowError):
+                return False
+        return True
+
+
 class RowMapper:
     """Maps records to rows for one destination; raises RecordError naming the column and the problem."""
 
