@@ -59,7 +59,11 @@ CASES: list[tuple[str, Edit | str, str]] = [
         set_in("destination.columns.sku", {"path": "sku", "type": "money"}),
         "columns.sku.type: must be one of",
     ),
-    ("primary_key_not_a_column", set_in("destination.primary_key", "id"), "destination.primary_key 'id' must be one of destination.columns"),
+    (
+        "primary_key_not_a_column",
+        set_in("destination.primary_key", "id"),
+        "destination.primary_key 'id' must be one of destination.columns",
+    ),
 ]
 
 

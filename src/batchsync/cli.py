@@ -143,6 +143,12 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors and the summary.")] = False,
     json_output: JsonOption = False,
     trigger: Annotated[Trigger, typer.Option(help="Recorded in the run history.")] = Trigger.MANUAL,
+    only: Annotated[
+        str | None,
+        typer.Option(
+            "--only", help="ID,ID: fan-out: just these entities; rest with item_path: just these records."
+        ),
+    ] = None,
     filters: Annotated[
         list[str] | None,
         typer.Option(
@@ -169,6 +175,7 @@ def run(
                 batch_size=batch_size,
                 db_batch_size=db_batch_size,
                 filters=filters or [],
+                only=[item for item in (only or "").split(",") if item.strip()],
                 stop=stop,
                 on_progress=display.update,
             )

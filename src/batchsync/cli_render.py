@@ -99,7 +99,30 @@ def describe_source(source: SourceConfig) -> tuple[str, str]:
     return f"entities from {origin}", "fan-out"
 
 
+def render_entities(console: Console, result: RunResult) -> None:
+    """The fan-out table: one line per entity, with its outcome and why."""
+    table = Table("id", "label", "status", "reason / error", "new/upd/same", "seconds")
+    for column in table.columns:
+        column.overflow = "fold"
+    styles = {"success": "green", "failed": "red", "skipped": "yellow", "would sync": "cyan"}
+    for entity in result.entities:
+        counts = entity.counts
+        table.add_row(
+            escape(entity.id),
+            escape(entity.label or ""),
+            f"[{styles.get(entity.status.value, 'white')}]{entity.status.value}[/]",
+            escape(entity.error or entity.reason or ""),
+            f"{counts.created}/{counts.updated}/{counts.unchanged}",
+            f"{entity.duration_seconds:.2f}",
+        )
+    console.print(table)
+    if result.message:
+        console.print(escape(result.message), highlight=False)
+
+
 def render_result(console: Console, result: RunResult) -> None:
+    if result.entities or result.message:
+        render_entities(console, result)
     style = _STATUS_STYLE.get(result.status, "white")
     title = "dry run of " if result.dry_run else ""
     console.print(

@@ -136,6 +136,41 @@ class WriteCounts:
         return self.created + self.updated + self.unchanged
 
 
+class EntityStatus(enum.StrEnum):
+    SUCCESS = "success"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    WOULD_SYNC = "would sync"  # dry runs
+
+
+@dataclass(frozen=True, slots=True)
+class EntityResult:
+    """One account of a fan-out: what happened to it and why."""
+
+    id: str
+    label: str | None
+    status: EntityStatus
+    reason: str | None = None
+    error: str | None = None
+    counts: WriteCounts = WriteCounts()
+    duration_seconds: float = 0.0
+    children: int = 0
+
+    def to_dict(self) -> JSONObject:
+        return {
+            "id": self.id,
+            "label": self.label,
+            "status": self.status.value,
+            "reason": self.reason,
+            "error": self.error,
+            "created": self.counts.created,
+            "updated": self.counts.updated,
+            "unchanged": self.counts.unchanged,
+            "children": self.children,
+            "duration_seconds": round(self.duration_seconds, 3),
+        }
+
+
 @dataclass(frozen=True, slots=True)
 class RunResult:
     """The outcome of one run, as recorded in `batchsync_runs` and printed by the CLI."""
@@ -157,6 +192,8 @@ class RunResult:
     drift: DriftReport = DriftReport()
     retries: int = 0
     deleted: int = 0
+    entities: tuple[EntityResult, ...] = ()
+    message: str | None = None
 
     @property
     def duration_seconds(self) -> float:
@@ -186,9 +223,26 @@ class RunResult:
             "unchanged": self.counts.unchanged,
             "deleted": self.deleted,
             "failed": len(self.failures),
+            "errors": len(self.failures),
             "is_pass_complete": self.is_pass_complete,
             "error": self.error,
             "error_details": [{"key": f.key, "error": f.error} for f in self.failures],
             "warnings": list(self.warnings),
             "drift": {"inserted": self.drift.inserted, "deleted": self.drift.deleted},
+            **self._fanout_dict(),
+        }
+
+    def _fanout_dict(self) -> JSONObject:
+        if not self.entities and self.message is None:
+            return {}
+        by_status = [entity.status for entity in self.entities]
+        return {
+            "message": self.message,
+            "totals": {
+                "total": len(self.entities),
+                "successful": by_status.count(EntityStatus.SUCCESS),
+                "failed": by_status.count(EntityStatus.FAILED),
+                "skipped": by_status.count(EntityStatus.SKIPPED),
+            },
+            "entities": [entity.to_dict() for entity in self.entities],
         }

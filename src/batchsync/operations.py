@@ -16,13 +16,14 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, RowMapping, func, inspect, select
 
-from batchsync.config import Config, load_config, parse_config
+from batchsync.config import Config, FanoutSourceConfig, load_config, parse_config
 from batchsync.database import open_database
-from batchsync.engine import ProgressCallback, RunOptions, run_pipeline
+from batchsync.engine import ProgressCallback, RunOptions, run_pipeline, run_targeted
 from batchsync.errors import ConfigError
-from batchsync.sinks.where import parse_cli_filter
+from batchsync.fanout import run_fanout
 from batchsync.models import Checkpoint, Cursor, JSONObject, JSONValue, RunResult, Trigger
 from batchsync.sinks.schema import DELETED_AT_COLUMN, SEEN_AT_COLUMN, destination_table, stamp, table_exists
+from batchsync.sinks.where import parse_cli_filter
 from batchsync.state import checkpoints, deadletters, runs
 from batchsync.state.tables import checkpoints as checkpoints_table
 from batchsync.state.tables import dead_letters as dead_letters_table
@@ -51,12 +52,14 @@ def run(
     batch_size: int | None = None,
     db_batch_size: int | None = None,
     filters: Sequence[str] = (),
+    only: Sequence[str] = (),
     stop: threading.Event | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> RunResult:
     """Run pipeline `name` to the end of its pass; the Python twin of `batchsync run NAME`.
 
-    `filters` are the CLI's `--filter` conditions (`status=active`, `prd~Office`) on a lookup's keys."""
+    `filters` are the CLI's `--filter` conditions (`status=active`, `prd~Office`) on a lookup's keys;
+    `only` limits a fan-out to those entity ids, or makes a rest pipeline fetch just those records."""
     options = RunOptions(
         trigger=Trigger(trigger),
         full_refresh=full_refresh,
@@ -65,7 +68,13 @@ def run(
         db_batch_size=db_batch_size,
         filters=dict(parse_cli_filter(text) for text in filters),
     )
-    return run_pipeline(resolve_config(config, [name]), name, options, stop=stop, on_progress=on_progress)
+    resolved = resolve_config(config, [name])
+    source = resolved.pipeline(name).source
+    if isinstance(source, FanoutSourceConfig):
+        return run_fanout(resolved, name, options, only=only, stop=stop, on_progress=on_progress)
+    if only:
+        return run_targeted(resolved, name, options, ids=only, stop=stop)
+    return run_pipeline(resolved, name, options, stop=stop, on_progress=on_progress)
 
 
 @dataclass(frozen=True, slots=True)

@@ -226,8 +226,23 @@ class RestSourceConfig(Model):
     paginator: PaginatorConfig | None = None
     records_path: str | None = None
     incremental: IncrementalConfig | None = None
+    item_path: str | None = None
+    """Targeted sync (`run --only ID,ID`): the path of one record, with {id}, e.g. /items/{id}."""
+    item_record_path: str | None = None
+    """Where the record is in item_path's answer (default: the answer itself), e.g. `item`."""
+    ids_param: str | None = None
+    """Targeted sync through the collection's list-by-ids form, e.g. `?item_ids=1,2,3`."""
+    ids_separator: str = ","
+    ids_batch_size: PositiveInt = 50
 
-    _paths = field_validator("records_path")(check_path)
+    _paths = field_validator("records_path", "item_record_path")(check_path)
+
+    @field_validator("item_path")
+    @classmethod
+    def _has_id(cls, path: str | None) -> str | None:
+        if path is not None and "{id}" not in path:
+            raise ValueError("must contain {id}")
+        return path
 
     @field_validator("base_url")
     @classmethod

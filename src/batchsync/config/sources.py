@@ -232,7 +232,9 @@ def render_template(value: Any, fields: dict[str, Any]) -> Any:
     if isinstance(value, str) and "{" in value:
 
         def substitute(match: re.Match[str]) -> str:
-            scope = fields.get(match.group(1)) or {}
+            scope = fields.get(match.group(1))
+            if scope is None:
+                scope = {}
             found = scope.get(match.group(2)) if isinstance(scope, dict) else None
             if found is None and isinstance(scope, _Placeholders):
                 found = scope[match.group(2)]

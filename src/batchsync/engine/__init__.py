@@ -6,6 +6,6 @@ while the current one is written.
 """
 
 from batchsync.engine.options import Progress, ProgressCallback, RunOptions
-from batchsync.engine.run import run_pipeline
+from batchsync.engine.run import run_pipeline, run_targeted
 
-__all__ = ["Progress", "ProgressCallback", "RunOptions", "run_pipeline"]
+__all__ = ["Progress", "ProgressCallback", "RunOptions", "run_pipeline", "run_targeted"]

@@ -105,6 +105,30 @@ class BatchWriter:
         self.failures.extend(RecordFailure(letter.key, letter.error) for letter in letters)
         return following
 
+    def write_only(self, connection: Connection, batch: Sequence[MappedRow | DeadLetter]) -> None:
+        """Targeted sync: write rows and dead letters, leaving the pass checkpoint alone."""
+        rows = [item for item in batch if isinstance(item, MappedRow)]
+        letters = [item for item in batch if isinstance(item, DeadLetter)]
+        now = datetime.now(UTC)
+        try:
+            if self._dry_run:
+                outcome = self._would_write(connection, rows)
+            else:
+                with connection.begin():
+                    outcome = self._sink.write(connection, rows, now)
+                    letters += self._refused(outcome)
+                    if self._has_dead_letters and rows:
+                        refused = {row.key for row, _ in outcome.rejected}
+                        resolved = (str(row.key) for row in rows if row.key not in refused)
+                        deadletters.resolve(connection, self._pipeline, resolved)
+                    if letters:
+                        deadletters.add(connection, self._pipeline, self._run_id, letters, now)
+        except SQLAlchemyError as exc:
+            raise SinkError(f"the database refused a batch: {getattr(exc, 'orig', exc)}") from exc
+        self.records += len(rows) + len(letters)
+        self.counts += outcome.counts
+        self.failures.extend(RecordFailure(letter.key, letter.error) for letter in letters)
+
     def _checkpoint_after(
         self,
         checkpoint: Checkpoint,

@@ -7,6 +7,7 @@ import functools
 import logging
 import threading
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import httpx
@@ -15,19 +16,20 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from batchsync.config import Config, LookupSourceConfig, PipelineConfig, PythonSourceConfig, RestSourceConfig
 from batchsync.database import open_database
-from batchsync.engine.batches import BatchWriter
+from batchsync.engine.batches import BatchWriter, dead_letter
 from batchsync.engine.lookup import LookupRefresher, prepare_lookup_table
 from batchsync.engine.options import Progress, ProgressCallback, RunOptions
+from batchsync.engine.targeted import check_targetable, fetch_by_ids
 from batchsync.engine.walk import PassWalker
-from batchsync.errors import BatchsyncError, CheckpointError, QuotaExhaustedError
+from batchsync.errors import BatchsyncError, CheckpointError, QuotaExhaustedError, RecordError
 from batchsync.http.auth import build_auth
 from batchsync.http.client import HttpClient
 from batchsync.http.ratelimit import RateLimiter
 from batchsync.http.retry import RetryPolicy
 from batchsync.logs import run_context
-from batchsync.models import Checkpoint, DriftReport, RunResult, RunStatus
+from batchsync.models import Checkpoint, DriftReport, JSONObject, RunResult, RunStatus
 from batchsync.redaction import Redactor
-from batchsync.sinks.mapping import RowMapper
+from batchsync.sinks.mapping import MappedRow, RowMapper
 from batchsync.sinks.schema import check_columns, ensure_table, table_exists
 from batchsync.sinks.sqlite import SqliteSink
 from batchsync.sources.base import PagedSource
@@ -37,10 +39,20 @@ from batchsync.sources.paginators import make_paginator
 from batchsync.sources.pull import PullSource, source_fingerprint
 from batchsync.sources.python import PythonSource, load_function
 from batchsync.state import checkpoints, deadletters, runs
+from batchsync.state.deadletters import DeadLetter
 from batchsync.state.tables import checkpoints as checkpoints_table
 from batchsync.state.tables import ensure_state_tables
 
 log = logging.getLogger("batchsync.engine")
+
+
+def run_targeted(
+    config: Config, name: str, options: RunOptions, *, ids: Sequence[str], stop: threading.Event | None = None
+) -> RunResult:
+    """Fetch just the records with these ids and upsert them; the pass checkpoint is left alone."""
+    run = PipelineRun(config, name, options, stop or threading.Event(), None, only_ids=ids)
+    with run_context(run.run_id, name):
+        return run.execute()
 
 
 def run_pipeline(
@@ -67,14 +79,26 @@ class PipelineRun:
         options: RunOptions,
         stop: threading.Event,
         on_progress: ProgressCallback | None,
+        *,
+        pipeline: PipelineConfig | None = None,
+        state_key: str | None = None,
+        record_run: bool = True,
+        only_ids: Sequence[str] = (),
     ) -> None:
+        """`pipeline`, `state_key` and `record_run` serve fan-out: a child sync runs a derived pipeline
+        under its own checkpoint key, inside the parent's run record."""
         self.config = config
         self.name = name
-        self.pipeline: PipelineConfig = config.pipeline(name)
+        self.pipeline: PipelineConfig = pipeline or config.pipeline(name)
+        self.state_key = state_key or name
+        self.record_run = record_run and not options.dry_run
+        self.only_ids = list(only_ids)
+        if self.only_ids:
+            check_targetable(self.pipeline.rest_source)
         self.options = options
         self.stop = stop
         self.on_progress = on_progress
-        self.redactor = Redactor(config.secret_values(name))
+        self.redactor = Redactor(config.env_secrets | self.pipeline.secret_values())
         incremental = getattr(self.pipeline.source, "incremental", None)
         self.incremental = Incremental(incremental) if incremental else None
         if isinstance(self.pipeline.source, PythonSourceConfig):
@@ -116,7 +140,7 @@ class PipelineRun:
                 None
                 if self.is_lookup
                 else BatchWriter(
-                    self.name,
+                    self.state_key,
                     self.run_id,
                     self.sink,
                     incremental=self.incremental,
@@ -128,7 +152,7 @@ class PipelineRun:
                     on_missing=self.pipeline.destination.on_missing,
                 )
             )
-            if not self.options.dry_run:
+            if self.record_run:  # never for dry runs, nor for a fan-out's child syncs
                 runs.record_start(engine, self.run_id, self.name, self.options.trigger, started_at)
             return self._run(engine, writer, start, started_at)
         finally:
@@ -148,9 +172,11 @@ class PipelineRun:
             with engine.connect() as connection:  # one connection for the run, a transaction per batch
                 if isinstance(tally, LookupRefresher):
                     final = tally.refresh(connection, start)
+                elif self.only_ids:
+                    self._sync_ids(connection, client, tally)
                 else:
                     final, drift, warnings = self._walk_passes(connection, client, tally, start)
-            if not final.is_complete:
+            if not final.is_complete and not self.only_ids:
                 status = RunStatus.CANCELLED
             elif tally.failures:
                 status = RunStatus.PARTIAL
@@ -196,7 +222,7 @@ class PipelineRun:
         log.info(
             "%s %s: %d records, %d API calls", self.name, status.value, result.total_synced, result.api_calls
         )
-        if not self.options.dry_run:
+        if self.record_run:
             runs.record_finish(engine, result)
         return result
 
@@ -237,11 +263,28 @@ class PipelineRun:
             may_repass = False
             checkpoint = self._new_pass(final, pass_watermark=final.pass_watermark)
 
+    def _sync_ids(self, connection: Connection, client: HttpClient, writer: BatchWriter) -> None:
+        source = self.pipeline.rest_source
+        key_path = self.pipeline.destination.columns[self.pipeline.destination.primary_key].path
+        records, errors = fetch_by_ids(source, client, self.only_ids, key_path)
+        self.pages += 1
+        batch: list[MappedRow | DeadLetter] = [self._map_or_dead_letter(record) for record in records]
+        batch += [DeadLetter(item, "{}", self.redactor.redact(error)) for item, error in errors.items()]
+        writer.write_only(connection, batch)
+
+    def _map_or_dead_letter(self, record: JSONObject) -> MappedRow | DeadLetter:
+        try:
+            return self.mapper.map(record)
+        except RecordError as exc:
+            if self.pipeline.on_record_error == "fail":
+                raise
+            return dead_letter(record, exc.key, str(exc), self.redactor)
+
     def _refresher(self, client: HttpClient) -> LookupRefresher:
         source = self.pipeline.source
         assert isinstance(source, LookupSourceConfig)
         return LookupRefresher(
-            self.name,
+            self.state_key,
             self.run_id,
             source,
             self.pipeline.destination,
@@ -299,15 +342,15 @@ class PipelineRun:
         if self.options.dry_run and not table_exists(engine, checkpoints_table.name):
             return None, False
         with engine.connect() as connection:
-            stored = checkpoints.load(connection, self.name)
-            has_dead_letters = not self.options.dry_run and deadletters.count(connection, self.name) > 0
+            stored = checkpoints.load(connection, self.state_key)
+            has_dead_letters = not self.options.dry_run and deadletters.count(connection, self.state_key) > 0
         return stored, has_dead_letters
 
     def _committed_checkpoint(self, engine: Engine, fallback: Checkpoint) -> Checkpoint:
         if self.options.dry_run:
             return fallback
         with engine.connect() as connection:
-            return checkpoints.load(connection, self.name) or fallback
+            return checkpoints.load(connection, self.state_key) or fallback
 
     def _starting_checkpoint(self, stored: Checkpoint | None) -> Checkpoint:
         """Resume an unfinished pass, or begin a new one from the saved watermark."""

@@ -1,0 +1,235 @@
+"""Fan-out over 56 accounts: inactive, demo, no auto-sync, no providers, revoked credentials and healthy
+users, each with its own outcome; concurrency changes nothing in the data; dry run; --only; resume."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+import batchsync
+from batchsync.cli import app
+from batchsync.models import EntityStatus, RunStatus
+from batchsync.sampleapi import SampleApi
+from syncsupport import write_config
+
+runner = CliRunner(env={"COLUMNS": "250"})
+
+KINDS = ["healthy"] * 30 + ["inactive"] * 6 + ["demo"] * 6 + ["no_auto_sync"] * 5 + ["no_providers"] * 4
+KINDS += ["revoked"] * 5
+
+
+def users() -> list[tuple[str, str]]:
+    return [(f"u{index:03d}", kind) for index, kind in enumerate(KINDS)]
+
+
+def make_tables(database: Path, api: SampleApi) -> None:
+    with sqlite3.connect(database) as connection:
+        connection.execute(
+            "CREATE TABLE users (id TEXT PRIMARY KEY, email TEXT, status TEXT, is_demo INTEGER)"
+        )
+        connection.execute(
+            "CREATE TABLE providers (id TEXT PRIMARY KEY, user_id TEXT, account_id TEXT, token TEXT,"
+            " auto_sync INTEGER)"
+        )
+        for user, kind in users():
+            status = "inactive" if kind == "inactive" else "active"
+            connection.execute(
+                "INSERT INTO users VALUES (?, ?, ?, ?)",
+                (user, f"{user}@example.com", status, int(kind == "demo")),
+            )
+            if kind == "no_providers":
+                continue
+            for n in (1, 2):  # two providers each; the second never auto-syncs
+                account = f"{user}-p{n}"
+                auto = int(n == 1 and kind != "no_auto_sync")
+                connection.execute(
+                    "INSERT INTO providers VALUES (?, ?, ?, ?, ?)",
+                    (account, user, account, api.accounts.token_for(account), auto),
+                )
+    api.settings.revoked_accounts = {f"{user}-p1" for user, kind in users() if kind == "revoked"}
+
+
+def fanout_config(database: Path, api: SampleApi, concurrency: int = 1) -> dict[str, Any]:
+    return {
+        "database": f"sqlite:///{database}",
+        "pipelines": {
+            "bank_sync": {
+                "source": {
+                    "type": "fanout",
+                    "concurrency": concurrency,
+                    "entities": {
+                        "table": "users",
+                        "id_field": "id",
+                        "label_field": "email",
+                        "rules": [
+                            {"field": "status", "equals": "active", "reason": "inactive user"},
+                            {"field": "is_demo", "is_true": False, "reason": "demo user"},
+                        ],
+                    },
+                    "children": {
+                        "table": "providers",
+                        "entity_column": "user_id",
+                        "rules": [{"field": "auto_sync", "is_true": True, "reason": "auto-sync is off"}],
+                    },
+                    "child_source": {
+                        "base_url": api.url,
+                        "path": "/accounts/{child.account_id}/transactions",
+                        "auth": {"type": "bearer", "token": "{child.token}"},
+                        "paginator": {
+                            "type": "page_number",
+                            "page_size": 25,
+                            "has_more_path": "page_context.has_more_page",
+                        },
+                        "records_path": "transactions",
+                    },
+                },
+                "destination": {
+                    "table": "transactions",
+                    "primary_key": "transaction_id",
+                    "columns": {
+                        "transaction_id": {"path": "transaction_id"},
+                        "account_id": {"path": "account_id"},
+                        "amount": {"path": "amount", "type": "decimal"},
+                        "booked_at": {"path": "booked_at", "type": "datetime"},
+                        "description": {"path": "description"},
+                    },
+                },
+                "retry": {"max_attempts": 2, "backoff": 0.01},
+            }
+        },
+    }
+
+
+def synced(database: Path) -> dict[str, tuple[Any, ...]]:
+    with sqlite3.connect(database) as connection:
+        rows = connection.execute(
+            "SELECT transaction_id, account_id, amount, booked_at, description FROM transactions"
+        )
+        return {row[0]: row[1:] for row in rows}
+
+
+def expected_transactions(api: SampleApi, only: set[str] | None = None) -> set[str]:
+    return {
+        transaction["transaction_id"]
+        for user, kind in users()
+        if kind == "healthy" and (only is None or user in only)
+        for transaction in api.accounts.transactions(f"{user}-p1")
+    }
+
+
+def test_every_entity_gets_exactly_its_outcome(api: SampleApi, database: Path, tmp_path: Path) -> None:
+    make_tables(database, api)
+    config_file = write_config(tmp_path / "c.yaml", fanout_config(database, api))
+
+    result = runner.invoke(app, ["run", "bank_sync", "-c", str(config_file), "--json"])
+
+    summary = orjson.loads(result.stdout)
+    by_id = {entity["id"]: entity for entity in summary["entities"]}
+    expected_reason = {
+        "inactive": "inactive user",
+        "demo": "demo user",
+        "no_providers": "no providers",
+        "no_auto_sync": "no eligible providers: auto-sync is off",
+    }
+    for user, kind in users():
+        entity = by_id[user]
+        assert entity["label"] == f"{user}@example.com"
+        if kind == "healthy":
+            assert entity["status"] == "success" and entity["error"] is None, entity
+        elif kind == "revoked":
+            assert entity["status"] == "failed" and "401" in entity["error"], entity
+        else:
+            assert (entity["status"], entity["reason"]) == ("skipped", expected_reason[kind]), entity
+        assert entity["duration_seconds"] >= 0
+    assert summary["totals"] == {"total": 56, "successful": 30, "failed": 5, "skipped": 21}
+    assert summary["message"] == "Bulk sync completed: 30 successful, 5 failed, 21 skipped"
+    assert result.exit_code == 1 and summary["status"] == "partial"
+    assert set(synced(database)) == expected_transactions(api)
+    assert sum(by_id[user]["created"] for user, kind in users() if kind == "healthy") == len(synced(database))
+
+
+def test_concurrency_4_gives_the_same_data_as_one_at_a_time(api: SampleApi, tmp_path: Path) -> None:
+    tables = []
+    for concurrency in (1, 4):
+        database = tmp_path / f"c{concurrency}.db"
+        make_tables(database, api)
+        result = batchsync.run("bank_sync", fanout_config(database, api, concurrency))
+        assert [e.status for e in result.entities].count(EntityStatus.SUCCESS) == 30
+        tables.append(synced(database))
+
+    assert tables[0] == tables[1] and len(tables[0]) == len(expected_transactions(api))
+
+
+def test_dry_run_lists_each_entity_and_why_and_writes_nothing(
+    api: SampleApi, database: Path, tmp_path: Path
+) -> None:
+    make_tables(database, api)
+    config_file = write_config(tmp_path / "c.yaml", fanout_config(database, api))
+
+    result = runner.invoke(app, ["run", "bank_sync", "-c", str(config_file), "--dry-run"])
+
+    assert result.exit_code == 0, result.output
+    for user, kind in users():
+        line = next(line for line in result.output.splitlines() if f" {user} " in line)
+        assert ("would sync" in line) == (kind in ("healthy", "revoked")), line
+    assert "demo user" in result.output and "auto-sync is off" in result.output
+    assert "35 would be synced, 21 skipped" in result.output
+    assert not [r for r in api.requests if r.path.startswith("/accounts/")]
+    with sqlite3.connect(database) as connection:
+        assert not connection.execute("SELECT name FROM sqlite_master WHERE name = 'transactions'").fetchall()
+
+
+def test_only_syncs_just_those_entities(api: SampleApi, database: Path) -> None:
+    make_tables(database, api)
+
+    result = batchsync.run("bank_sync", fanout_config(database, api), only=["u000", "u031"])
+
+    assert [(e.id, e.status) for e in result.entities] == [("u000", "success"), ("u031", "skipped")]
+    assert set(synced(database)) == expected_transactions(api, {"u000"})
+
+
+def test_an_interrupted_fanout_resumes_with_the_entities_not_yet_done(api: SampleApi, database: Path) -> None:
+    make_tables(database, api)
+    api.settings.latency_seconds = 0.01
+    config = fanout_config(database, api)
+    stop = threading.Event()
+
+    def stop_after_some_accounts() -> None:
+        while len({r.path for r in api.requests if r.path.startswith("/accounts/")}) < 6:
+            time.sleep(0.002)
+        stop.set()
+
+    watcher = threading.Thread(target=stop_after_some_accounts)
+    watcher.start()
+    first = batchsync.run("bank_sync", config, stop=stop)
+    watcher.join()
+    done_first = {entity.id for entity in first.entities}
+    api.clear_log()
+
+    second = batchsync.run("bank_sync", config)
+
+    done_second = {entity.id for entity in second.entities}
+    assert first.status is RunStatus.CANCELLED and 0 < len(done_first) < 56
+    assert done_first.isdisjoint(done_second) and done_first | done_second == {user for user, _ in users()}
+    assert set(synced(database)) == expected_transactions(api)
+    (status,) = batchsync.status("bank_sync", config)
+    assert status.is_complete
+
+
+@pytest.mark.parametrize("concurrency", [1])
+def test_a_fanout_with_no_entities_exits_2(
+    api: SampleApi, database: Path, tmp_path: Path, concurrency: int
+) -> None:
+    make_tables(database, api)
+    config_file = write_config(tmp_path / "c.yaml", fanout_config(database, api, concurrency))
+
+    result = runner.invoke(app, ["run", "bank_sync", "-c", str(config_file), "--only", "nobody"])
+
+    assert result.exit_code == 2 and "no entities to sync" in result.output
