@@ -82,9 +82,21 @@ class BatchWriter:
         """Commit `batch` and the checkpoint at `position`; returns that checkpoint. Raises SinkError, or
         RecordError when on_record_error is fail (the batch is then rolled back whole)."""
         rows = [item for item in batch if isinstance(item, MappedRow)]
+        following = self._checkpoint_after(checkpoint, rows, position, expected_total, datetime.now(UTC))
+        self._write(connection, batch, following)
+        return following
+
+    def write_only(self, connection: Connection, batch: Sequence[MappedRow | DeadLetter]) -> None:
+        """Targeted sync: write rows and dead letters, leaving the pass checkpoint alone."""
+        self._write(connection, batch, None)
+
+    def _write(
+        self, connection: Connection, batch: Sequence[MappedRow | DeadLetter], following: Checkpoint | None
+    ) -> None:
+        rows = [item for item in batch if isinstance(item, MappedRow)]
         letters = [item for item in batch if isinstance(item, DeadLetter)]
         now = datetime.now(UTC)
-        following = self._checkpoint_after(checkpoint, rows, position, expected_total, now)
+        deleted = 0
         try:
             if self._dry_run:
                 outcome = self._would_write(connection, rows)
@@ -93,38 +105,14 @@ class BatchWriter:
                     outcome = self._sink.write(connection, rows, now)
                     letters += self._refused(outcome)
                     self._settle_dead_letters(connection, rows, outcome, letters, following, now)
-                    deleted = self._settle_missing(connection, following, now)
-                    checkpoints.save(connection, self._pipeline, following)
-                self.deleted += deleted
+                    if following is not None:
+                        deleted = self._settle_missing(connection, following, now)
+                        checkpoints.save(connection, self._pipeline, following)
         except SQLAlchemyError as exc:
             raise SinkError(f"the database refused a batch: {getattr(exc, 'orig', exc)}") from exc
         if self._dry_run:
             letters += self._refused(outcome)
-        self.records += len(rows) + len(letters)
-        self.counts += outcome.counts
-        self.failures.extend(RecordFailure(letter.key, letter.error) for letter in letters)
-        return following
-
-    def write_only(self, connection: Connection, batch: Sequence[MappedRow | DeadLetter]) -> None:
-        """Targeted sync: write rows and dead letters, leaving the pass checkpoint alone."""
-        rows = [item for item in batch if isinstance(item, MappedRow)]
-        letters = [item for item in batch if isinstance(item, DeadLetter)]
-        now = datetime.now(UTC)
-        try:
-            if self._dry_run:
-                outcome = self._would_write(connection, rows)
-            else:
-                with connection.begin():
-                    outcome = self._sink.write(connection, rows, now)
-                    letters += self._refused(outcome)
-                    if self._has_dead_letters and rows:
-                        refused = {row.key for row, _ in outcome.rejected}
-                        resolved = (str(row.key) for row in rows if row.key not in refused)
-                        deadletters.resolve(connection, self._pipeline, resolved)
-                    if letters:
-                        deadletters.add(connection, self._pipeline, self._run_id, letters, now)
-        except SQLAlchemyError as exc:
-            raise SinkError(f"the database refused a batch: {getattr(exc, 'orig', exc)}") from exc
+        self.deleted += deleted
         self.records += len(rows) + len(letters)
         self.counts += outcome.counts
         self.failures.extend(RecordFailure(letter.key, letter.error) for letter in letters)
@@ -169,7 +157,7 @@ class BatchWriter:
         rows: list[MappedRow],
         outcome: WriteOutcome,
         letters: list[DeadLetter],
-        following: Checkpoint,
+        following: Checkpoint | None,
         now: datetime,
     ) -> None:
         if self._has_dead_letters and rows:
@@ -180,6 +168,8 @@ class BatchWriter:
         if letters:
             deadletters.add(connection, self._pipeline, self._run_id, letters, now)
             self._has_dead_letters = True
+        if following is None:
+            return
         is_full_pass = following.pass_watermark is None
         if following.is_complete and is_full_pass and self._has_dead_letters and following.pass_started_at:
             # Every record was processed again in this pass: entries from before it are settled.
