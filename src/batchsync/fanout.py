@@ -56,6 +56,7 @@ from batchsync.redaction import Redactor
 from batchsync.sinks.where import where_clause
 from batchsync.sources.pull import PullSource
 from batchsync.state import checkpoints, runs
+from batchsync.state.leases import Lease
 from batchsync.state.tables import ensure_state_tables
 
 log = logging.getLogger("batchsync.fanout")
@@ -125,18 +126,26 @@ class FanoutRun:
                 decisions = [decision for decision in decisions if decision.id in self.only]
             if self.options.dry_run:
                 return self._result(started_at, [self._dry(decision) for decision in decisions], None)
-            done, checkpoint = self._progress(engine)
-            runs.record_start(engine, self.run_id, self.name, self.options.trigger, started_at)
-            pending = [decision for decision in decisions if decision.id not in done]
-            results = self._run_all(engine, pending, done, checkpoint)
-            is_complete = not self.stop.is_set() and len(results) == len(pending)
-            if is_complete and not self.only:
-                self._save(engine, checkpoint, done, is_complete=True)
-            result = self._result(started_at, results, None if is_complete else "interrupted")
-            runs.record_finish(engine, result)
-            return result
+            lease = Lease(engine, self.name, self.run_id, self.pipeline.lease_seconds)
+            lease.acquire()
+            try:
+                return self._run(engine, decisions, started_at)
+            finally:
+                lease.release()
         finally:
             engine.dispose()
+
+    def _run(self, engine: Engine, decisions: list[Decision], started_at: datetime) -> RunResult:
+        done, checkpoint = self._progress(engine)
+        runs.record_start(engine, self.run_id, self.name, self.options.trigger, started_at)
+        pending = [decision for decision in decisions if decision.id not in done]
+        results = self._run_all(engine, pending, done, checkpoint)
+        is_complete = not self.stop.is_set() and len(results) == len(pending)
+        if is_complete and not self.only:
+            self._save(engine, checkpoint, done, is_complete=True)
+        result = self._result(started_at, results, None if is_complete else "interrupted")
+        runs.record_finish(engine, result)
+        return result
 
     # --- who, and whether -------------------------------------------------------------------------------
 

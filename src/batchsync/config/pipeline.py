@@ -73,6 +73,8 @@ class PipelineConfig(Model):
     rate_limit: RateLimitConfig | None = None
     on_record_error: Literal["dead_letter", "fail"] = "dead_letter"
     on_drift: Literal["warn", "repass"] = "warn"
+    lease_seconds: float = Field(60.0, gt=0)
+    """How long a run's lease outlives its last heartbeat: when a killed run's pipeline may run again."""
 
     @model_validator(mode="after")
     def _key_fits_the_source(self) -> PipelineConfig:

@@ -40,6 +40,7 @@ from batchsync.sources.pull import PullSource, source_fingerprint
 from batchsync.sources.python import PythonSource, load_function
 from batchsync.state import checkpoints, deadletters, runs
 from batchsync.state.deadletters import DeadLetter
+from batchsync.state.leases import Lease
 from batchsync.state.tables import checkpoints as checkpoints_table
 from batchsync.state.tables import ensure_state_tables
 
@@ -152,9 +153,15 @@ class PipelineRun:
                     on_missing=self.pipeline.destination.on_missing,
                 )
             )
-            if self.record_run:  # never for dry runs, nor for a fan-out's child syncs
+            if not self.record_run:  # dry runs, and a fan-out's child syncs (inside the parent's lease)
+                return self._run(engine, writer, start, started_at)
+            lease = Lease(engine, self.name, self.run_id, self.pipeline.lease_seconds)
+            lease.acquire()
+            try:
                 runs.record_start(engine, self.run_id, self.name, self.options.trigger, started_at)
-            return self._run(engine, writer, start, started_at)
+                return self._run(engine, writer, start, started_at)
+            finally:
+                lease.release()
         finally:
             engine.dispose()
 

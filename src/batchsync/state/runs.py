@@ -99,7 +99,7 @@ def _close_abandoned(connection: Connection, pipeline: str) -> None:
         )
     ).all()
     for run_id, pid in rows:
-        if pid is None or not _is_alive(pid):
+        if pid is None or not is_alive(pid):
             connection.execute(
                 update(runs)
                 .where(runs.c.run_id == run_id)
@@ -111,7 +111,8 @@ def _close_abandoned(connection: Connection, pipeline: str) -> None:
             )
 
 
-def _is_alive(pid: int) -> bool:
+def is_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this host."""
     if pid == os.getpid():
         return True
     try:

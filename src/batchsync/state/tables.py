@@ -58,6 +58,17 @@ runs = Table(
 )
 
 
+leases = Table(
+    "batchsync_leases",
+    metadata,
+    Column("pipeline", String(200), primary_key=True),
+    Column("run_id", String(36), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", String(40), nullable=False),
+    Column("heartbeat_at", String(40), nullable=False),
+)
+
 dead_letters = Table(
     "batchsync_errors",
     metadata,

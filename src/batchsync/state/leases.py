@@ -1,0 +1,114 @@
+"""One run of a pipeline at a time, across processes and machines: a lease row with a heartbeat.
+
+A run takes the pipeline's row in `batchsync_leases` in a write transaction, refreshes its heartbeat while
+it works, and deletes the row at the end. Another run finding a live lease stops with the holder's run id
+and start time. A lease whose holder died is taken over: at once when the holder was a dead process on
+this host, otherwise once its heartbeat is older than `lease_seconds`. The same rule holds on SQLite
+(within one machine) and PostgreSQL (across machines), because it is only rows and transactions.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine, RowMapping, delete, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
+
+from batchsync.errors import RunConflictError, SinkError
+from batchsync.state.runs import is_alive
+from batchsync.state.tables import leases
+
+log = logging.getLogger("batchsync.leases")
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+class Lease:
+    """The right to run one pipeline, held by one run until `release` (or until it stops beating)."""
+
+    def __init__(self, engine: Engine, pipeline: str, run_id: str, lease_seconds: float) -> None:
+        self._engine = engine
+        self._pipeline = pipeline
+        self._run_id = run_id
+        self._lease_seconds = lease_seconds
+        self._stop_beating = threading.Event()
+        self._beater: threading.Thread | None = None
+
+    def acquire(self) -> None:
+        """Take the lease or raise RunConflictError naming the run that holds it."""
+        now = datetime.now(UTC)
+        host, pid = socket.gethostname(), os.getpid()
+        try:
+            with self._engine.begin() as connection:  # BEGIN IMMEDIATE on SQLite: one taker at a time
+                holder = (
+                    connection.execute(
+                        select(leases).where(leases.c.pipeline == self._pipeline).with_for_update()
+                    )
+                    .mappings()
+                    .first()
+                )
+                if holder is not None and self._is_live(holder, now):
+                    raise RunConflictError(
+                        f"{self._pipeline} is already running: run {holder['run_id']} started "
+                        f"{holder['started_at'][:19].replace('T', ' ')} UTC on {holder['host']} "
+                        f"(pid {holder['pid']}); wait for it to finish, or for its lease to expire "
+                        f"{self._lease_seconds:.0f}s after its last heartbeat"
+                    )
+                values = {
+                    "run_id": self._run_id,
+                    "host": host,
+                    "pid": pid,
+                    "started_at": _stamp(now),
+                    "heartbeat_at": _stamp(now),
+                }
+                if holder is None:
+                    connection.execute(insert(leases).values(pipeline=self._pipeline, **values))
+                else:
+                    log.warning("taking over the expired lease of run %s", holder["run_id"])
+                    connection.execute(
+                        update(leases).where(leases.c.pipeline == self._pipeline).values(**values)
+                    )
+        except SQLAlchemyError as exc:
+            raise SinkError(f"cannot take the run lease: {getattr(exc, 'orig', exc)}") from exc
+        self._beater = threading.Thread(target=self._beat, name="batchsync-lease", daemon=True)
+        self._beater.start()
+
+    def release(self) -> None:
+        self._stop_beating.set()
+        if self._beater is not None:
+            self._beater.join(timeout=5)
+        try:
+            with self._engine.begin() as connection:
+                connection.execute(
+                    delete(leases).where(leases.c.pipeline == self._pipeline, leases.c.run_id == self._run_id)
+                )
+        except SQLAlchemyError as exc:  # the lease will expire on its own: say so, do not fail the run
+            log.warning(
+                "could not release the run lease (it expires by itself): %s", getattr(exc, "orig", exc)
+            )
+
+    def _is_live(self, holder: RowMapping, now: datetime) -> bool:
+        if holder["host"] == socket.gethostname() and not is_alive(int(holder["pid"])):
+            return False
+        heartbeat = datetime.fromisoformat(str(holder["heartbeat_at"]))
+        return now - heartbeat < timedelta(seconds=self._lease_seconds)
+
+    def _beat(self) -> None:
+        """Refresh the heartbeat a few times per lease period, from its own connection."""
+        interval = max(self._lease_seconds / 3, 0.05)
+        while not self._stop_beating.wait(interval):
+            try:
+                with self._engine.begin() as connection:
+                    connection.execute(
+                        update(leases)
+                        .where(leases.c.pipeline == self._pipeline, leases.c.run_id == self._run_id)
+                        .values(heartbeat_at=_stamp(datetime.now(UTC)))
+                    )
+            except SQLAlchemyError as exc:
+                log.warning("lease heartbeat failed (will retry): %s", getattr(exc, "orig", exc))
