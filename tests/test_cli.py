@@ -210,19 +210,42 @@ def test_verbose_logs_each_request_with_secrets_redacted(
     assert all(r.query.get("api_key") == "query-secret-123" for r in api.requests), "the key was still sent"
 
 
-def test_a_table_missing_a_configured_column_fails_before_fetching_and_says_what_to_add(
+def test_a_column_added_to_the_config_is_added_to_the_table_and_filled(
+    config_file: Path, tmp_path: Path, api: SampleApi, database: Path
+) -> None:
+    import sqlite3
+
+    invoke("run", "items", "-c", str(config_file))
+    pipeline = pipeline_config(api.url)
+    pipeline["destination"]["columns"]["stock_unit"] = {"path": "unit", "type": "string"}
+    del pipeline["destination"]["columns"]["warehouse"]  # a removed column is left in place
+    grown = write_config(tmp_path / "grown.yaml", config_document(database, {"items": pipeline}))
+
+    result = invoke("run", "items", "-c", str(grown), "--json")
+
+    summary = orjson.loads(result.stdout)
+    with sqlite3.connect(database) as connection:
+        units = {unit for (unit,) in connection.execute("SELECT stock_unit FROM items")}
+        columns = {row[1] for row in connection.execute("PRAGMA table_info(items)")}
+    assert result.exit_code == 0 and summary["updated"] == 1_000, "every row gains the new column's value"
+    assert units == {"pcs"} and "warehouse" in columns
+
+
+def test_a_changed_column_type_is_a_clear_error_with_the_migration(
     config_file: Path, tmp_path: Path, api: SampleApi, database: Path
 ) -> None:
     invoke("run", "items", "-c", str(config_file))
     pipeline = pipeline_config(api.url)
-    pipeline["destination"]["columns"]["stock_unit"] = {"path": "unit", "type": "string"}
-    grown = write_config(tmp_path / "grown.yaml", config_document(database, {"items": pipeline}))
+    pipeline["destination"]["columns"]["stock_quantity"]["type"] = "decimal"
+    changed = write_config(tmp_path / "changed.yaml", config_document(database, {"items": pipeline}))
     api.clear_log()
 
-    result = invoke("run", "items", "-c", str(grown))
+    result = invoke("run", "items", "-c", str(changed))
 
+    output = result.output.replace("\n", " ")
     assert result.exit_code == 2
-    assert "ALTER TABLE items ADD COLUMN stock_unit TEXT" in result.output
+    assert "column stock_quantity of items is BIGINT in the database but decimal in the config" in output
+    assert "ALTER TABLE items DROP COLUMN stock_quantity" in output
     assert api.requests == []
 
 

@@ -122,3 +122,27 @@ def test_stale_after_takes_a_duration() -> None:
     assert batchsync.operations.parse_duration("7d") == timedelta(days=7)
     with pytest.raises(batchsync.ConfigError):
         batchsync.operations.parse_duration("soon")
+
+
+def test_a_record_that_is_dead_lettered_is_not_deleted_as_missing(api: SampleApi, database: Path) -> None:
+    config = config_with(api, database, "delete")
+    batchsync.run("items", config)
+    broken = api.inventory.items()[10]["item_id"]
+    api.settings.poison = {broken: "bad_decimal"}  # still in the source, just unreadable for now
+
+    result = batchsync.run("items", config)
+
+    assert result.status is RunStatus.PARTIAL and result.deleted == 0
+    assert broken in table_rows(database)
+
+
+def test_on_missing_is_refused_where_no_single_complete_pass_exists(api: SampleApi, database: Path) -> None:
+    document = config_with(api, database, "delete")
+    document["pipelines"]["items"]["source"] = {
+        "type": "fanout",
+        "entities": {"table": "users"},
+        "child_source": {"base_url": api.url, "path": "/x"},
+    }
+    with pytest.raises(batchsync.ConfigError) as raised:
+        batchsync.parse_config(document)
+    assert "on_missing: delete needs a complete pass" in str(raised.value.problems)

@@ -233,3 +233,28 @@ def test_a_fanout_with_no_entities_exits_2(
     result = runner.invoke(app, ["run", "bank_sync", "-c", str(config_file), "--only", "nobody"])
 
     assert result.exit_code == 2 and "no entities to sync" in result.output
+
+
+def test_record_errors_of_child_syncs_are_reported_under_the_fanout(api: SampleApi, database: Path) -> None:
+    make_tables(database, api)
+    config = fanout_config(database, api)
+    config["pipelines"]["bank_sync"]["destination"]["columns"]["description"]["type"] = "integer"
+
+    result = batchsync.run("bank_sync", config, only=["u000", "u001"])
+
+    letters = batchsync.dead_letters("bank_sync", config, limit=10_000)
+    expected = len(expected_transactions(api, {"u000", "u001"}))
+    assert result.status is RunStatus.PARTIAL and len(result.failures) == expected == len(letters)
+    assert {letter["run_id"] for letter in letters} == {result.run_id}
+
+
+def test_a_child_that_cannot_run_fails_its_entity_only(api: SampleApi, database: Path) -> None:
+    make_tables(database, api)
+    config = fanout_config(database, api)
+    config["pipelines"]["bank_sync"]["source"]["child_source"]["path"] = "/accounts/{child.no_such_field}/x"
+
+    result = batchsync.run("bank_sync", config, only=["u000", "u031"])
+
+    statuses = {entity.id: (entity.status, entity.error or entity.reason) for entity in result.entities}
+    assert statuses["u000"][0] is EntityStatus.FAILED and "no_such_field" in statuses["u000"][1]
+    assert statuses["u031"][0] is EntityStatus.SKIPPED

@@ -190,3 +190,22 @@ def test_kill_9_then_resume_refreshes_every_key_once_more_at_most_one_batch(
     assert set(asked) == set(office) and len(asked) - len(set(asked)) <= 50
     rows = table(database)
     assert all(rows[key][1] == answer["remaining"] for key, answer in office.items())
+
+
+def test_cli_filter_adds_to_the_configured_where_even_on_the_same_column(
+    key_api: SampleApi, database: Path
+) -> None:
+    make_keys_table(database, key_api)
+
+    result = batchsync.run("key_refresh", lookup_config(database, key_api), filters=["prd=Windows 11 Pro"])
+
+    assert result.status is RunStatus.SUCCEEDED and result.total_synced == 0, "Office AND Windows: no key"
+
+
+def test_filter_on_a_pipeline_that_is_not_a_lookup_is_a_config_error(api: SampleApi, database: Path) -> None:
+    from syncsupport import config_document, pipeline_config
+
+    with pytest.raises(batchsync.ConfigError, match="--filter applies to lookup pipelines"):
+        batchsync.run(
+            "items", config_document(database, {"items": pipeline_config(api.url)}), filters=["a=b"]
+        )

@@ -270,3 +270,16 @@ def test_on_drift_repass_misses_nothing_once_the_drift_stops(change: str, databa
     assert source <= synced, f"{len(source - synced)} records missed"
     # Deleted records were synced before they vanished; removing them is destination.on_missing's job.
     assert synced - source == (original - source)
+
+
+def test_dead_lettered_records_on_page_one_are_not_mistaken_for_drift(database: Path) -> None:
+    inventory = Inventory(size=300)
+    with SampleApi(inventory) as api:
+        api.settings.poison = {item["item_id"]: "bad_decimal" for item in inventory.items()[:5]}
+        config = document(api, database, style="offset_has_more")
+        config["pipelines"]["items"]["source"]["paginator"]["limit"] = 50
+
+        result = batchsync.run("items", config)
+
+    assert result.status is RunStatus.PARTIAL and len(result.failures) == 5
+    assert not result.drift.is_drift and not result.warnings

@@ -142,6 +142,8 @@ def render_result(console: Console, result: RunResult) -> None:
         f"  {result.pages:,} pages, {result.api_calls:,} API calls, {rate:,.0f} records/s",
         highlight=False,
     )
+    if result.deleted:
+        console.print(f"  {result.deleted:,} rows gone from the source were deleted", highlight=False)
     if result.dry_run:
         console.print("  nothing was written", highlight=False)
     elif result.is_pass_complete:

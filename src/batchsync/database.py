@@ -11,9 +11,11 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import Column, Engine, Table, create_engine, event, make_url
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.ddl import ExecutableDDLElement
 
 from batchsync.errors import ConfigError, SinkError
 
@@ -87,3 +89,19 @@ def _sqlite_engine(url: URL, read_only: bool) -> Engine:
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
+
+
+class AddColumn(ExecutableDDLElement):
+    """`ALTER TABLE … ADD COLUMN …`, compiled per dialect from the column's own definition."""
+
+    inherit_cache = False
+
+    def __init__(self, table: Table, column: Column[Any]) -> None:
+        self.table = table
+        self.column = column
+
+
+@compiles(AddColumn)
+def _compile_add_column(element: AddColumn, compiler: Any, **kw: Any) -> str:
+    definition = compiler.get_column_specification(element.column)
+    return f"ALTER TABLE {compiler.preparer.format_table(element.table)} ADD COLUMN {definition}"

@@ -38,7 +38,7 @@ from batchsync.config.pipeline import http_secret_values
 from batchsync.database import open_database
 from batchsync.engine.options import ProgressCallback, RunOptions
 from batchsync.engine.run import PipelineRun
-from batchsync.errors import ConfigError, SinkError
+from batchsync.errors import BatchsyncError, ConfigError, SinkError
 from batchsync.http.auth import build_auth
 from batchsync.http.client import HttpClient
 from batchsync.logs import run_context
@@ -47,6 +47,7 @@ from batchsync.models import (
     EntityResult,
     EntityStatus,
     JSONObject,
+    RecordFailure,
     RunResult,
     RunStatus,
     WriteCounts,
@@ -114,6 +115,7 @@ class FanoutRun:
         self._lock = threading.Lock()
         self.api_calls = 0
         self.pages = 0
+        self.failures: list[RecordFailure] = []
 
     def execute(self) -> RunResult:
         started_at = datetime.now(UTC)
@@ -245,13 +247,14 @@ class FanoutRun:
                 return None
             try:
                 result = self._sync_child(decision, child_id, child)
-            except ConfigError as exc:
+            except BatchsyncError as exc:  # this child cannot run (config, database): the entity fails
                 errors.append(f"{child_id}: {exc}")
                 continue
             if result.status is RunStatus.CANCELLED:
                 return None
             counts += result.counts
             with self._lock:
+                self.failures.extend(result.failures)
                 self.api_calls += result.api_calls
                 self.pages += result.pages
             if result.status not in (RunStatus.SUCCEEDED, RunStatus.PARTIAL):
@@ -286,12 +289,13 @@ class FanoutRun:
         run = PipelineRun(
             self.config,
             self.name,
-            dataclasses.replace(self.options, full_refresh=False),
+            self.options,
             self.stop,
             None,
             pipeline=pipeline,
             state_key=state_key,
             record_run=False,
+            run_id=self.run_id,
         )
         return run.execute()
 
@@ -348,11 +352,13 @@ class FanoutRun:
             status = RunStatus.CANCELLED
         elif not results or (failed and not successful and not skipped):
             status = RunStatus.FAILED
-        elif failed:
+        elif failed or self.failures:  # an entity failed, or some of the records it synced did
             status = RunStatus.PARTIAL
         else:
             status = RunStatus.SUCCEEDED
         verb = "Bulk sync dry run" if self.options.dry_run else "Bulk sync completed"
+        if interruption:
+            verb = "Bulk sync interrupted"
         if self.options.dry_run:
             would = statuses.count(EntityStatus.WOULD_SYNC)
             message = f"{verb}: {would} would be synced, {skipped} skipped"
@@ -377,6 +383,7 @@ class FanoutRun:
             error=interruption if interruption else (message if not results else None),
             entities=tuple(results),
             message=message,
+            failures=tuple(self.failures),
         )
 
 

@@ -90,7 +90,17 @@ class PipelineConfig(Model):
                 raise ValueError(
                     f"primary_key {destination.primary_key!r} is the lookup key, not a column to set"
                 )
-        elif destination.primary_key not in destination.columns:
+        if destination.on_missing != "keep" and isinstance(
+            self.source, LookupSourceConfig | FanoutSourceConfig
+        ):
+            raise ValueError(
+                f"destination.on_missing: {destination.on_missing} needs a complete pass over one "
+                f"collection; a {self.source.type} pipeline has none (leave it at keep)"
+            )
+        if (
+            not isinstance(self.source, LookupSourceConfig)
+            and destination.primary_key not in destination.columns
+        ):
             raise ValueError(
                 f"destination.primary_key {destination.primary_key!r} must be one of destination.columns"
             )

@@ -55,7 +55,10 @@ class BatchWriter:
         has_dead_letters: bool,
         table_exists: bool,
         on_missing: str = "keep",
+        dead_letter_key: str | None = None,
     ) -> None:
+        """`dead_letter_key` files dead letters under another name than the checkpoint's: a fan-out's
+        child syncs keep their own checkpoints but report their bad records under the fan-out's name."""
         self._pipeline = pipeline
         self._run_id = run_id
         self._sink = sink
@@ -66,6 +69,7 @@ class BatchWriter:
         self._has_dead_letters = has_dead_letters
         self._table_exists = table_exists
         self._on_missing = on_missing
+        self._letters_key = dead_letter_key or pipeline
         self.counts = WriteCounts()
         self.deleted = 0
         self.failures: list[RecordFailure] = []
@@ -163,17 +167,21 @@ class BatchWriter:
         if self._has_dead_letters and rows:
             refused = {row.key for row, _ in outcome.rejected}
             deadletters.resolve(
-                connection, self._pipeline, (str(r.key) for r in rows if r.key not in refused)
+                connection, self._letters_key, (str(r.key) for r in rows if r.key not in refused)
             )
         if letters:
-            deadletters.add(connection, self._pipeline, self._run_id, letters, now)
+            deadletters.add(connection, self._letters_key, self._run_id, letters, now)
             self._has_dead_letters = True
-        if following is None:
+            # The source still has these records, bad as they are: on_missing must not delete their rows.
+            self._sink.mark_seen(
+                connection, [letter.key for letter in letters if letter.key is not None], now
+            )
+        if following is None or self._letters_key != self._pipeline:  # siblings share the entries: keep them
             return
         is_full_pass = following.pass_watermark is None
         if following.is_complete and is_full_pass and self._has_dead_letters and following.pass_started_at:
             # Every record was processed again in this pass: entries from before it are settled.
-            deadletters.remove_older_than(connection, self._pipeline, following.pass_started_at)
+            deadletters.remove_older_than(connection, self._letters_key, following.pass_started_at)
 
     def _settle_missing(self, connection: Connection, following: Checkpoint, now: datetime) -> int:
         """At the end of a complete full pass, rows it did not see are gone from the source."""

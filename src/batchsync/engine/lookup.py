@@ -12,12 +12,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, column, inspect, select, table
+from sqlalchemy import Connection, Engine, and_, column, inspect, select, table
 from sqlalchemy.exc import SQLAlchemyError
 
 from batchsync.config import DestinationConfig, LookupSourceConfig, Where
@@ -58,6 +58,9 @@ class LookupRefresher:
         redactor: Redactor,
         stop: threading.Event,
         dry_run: bool,
+        batch_size: int | None = None,
+        fail_on_record_error: bool = False,
+        on_batch: Callable[[Checkpoint], None] | None = None,
     ) -> None:
         self._pipeline = pipeline
         self._run_id = run_id
@@ -66,6 +69,9 @@ class LookupRefresher:
         self._redactor = redactor
         self._stop = stop
         self._dry_run = dry_run
+        self._batch_size = batch_size or source.batch_size
+        self._fail_on_record_error = fail_on_record_error
+        self._on_batch = on_batch
         self._mapper = ColumnsMapper(destination.columns)
         self._match_on = DottedPath.parse(source.match_on)
         self._records_path = DottedPath.parse(source.records_path) if source.records_path else None
@@ -74,7 +80,10 @@ class LookupRefresher:
             keys.table, *(column(name) for name in {keys.column, *source.keys.where, *filters})
         )
         self._key = self._keys_table.c[keys.column]
-        self._filter = where_clause(self._keys_table, {**keys.where, **filters})
+        # The config's where and the CLI's --filter both apply, even on the same column.
+        self._filter = and_(
+            where_clause(self._keys_table, keys.where), where_clause(self._keys_table, filters)
+        )
         names = ", ".join(_quote(name) for name in destination.columns)
         self._read_sql = (
             f"SELECT {_quote(keys.column)}, {names} FROM {_quote(keys.table)} WHERE {_quote(keys.column)} IN "
@@ -92,6 +101,7 @@ class LookupRefresher:
         self.records = 0
         self.deleted = 0
         self.requests = 0
+        self.pages = 0
 
     def refresh(self, connection: Connection, checkpoint: Checkpoint) -> Checkpoint:
         """Refresh every remaining key; returns the last committed checkpoint (complete at the end)."""
@@ -102,11 +112,14 @@ class LookupRefresher:
             answers, errors = self._look_up([str(key) for key in keys])
             by_stored_key = {key: answers[str(key)] for key in keys if str(key) in answers}
             checkpoint = self._commit(connection, checkpoint, by_stored_key, errors, last_key=keys[-1])
+            self.pages += 1
+            if self._on_batch is not None:
+                self._on_batch(checkpoint)
             if self._stop.is_set():
                 return checkpoint
 
     def _next_keys(self, connection: Connection, after: Any) -> list[Any]:
-        query = select(self._key).where(self._filter).order_by(self._key).limit(self._source.batch_size)
+        query = select(self._key).where(self._filter).order_by(self._key).limit(self._batch_size)
         if after is not None:
             query = query.where(self._key > after)
         try:
@@ -180,6 +193,8 @@ class LookupRefresher:
             try:
                 values[key] = self._mapper.values(answer)
             except RecordError as exc:
+                if self._fail_on_record_error:
+                    raise RecordError(f"key {key}: {exc}", key=str(key)) from None
                 raw = self._redactor.redact(orjson.dumps(answer, default=str).decode())
                 letters.append(DeadLetter(str(key), raw, self._redactor.redact(f"key {key}: {exc}")))
         is_done = last_key is None

@@ -21,7 +21,7 @@ from batchsync.engine.lookup import LookupRefresher, prepare_lookup_table
 from batchsync.engine.options import Progress, ProgressCallback, RunOptions
 from batchsync.engine.targeted import check_targetable, fetch_by_ids
 from batchsync.engine.walk import PassWalker
-from batchsync.errors import BatchsyncError, CheckpointError, QuotaExhaustedError, RecordError
+from batchsync.errors import BatchsyncError, CheckpointError, ConfigError, QuotaExhaustedError, RecordError
 from batchsync.http.auth import build_auth
 from batchsync.http.client import HttpClient
 from batchsync.http.ratelimit import RateLimiter
@@ -30,7 +30,7 @@ from batchsync.logs import run_context
 from batchsync.models import Checkpoint, DriftReport, JSONObject, RunResult, RunStatus
 from batchsync.redaction import Redactor
 from batchsync.sinks.mapping import MappedRow, RowMapper
-from batchsync.sinks.schema import check_columns, ensure_table, table_exists
+from batchsync.sinks.schema import ensure_table, table_exists
 from batchsync.sinks.sqlite import SqliteSink
 from batchsync.sources.base import PagedSource
 from batchsync.sources.drift import drift_warning
@@ -85,6 +85,7 @@ class PipelineRun:
         state_key: str | None = None,
         record_run: bool = True,
         only_ids: Sequence[str] = (),
+        run_id: str | None = None,
     ) -> None:
         """`pipeline`, `state_key` and `record_run` serve fan-out: a child sync runs a derived pipeline
         under its own checkpoint key, inside the parent's run record."""
@@ -93,7 +94,7 @@ class PipelineRun:
         self.pipeline: PipelineConfig = pipeline or config.pipeline(name)
         self.state_key = state_key or name
         self.record_run = record_run and not options.dry_run
-        self.only_ids = list(only_ids)
+        self.only_ids = [item.strip() for item in only_ids if item.strip()]
         if self.only_ids:
             check_targetable(self.pipeline.rest_source)
         self.options = options
@@ -104,9 +105,12 @@ class PipelineRun:
         self.incremental = Incremental(incremental) if incremental else None
         if isinstance(self.pipeline.source, PythonSourceConfig):
             load_function(self.pipeline.source.function)  # an import error is a config error: fail now
-        self.run_id = str(uuid.uuid4())
+        if options.filters and not isinstance(self.pipeline.source, LookupSourceConfig):
+            raise ConfigError("--filter applies to lookup pipelines (it picks the keys to refresh)")
+        self.run_id = run_id or str(uuid.uuid4())
         self.pages = 0
         self.expected_total: int | None = None
+        self._refresher_in_use: LookupRefresher | None = None
 
     @functools.cached_property
     def mapper(self) -> RowMapper:
@@ -131,10 +135,8 @@ class PipelineRun:
                     engine, self.pipeline.source, self.pipeline.destination, self.options.dry_run
                 )
             elif not self.options.dry_run:
-                ensure_table(engine, self.sink.table)
+                ensure_table(engine, self.sink.table, self.pipeline.destination)
             has_table = table_exists(engine, self.pipeline.destination.table)
-            if has_table and not self.is_lookup:
-                check_columns(engine, self.sink.table)
             stored, has_dead_letters = self._stored_state(engine)
             start = self._starting_checkpoint(stored)
             writer = (
@@ -151,6 +153,7 @@ class PipelineRun:
                     has_dead_letters=has_dead_letters,
                     table_exists=has_table,
                     on_missing=self.pipeline.destination.on_missing,
+                    dead_letter_key=self.name,
                 )
             )
             if not self.record_run:  # dry runs, and a fan-out's child syncs (inside the parent's lease)
@@ -175,10 +178,14 @@ class PipelineRun:
         warnings: list[str] = []
         drift = DriftReport()
         tally: BatchWriter | LookupRefresher = writer or self._refresher(client)
+        self._refresher_in_use = tally if isinstance(tally, LookupRefresher) else None
         try:
             with engine.connect() as connection:  # one connection for the run, a transaction per batch
                 if isinstance(tally, LookupRefresher):
-                    final = tally.refresh(connection, start)
+                    try:
+                        final = tally.refresh(connection, start)
+                    finally:
+                        self.pages += tally.pages
                 elif self.only_ids:
                     self._sync_ids(connection, client, tally)
                 else:
@@ -205,7 +212,7 @@ class PipelineRun:
         finally:
             client.close()
             token_client.close()
-        if status is RunStatus.CANCELLED:
+        if status is RunStatus.CANCELLED or self.only_ids:  # a targeted run reports the pass as it stands
             final = self._committed_checkpoint(engine, final)
         result = RunResult(
             run_id=self.run_id,
@@ -300,7 +307,24 @@ class PipelineRun:
             redactor=self.redactor,
             stop=self.stop,
             dry_run=self.options.dry_run,
+            batch_size=self.options.page_size,
+            fail_on_record_error=self.pipeline.on_record_error == "fail",
+            on_batch=self._report_lookup_progress,
         )
+
+    def _report_lookup_progress(self, committed: Checkpoint) -> None:
+        if self.on_progress is not None and self._refresher_in_use is not None:
+            tally = self._refresher_in_use
+            self.on_progress(
+                Progress(
+                    tally.pages,
+                    tally.records,
+                    committed.pass_records,
+                    None,
+                    tally.counts,
+                    committed.is_complete,
+                )
+            )
 
     def _source(self, client: HttpClient, checkpoint: Checkpoint) -> PagedSource:
         config = self.pipeline.source
@@ -350,7 +374,7 @@ class PipelineRun:
             return None, False
         with engine.connect() as connection:
             stored = checkpoints.load(connection, self.state_key)
-            has_dead_letters = not self.options.dry_run and deadletters.count(connection, self.state_key) > 0
+            has_dead_letters = not self.options.dry_run and deadletters.count(connection, self.name) > 0
         return stored, has_dead_letters
 
     def _committed_checkpoint(self, engine: Engine, fallback: Checkpoint) -> Checkpoint:

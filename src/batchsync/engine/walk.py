@@ -83,8 +83,13 @@ class PassWalker:
             for start in range(0, len(records), size) if records else range(1):
                 # Mapped batch by batch, so with on_record_error: fail the batches before a bad record
                 # are committed and only the bad record's own batch is lost.
-                batch = [self._map(record) for record in records[start : start + size]]
-                keys.extend(item.key for item in batch if isinstance(item, MappedRow))
+                chunk = records[start : start + size]
+                batch = [self._map(record) for record in chunk]
+                # Every record's key, dead-lettered or not, as the end-of-pass re-read of page 1 sees them.
+                for record, item in zip(chunk, batch, strict=True):
+                    key = item.key if isinstance(item, MappedRow) else self._mapper.key_of(record)
+                    if key is not None:
+                        keys.append(key)
                 is_page_end = start + size >= len(records)
                 position = BatchPosition(
                     cursor=next_cursor if is_page_end else cursor,

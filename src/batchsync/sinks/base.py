@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, Table
 
@@ -39,6 +39,10 @@ class Sink(Protocol):
 
     def classify(self, connection: Connection, rows: Sequence[MappedRow]) -> WriteCounts:
         """What `write` would do, writing nothing (dry runs)."""
+        ...
+
+    def mark_seen(self, connection: Connection, keys: list[Any], seen_at: datetime) -> None:
+        """Record that a sync saw these keys without writing them (e.g. dead-lettered records)."""
         ...
 
     def mark_missing(

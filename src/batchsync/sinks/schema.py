@@ -8,6 +8,7 @@ it); `_batchsync_deleted_at` when a complete pass found the record gone (`on_mis
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,7 +31,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.types import TypeEngine
 
 from batchsync.config import DestinationConfig
-from batchsync.errors import SinkError
+from batchsync.database import AddColumn
+from batchsync.errors import ConfigError, SinkError
+
+log = logging.getLogger("batchsync.schema")
 
 HASH_COLUMN = "_batchsync_hash"
 SYNCED_AT_COLUMN = "_batchsync_synced_at"
@@ -80,38 +84,63 @@ def _bookkeeping_columns() -> list[Column[Any]]:
     ]
 
 
-def ensure_table(engine: Engine, table: Table) -> None:
-    """Create the table when it is missing, and add bookkeeping columns an older batchsync did not make
-    (never a user column: see check_columns). Raises SinkError when the database refuses."""
+def ensure_table(engine: Engine, table: Table, destination: DestinationConfig) -> list[str]:
+    """Create the table, or evolve an existing one: add configured columns it lacks (and bookkeeping
+    columns an older batchsync did not make). A removed column is left in place; a column whose type no
+    longer matches raises ConfigError with the migration to run. Returns the columns added."""
     try:
         with engine.begin() as connection:  # one connection: SQLite allows one writer at a time
             table.create(connection, checkfirst=True)
-            existing = {column["name"] for column in inspect(connection).get_columns(table.name)}
+            existing = {
+                column["name"]: column["type"] for column in inspect(connection).get_columns(table.name)
+            }
+            check_types(engine, table, destination, existing)
+            added = []
             for column in table.columns:
-                if column.name.startswith("_batchsync_") and column.name not in existing:
-                    kind = column.type.compile(dialect=engine.dialect)
-                    connection.exec_driver_sql(
-                        f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}'
-                    )
+                if column.name not in existing:
+                    connection.execute(AddColumn(table, column))
+                    added.append(column.name)
     except SQLAlchemyError as exc:
-        raise SinkError(f"cannot create table {table.name}: {getattr(exc, 'orig', exc)}") from exc
-
-
-def check_columns(engine: Engine, table: Table) -> None:
-    """Raise SinkError, with the statements to run, when the existing table lacks configured columns.
-
-    batchsync does not alter existing tables yet; saying exactly what to add beats failing mid-run with
-    "no such column".
-    """
-    existing = {column["name"] for column in inspect(engine).get_columns(table.name)}
-    missing = [column for column in table.columns if column.name not in existing]
-    if missing:
-        statements = "; ".join(
-            f"ALTER TABLE {table.name} ADD COLUMN {column.name} {column.type.compile(dialect=engine.dialect)}"
-            for column in missing
+        raise SinkError(f"cannot create or update table {table.name}: {getattr(exc, 'orig', exc)}") from exc
+    user_columns = [name for name in added if not name.startswith("_batchsync_")]
+    if user_columns:
+        log.warning(
+            "added column(s) %s to %s; every row counts as updated once", ", ".join(user_columns), table.name
         )
-        names = ", ".join(column.name for column in missing)
-        raise SinkError(f"table {table.name} has no column {names} that the config lists; run: {statements}")
+    return added
+
+
+# How a configured type shows in the database's own type names (SQLite's declared types, PostgreSQL's).
+_TYPE_FAMILIES = {
+    "string": ("CHAR", "TEXT", "CLOB", "STRING"),
+    "integer": ("INT",),
+    "float": ("REAL", "FLOA", "DOUB"),
+    "decimal": ("NUMERIC", "DECIMAL"),
+    "boolean": ("BOOL",),
+    "datetime": ("DATETIME", "TIMESTAMP"),
+    "json": ("JSON", "TEXT"),
+}
+
+
+def check_types(
+    engine: Engine, table: Table, destination: DestinationConfig, existing: dict[str, Any]
+) -> None:
+    """ConfigError naming the migration when a configured column's type differs from the table's."""
+    for name, column in destination.columns.items():
+        if name not in existing:
+            continue
+        stored = str(existing[name]).upper()
+        if any(family in stored for family in _TYPE_FAMILIES[column.type]):
+            continue
+        wanted = table.c[name].type.compile(dialect=engine.dialect)
+        if engine.dialect.name == "postgresql":
+            migration = f"ALTER TABLE {table.name} ALTER COLUMN {name} TYPE {wanted} USING {name}::{wanted}"
+        else:  # SQLite cannot change a column's type: drop it, and the next run adds and refills it
+            migration = f"ALTER TABLE {table.name} DROP COLUMN {name}"
+        raise ConfigError(
+            f"column {name} of {table.name} is {stored} in the database but {column.type} in the config; "
+            f"migrate it first: {migration}"
+        )
 
 
 def table_exists(engine: Engine, name: str) -> bool:

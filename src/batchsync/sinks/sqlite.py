@@ -145,6 +145,10 @@ class SqliteSink:
             ) from exc
         return int(result.rowcount)
 
+    def mark_seen(self, connection: Connection, keys: list[Any], seen_at: datetime) -> None:
+        """Record that a sync saw these keys (rows that exist) without writing their content."""
+        self._mark_seen(connection, keys, stamp(seen_at))
+
     def _mark_seen(self, connection: Connection, keys: list[Any], now: str) -> None:
         """Unchanged rows keep their content; only the moment they were last seen moves."""
         try:

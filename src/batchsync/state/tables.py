@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import (
     Boolean,
     Column,
@@ -17,9 +15,8 @@ from sqlalchemy import (
     inspect,
 )
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.ddl import ExecutableDDLElement
 
+from batchsync.database import AddColumn
 from batchsync.errors import SinkError
 
 metadata = MetaData()
@@ -95,19 +92,3 @@ def ensure_state_tables(engine: Engine) -> None:
                         connection.execute(AddColumn(table, column))
     except SQLAlchemyError as exc:
         raise SinkError(f"cannot create batchsync's tables: {getattr(exc, 'orig', exc)}") from exc
-
-
-class AddColumn(ExecutableDDLElement):
-    """`ALTER TABLE … ADD COLUMN …`, compiled per dialect from the column's own definition."""
-
-    inherit_cache = False
-
-    def __init__(self, table: Table, column: Column[Any]) -> None:
-        self.table = table
-        self.column = column
-
-
-@compiles(AddColumn)
-def _compile_add_column(element: AddColumn, compiler: Any, **kw: Any) -> str:
-    definition = compiler.get_column_specification(element.column)
-    return f"ALTER TABLE {compiler.preparer.format_table(element.table)} ADD COLUMN {definition}"
