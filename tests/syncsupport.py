@@ -204,3 +204,41 @@ def assert_table_equals_source(database: Path, inventory: Inventory, table: str 
     assert not changed, (
         f"{len(changed)} rows differ, e.g. {changed[0]}: {actual[changed[0]]} != {expected[changed[0]]}"
     )
+
+
+def url_document(url: str, pipelines: dict[str, Any]) -> dict[str, Any]:
+    """A config document for any database URL (SQLite or PostgreSQL)."""
+    return {"database": url, "pipelines": pipelines}
+
+
+def table_rows_at(url: str, table: str = "items") -> dict[str, tuple[Any, ...]]:
+    """The synced table, read through SQLAlchemy from either database, in comparable values."""
+    from sqlalchemy import create_engine, text
+
+    if url.startswith("sqlite:///"):
+        return table_rows(Path(url.removeprefix("sqlite:///")), table)
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            found = connection.execute(
+                text(
+                    "SELECT item_id, sku, name, price, stock_quantity, is_active, category, unit, created_at,"
+                    f" updated_at, warehouse, custom_fields FROM {table}"
+                )
+            ).all()
+    finally:
+        engine.dispose()
+    return {row[0]: (*row[1:10], row[10], row[11]) for row in found}
+
+
+def assert_table_at_equals_source(url: str, inventory: Inventory, table: str = "items") -> None:
+    actual = table_rows_at(url, table)
+    expected = expected_rows(inventory)
+    missing = expected.keys() - actual.keys()
+    extra = actual.keys() - expected.keys()
+    changed = [key for key in expected.keys() & actual.keys() if expected[key] != actual[key]]
+    assert not missing, f"{len(missing)} records missing, e.g. {sorted(missing)[:5]}"
+    assert not extra, f"{len(extra)} extra rows, e.g. {sorted(extra)[:5]}"
+    assert not changed, (
+        f"{len(changed)} rows differ, e.g. {changed[0]}: {actual[changed[0]]} != {expected[changed[0]]}"
+    )

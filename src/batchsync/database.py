@@ -8,18 +8,21 @@ start with `BEGIN IMMEDIATE` so a batch never fails half-way for want of the wri
 from __future__ import annotations
 
 import contextlib
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Column, Engine, Table, create_engine, event, make_url
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DisconnectionError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.ddl import ExecutableDDLElement
 
 from batchsync.errors import ConfigError, SinkError
 
 _BUSY_TIMEOUT_MS = 30_000
+T = TypeVar("T")
 
 
 def describe_url(url: str) -> str:
@@ -40,9 +43,13 @@ def open_database(url: str, *, read_only: bool = False) -> Engine:
         parsed = make_url(url)
     except ArgumentError as exc:
         raise ConfigError(f"database: not a database URL: {url!r}") from exc
-    if parsed.get_backend_name() != "sqlite":
-        raise ConfigError(f"database: {parsed.get_backend_name()} is not supported yet; use a sqlite:/// URL")
-    engine = _sqlite_engine(parsed, read_only)
+    backend = parsed.get_backend_name()
+    if backend == "postgresql":
+        engine = _postgres_engine(parsed, read_only)
+    elif backend == "sqlite":
+        engine = _sqlite_engine(parsed, read_only)
+    else:
+        raise ConfigError(f"database: {backend} is not supported; use a sqlite:/// or postgresql:// URL")
     try:
         with engine.connect() as connection:
             if not read_only:
@@ -53,6 +60,22 @@ def open_database(url: str, *, read_only: bool = False) -> Engine:
         engine.dispose()
         reason = getattr(exc, "orig", None) or exc
         raise SinkError(f"cannot open the database {describe_url(url)}: {reason}") from exc
+    return engine
+
+
+def _postgres_engine(url: URL, read_only: bool) -> Engine:
+    """PostgreSQL through psycopg 3. A dropped connection (server restart) is noticed before use."""
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg")
+    engine = create_engine(url, pool_pre_ping=True)
+    if read_only:
+
+        @event.listens_for(engine, "connect")
+        def _read_only(dbapi_connection: Any, _record: Any) -> None:
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+            dbapi_connection.commit()
+
     return engine
 
 
@@ -105,3 +128,21 @@ class AddColumn(ExecutableDDLElement):
 def _compile_add_column(element: AddColumn, compiler: Any, **kw: Any) -> str:
     definition = compiler.get_column_specification(element.column)
     return f"ALTER TABLE {compiler.preparer.format_table(element.table)} ADD COLUMN {definition}"
+
+
+def retrying_when_disconnected(
+    action: Callable[[], T], *, attempts: int = 20, wait_seconds: float = 0.5
+) -> T:
+    """Run `action`, trying again while the database is unreachable (a restart takes a moment).
+
+    For the bookkeeping after a failed run — recording its end, releasing its lease — which must not be
+    lost to the same outage that failed the run. Other errors, and the last attempt's, propagate.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return action()
+        except (OperationalError, DisconnectionError):
+            if attempt == attempts:
+                raise
+            time.sleep(wait_seconds)
+    raise AssertionError("unreachable")

@@ -14,9 +14,21 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, RowMapping, func, inspect, select
+from sqlalchemy import (
+    Connection,
+    Engine,
+    MetaData,
+    RowMapping,
+    String,
+    Table,
+    func,
+    or_,
+    select,
+    true,
+    type_coerce,
+)
 
-from batchsync.config import Config, FanoutSourceConfig, load_config, parse_config
+from batchsync.config import Config, DestinationConfig, FanoutSourceConfig, load_config, parse_config
 from batchsync.database import open_database
 from batchsync.engine import ProgressCallback, RunOptions, run_pipeline, run_targeted
 from batchsync.errors import ConfigError
@@ -264,7 +276,7 @@ def stats(
             errors = (
                 deadletters.count(connection, name) if table_exists(engine, dead_letters_table.name) else 0
             )
-            figures = _table_figures(engine, connection, pipeline.destination.table, last_run, stale_after)
+            figures = _table_figures(engine, connection, pipeline.destination, last_run, stale_after)
     finally:
         engine.dispose()
     return PipelineStats(
@@ -278,31 +290,38 @@ def stats(
 
 
 def _table_figures(
-    engine: Engine, connection: Connection, table: str, last_run: Sequence[RowMapping], stale_after: timedelta
+    engine: Engine,
+    connection: Connection,
+    destination: DestinationConfig,
+    last_run: Sequence[RowMapping],
+    stale_after: timedelta,
 ) -> dict[str, int]:
-    if not table_exists(engine, table):
+    if not table_exists(engine, destination.table, destination.db_schema):
         return {"total_rows": 0, "synced_last_run": 0, "stale_rows": 0, "deleted_rows": 0}
-    quoted = '"' + table.replace('"', '""') + '"'
-    columns = {column["name"] for column in inspect(connection).get_columns(table)}
-    total = connection.exec_driver_sql(f"SELECT count(*) FROM {quoted}").scalar_one()
-    if SEEN_AT_COLUMN not in columns:  # a table no batchsync sync has written to yet
+    rows = Table(destination.table, MetaData(), schema=destination.db_schema, autoload_with=connection)
+    total = connection.execute(select(func.count()).select_from(rows)).scalar_one()
+    if SEEN_AT_COLUMN not in rows.c:  # a table no batchsync sync has written to yet
         return {"total_rows": total, "synced_last_run": 0, "stale_rows": total, "deleted_rows": 0}
-    since_last_run = stamp(datetime.fromisoformat(last_run[0]["started_at"])) if last_run else None
-    stale_before = stamp(datetime.now(UTC) - stale_after)
-    live = f"{DELETED_AT_COLUMN} IS NULL" if DELETED_AT_COLUMN in columns else "1 = 1"
-    seen = connection.exec_driver_sql(
-        f"SELECT count(*) FROM {quoted} WHERE {SEEN_AT_COLUMN} >= ?", (since_last_run or "9999",)
-    ).scalar_one()
-    stale = connection.exec_driver_sql(
-        f"SELECT count(*) FROM {quoted} WHERE {live} AND ({SEEN_AT_COLUMN} IS NULL OR {SEEN_AT_COLUMN} < ?)",
-        (stale_before,),
-    ).scalar_one()
-    deleted = 0
-    if DELETED_AT_COLUMN in columns:
-        deleted = connection.exec_driver_sql(
-            f"SELECT count(*) FROM {quoted} WHERE {DELETED_AT_COLUMN} IS NOT NULL"
-        ).scalar_one()
-    return {"total_rows": total, "synced_last_run": seen, "stale_rows": stale, "deleted_rows": deleted}
+    seen: Any = rows.c[SEEN_AT_COLUMN]
+    as_stored: Any = lambda moment: moment  # noqa: E731 - PostgreSQL compares timestamps as timestamps
+    if engine.dialect.name == "sqlite" or isinstance(seen.type, String):
+        # batchsync writes these as its own ISO text (see schema.stamp): compare them as that text.
+        seen, as_stored = type_coerce(seen, String), stamp
+    live = rows.c[DELETED_AT_COLUMN].is_(None) if DELETED_AT_COLUMN in rows.c else true()
+    since_last_run = datetime.fromisoformat(last_run[0]["started_at"]) if last_run else None
+
+    def count(*conditions: Any) -> int:
+        return int(connection.execute(select(func.count()).select_from(rows).where(*conditions)).scalar_one())
+
+    synced_last_run = count(seen >= as_stored(since_last_run)) if since_last_run else 0
+    stale = count(live, or_(seen.is_(None), seen < as_stored(datetime.now(UTC) - stale_after)))
+    deleted = count(rows.c[DELETED_AT_COLUMN].is_not(None)) if DELETED_AT_COLUMN in rows.c else 0
+    return {
+        "total_rows": total,
+        "synced_last_run": synced_last_run,
+        "stale_rows": stale,
+        "deleted_rows": deleted,
+    }
 
 
 def parse_duration(text: str) -> timedelta:

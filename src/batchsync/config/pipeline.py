@@ -36,6 +36,8 @@ class DestinationConfig(Model):
     table: str
     primary_key: str
     columns: dict[str, ColumnConfig] = Field(min_length=1)
+    db_schema: str | None = Field(None, alias="schema")
+    """`schema:` in the file. PostgreSQL: the destination table's schema (default: the search_path)."""
     on_missing: Literal["keep", "soft_delete", "delete"] = "keep"
     """What a complete full pass does with rows it did not see: keep them, set _batchsync_deleted_at,
     or delete them."""

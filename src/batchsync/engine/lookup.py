@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, and_, column, inspect, select, table
+from sqlalchemy import Connection, Engine, and_, bindparam, column, inspect, select, table, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from batchsync.config import DestinationConfig, LookupSourceConfig, Where
@@ -61,6 +61,7 @@ class LookupRefresher:
         batch_size: int | None = None,
         fail_on_record_error: bool = False,
         on_batch: Callable[[Checkpoint], None] | None = None,
+        dialect: str = "sqlite",
     ) -> None:
         self._pipeline = pipeline
         self._run_id = run_id
@@ -69,6 +70,7 @@ class LookupRefresher:
         self._redactor = redactor
         self._stop = stop
         self._dry_run = dry_run
+        self._dialect = dialect
         self._batch_size = batch_size or source.batch_size
         self._fail_on_record_error = fail_on_record_error
         self._on_batch = on_batch
@@ -84,18 +86,11 @@ class LookupRefresher:
         self._filter = and_(
             where_clause(self._keys_table, keys.where), where_clause(self._keys_table, filters)
         )
-        names = ", ".join(_quote(name) for name in destination.columns)
-        self._read_sql = (
-            f"SELECT {_quote(keys.column)}, {names} FROM {_quote(keys.table)} WHERE {_quote(keys.column)} IN "
+        self._columns = list(destination.columns)
+        self._rows = table(
+            keys.table, column(keys.column), *(column(name) for name in self._columns), column(SEEN_AT_COLUMN)
         )
-        assignments = ", ".join(f"{_quote(name)} = ?" for name in destination.columns)
-        self._update_sql = (
-            f"UPDATE {_quote(keys.table)} SET {assignments}, {_quote(SEEN_AT_COLUMN)} = ? "
-            f"WHERE {_quote(keys.column)} = ?"
-        )
-        self._seen_sql = (
-            f"UPDATE {_quote(keys.table)} SET {_quote(SEEN_AT_COLUMN)} = ? WHERE {_quote(keys.column)} IN "
-        )
+        self._row_key = self._rows.c[keys.column]
         self.counts = WriteCounts()
         self.failures: list[RecordFailure] = []
         self.records = 0
@@ -220,36 +215,57 @@ class LookupRefresher:
         self.failures.extend(RecordFailure(letter.key, letter.error) for letter in letters)
         return following
 
+    def _bind(self, values: list[Any]) -> list[Any]:
+        if self._dialect == "sqlite":
+            return _bindable_in_sqlite(values)
+        return [orjson.dumps(value).decode() if isinstance(value, dict | list) else value for value in values]
+
     def _write(self, connection: Connection, values: dict[Any, list[Any]], now: datetime) -> WriteCounts:
         """Update the listed columns of rows whose answer changed; only mark the others as seen."""
         if not values:
             return WriteCounts()
         keys = list(values)
-        placeholders = ",".join("?" * len(keys))
-        stored = {
-            row[0]: tuple(row[1:])
-            for row in connection.exec_driver_sql(self._read_sql + f"({placeholders})", tuple(keys))
-        }
+        rows = self._rows
+        current = select(self._row_key, *(rows.c[name] for name in self._columns)).where(
+            self._row_key.in_(keys)
+        )
+        stored = {row[0]: tuple(row[1:]) for row in connection.execute(current)}
         changed = [
             key
             for key in keys
             if key not in stored or not self._mapper.same_as_stored(stored[key], values[key])
         ]
-        unchanged = [key for key in keys if key not in set(changed)]
+        changed_set = set(changed)
+        unchanged = [key for key in keys if key not in changed_set]
         if not self._dry_run:
             moment = stamp(now)
             if changed:
-                rows = [(*_bindable(values[key]), moment, key) for key in changed]
-                connection.exec_driver_sql(self._update_sql, rows)
+                names = [*self._columns, SEEN_AT_COLUMN]
+                statement = (
+                    update(rows)
+                    .where(self._row_key == bindparam("lookup_key"))
+                    .values({name: bindparam(f"new_{name}") for name in names})
+                )
+                parameters = [
+                    {
+                        "lookup_key": key,
+                        **{
+                            f"new_{name}": value
+                            for name, value in zip(names, [*self._bind(values[key]), moment], strict=True)
+                        },
+                    }
+                    for key in changed
+                ]
+                connection.execute(statement, parameters)
             if unchanged:
-                connection.exec_driver_sql(
-                    self._seen_sql + f"({','.join('?' * len(unchanged))})", (moment, *unchanged)
+                connection.execute(
+                    update(rows).where(self._row_key.in_(unchanged)).values({SEEN_AT_COLUMN: moment})
                 )
         return WriteCounts(updated=len(changed), unchanged=len(unchanged))
 
 
-def _bindable(values: Sequence[Any]) -> list[Any]:
-    """Python values as SQLite takes them (the lookup writes into a table the user owns)."""
+def _bindable_in_sqlite(values: Sequence[Any]) -> list[Any]:
+    """Python values as SQLite's driver takes them (psycopg takes Decimal, datetime and dicts itself)."""
     bound: list[Any] = []
     for value in values:
         if isinstance(value, datetime):

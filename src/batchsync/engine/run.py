@@ -29,9 +29,10 @@ from batchsync.http.retry import RetryPolicy
 from batchsync.logs import run_context
 from batchsync.models import Checkpoint, DriftReport, JSONObject, RunResult, RunStatus
 from batchsync.redaction import Redactor
+from batchsync.sinks import make_sink
+from batchsync.sinks.base import Sink
 from batchsync.sinks.mapping import MappedRow, RowMapper
 from batchsync.sinks.schema import ensure_table, table_exists
-from batchsync.sinks.sqlite import SqliteSink
 from batchsync.sources.base import PagedSource
 from batchsync.sources.drift import drift_warning
 from batchsync.sources.incremental import Incremental
@@ -111,14 +112,15 @@ class PipelineRun:
         self.pages = 0
         self.expected_total: int | None = None
         self._refresher_in_use: LookupRefresher | None = None
+        self._dialect = "sqlite"
 
     @functools.cached_property
     def mapper(self) -> RowMapper:
         return RowMapper(self.pipeline.destination)
 
     @functools.cached_property
-    def sink(self) -> SqliteSink:
-        return SqliteSink(self.pipeline.destination)
+    def sink(self) -> Sink:
+        return make_sink(self._dialect, self.pipeline.destination)
 
     @property
     def is_lookup(self) -> bool:
@@ -127,6 +129,7 @@ class PipelineRun:
     def execute(self) -> RunResult:
         started_at = datetime.now(UTC)
         engine = open_database(self.config.database, read_only=self.options.dry_run)
+        self._dialect = engine.dialect.name
         try:
             if not self.options.dry_run:
                 ensure_state_tables(engine)
@@ -136,7 +139,9 @@ class PipelineRun:
                 )
             elif not self.options.dry_run:
                 ensure_table(engine, self.sink.table, self.pipeline.destination)
-            has_table = table_exists(engine, self.pipeline.destination.table)
+            has_table = table_exists(
+                engine, self.pipeline.destination.table, self.pipeline.destination.db_schema
+            )
             stored, has_dead_letters = self._stored_state(engine)
             start = self._starting_checkpoint(stored)
             writer = (
@@ -310,6 +315,7 @@ class PipelineRun:
             batch_size=self.options.page_size,
             fail_on_record_error=self.pipeline.on_record_error == "fail",
             on_batch=self._report_lookup_progress,
+            dialect=self._dialect,
         )
 
     def _report_lookup_progress(self, committed: Checkpoint) -> None:

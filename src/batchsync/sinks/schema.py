@@ -27,6 +27,7 @@ from sqlalchemy import (
     Text,
     inspect,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.types import TypeEngine
 
@@ -56,7 +57,7 @@ def _column_type(type_name: str) -> TypeEngine[Any]:
         "decimal": Numeric(),
         "boolean": Boolean(),
         "datetime": DateTime(timezone=True),
-        "json": JSON().with_variant(Text(), "sqlite"),
+        "json": JSON().with_variant(Text(), "sqlite").with_variant(JSONB(), "postgresql"),
     }
     return types[type_name]
 
@@ -72,7 +73,7 @@ def destination_table(destination: DestinationConfig, metadata: MetaData | None 
         )
         for name, column in destination.columns.items()
     ]
-    return Table(destination.table, metadata, *columns, *_bookkeeping_columns())
+    return Table(destination.table, metadata, *columns, *_bookkeeping_columns(), schema=destination.db_schema)
 
 
 def _bookkeeping_columns() -> list[Column[Any]]:
@@ -143,5 +144,5 @@ def check_types(
         )
 
 
-def table_exists(engine: Engine, name: str) -> bool:
-    return inspect(engine).has_table(name)
+def table_exists(engine: Engine, name: str, schema: str | None = None) -> bool:
+    return inspect(engine).has_table(name, schema=schema)

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, RowMapping, delete, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
+from batchsync.database import retrying_when_disconnected
 from batchsync.errors import RunConflictError, SinkError
 from batchsync.state.runs import is_alive
 from batchsync.state.tables import leases
@@ -83,11 +84,15 @@ class Lease:
         self._stop_beating.set()
         if self._beater is not None:
             self._beater.join(timeout=5)
-        try:
+
+        def delete_own_row() -> None:
             with self._engine.begin() as connection:
                 connection.execute(
                     delete(leases).where(leases.c.pipeline == self._pipeline, leases.c.run_id == self._run_id)
                 )
+
+        try:
+            retrying_when_disconnected(delete_own_row)
         except SQLAlchemyError as exc:  # the lease will expire on its own: say so, do not fail the run
             log.warning(
                 "could not release the run lease (it expires by itself): %s", getattr(exc, "orig", exc)

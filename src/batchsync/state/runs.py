@@ -16,6 +16,7 @@ import orjson
 from sqlalchemy import Connection, Engine, RowMapping, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
+from batchsync.database import retrying_when_disconnected
 from batchsync.errors import SinkError
 from batchsync.models import RunResult, RunStatus, Trigger
 from batchsync.state.tables import runs
@@ -48,7 +49,7 @@ def _insert_start(engine: Engine, run_id: str, pipeline: str, trigger: Trigger, 
 
 def record_finish(engine: Engine, result: RunResult) -> None:
     try:
-        _update_finish(engine, result)
+        retrying_when_disconnected(lambda: _update_finish(engine, result))
     except SQLAlchemyError as exc:
         raise SinkError(
             f"cannot record the run's end in batchsync_runs: {getattr(exc, 'orig', exc)}"
