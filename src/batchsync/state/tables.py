@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
+
 from sqlalchemy import (
     Boolean,
     Column,
+    Connection,
     Double,
     Engine,
     Integer,
@@ -12,7 +16,11 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
+    func,
+    insert,
     inspect,
+    select,
 )
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -47,7 +55,7 @@ runs = Table(
     Column("unchanged", Integer, nullable=False, default=0, server_default="0"),
     Column("deleted", Integer, nullable=False, default=0, server_default="0"),
     Column("failed", Integer, nullable=False, default=0, server_default="0"),
-    Column("is_pass_complete", Boolean, nullable=False, default=False),
+    Column("is_pass_complete", Boolean, nullable=False, default=False, server_default=false()),
     Column("error", Text),
     Column("details", Text),  # JSON: warnings and error_details
     Column("host", String(255)),
@@ -79,16 +87,53 @@ dead_letters = Table(
 )
 
 
+schema_version = Table(
+    "batchsync_schema_version",
+    metadata,
+    Column("version", Integer, primary_key=True),
+    Column("applied_at", String(40), nullable=False),
+)
+
+
+def _migration_1_tables_as_of_0_1(connection: Connection) -> None:
+    """batchsync 0.1's tables: create what is missing, and add the columns that databases made by its
+    development builds (before versioning) lack."""
+    metadata.create_all(connection, checkfirst=True)
+    inspector = inspect(connection)
+    for table in metadata.sorted_tables:
+        existing = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in existing:
+                connection.execute(AddColumn(table, column))
+
+
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_migration_1_tables_as_of_0_1,)
+"""Migration N is MIGRATIONS[N - 1]. Append, never edit: a database records the last one it ran."""
+
+
 def ensure_state_tables(engine: Engine) -> None:
-    """Create batchsync's tables, and add the columns a newer version introduced to existing ones."""
+    """Bring batchsync's own tables to the current version: each migration not yet recorded in
+    `batchsync_schema_version` runs once, in the transaction that records it."""
     try:
-        with engine.begin() as connection:  # one connection: SQLite allows one writer at a time
-            metadata.create_all(connection, checkfirst=True)
-            inspector = inspect(connection)
-            for table in metadata.sorted_tables:
-                existing = {column["name"] for column in inspector.get_columns(table.name)}
-                for column in table.columns:
-                    if column.name not in existing:
-                        connection.execute(AddColumn(table, column))
+        with engine.begin() as connection:  # one writer at a time (BEGIN IMMEDIATE on SQLite)
+            schema_version.create(connection, checkfirst=True)
+            if connection.dialect.name == "postgresql":  # concurrent starts wait here, then see the result
+                connection.exec_driver_sql("LOCK TABLE batchsync_schema_version IN EXCLUSIVE MODE")
+            current = connection.execute(select(func.max(schema_version.c.version))).scalar_one() or 0
+            for version, migrate in enumerate(MIGRATIONS, start=1):
+                if version > current:
+                    migrate(connection)
+                    connection.execute(
+                        insert(schema_version).values(
+                            version=version, applied_at=datetime.now(UTC).isoformat()
+                        )
+                    )
     except SQLAlchemyError as exc:
-        raise SinkError(f"cannot create batchsync's tables: {getattr(exc, 'orig', exc)}") from exc
+        raise SinkError(f"cannot create or upgrade batchsync's tables: {getattr(exc, 'orig', exc)}") from exc
+
+
+def state_version(connection: Connection) -> int:
+    """The last migration this database ran (0: batchsync never ran here)."""
+    if not inspect(connection).has_table(schema_version.name):
+        return 0
+    return int(connection.execute(select(func.max(schema_version.c.version))).scalar_one() or 0)

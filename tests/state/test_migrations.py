@@ -1,0 +1,54 @@
+"""batchsync's own tables are created and upgraded by numbered migrations, each run once."""
+
+from __future__ import annotations
+
+from sqlalchemy import create_engine, inspect, text
+
+from batchsync.database import open_database
+from batchsync.state.tables import MIGRATIONS, ensure_state_tables, metadata, state_version
+
+
+def test_a_new_database_gets_every_table_at_the_latest_version(database_url: str) -> None:
+    engine = open_database(database_url)
+    try:
+        ensure_state_tables(engine)
+        ensure_state_tables(engine)  # a second start changes nothing
+
+        with engine.connect() as connection:
+            version = state_version(connection)
+            applied = connection.execute(text("SELECT count(*) FROM batchsync_schema_version")).scalar_one()
+        tables = set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+    assert version == len(MIGRATIONS) == applied
+    assert {table.name for table in metadata.sorted_tables} <= tables
+
+
+def test_a_database_from_before_versioning_is_upgraded_keeping_its_data(database_url: str) -> None:
+    raw = create_engine(database_url)
+    with raw.begin() as connection:  # batchsync_runs as an early development build made it
+        connection.execute(
+            text(
+                "CREATE TABLE batchsync_runs (run_id VARCHAR(36) PRIMARY KEY, pipeline VARCHAR(200) NOT NULL,"
+                " trigger VARCHAR(20) NOT NULL, status VARCHAR(20) NOT NULL, started_at VARCHAR(40) NOT NULL)"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO batchsync_runs VALUES ('r1', 'items', 'manual', 'succeeded', '2026-01-01T00:00:00')"
+            )
+        )
+    raw.dispose()
+    engine = open_database(database_url)
+    try:
+        ensure_state_tables(engine)
+
+        with engine.connect() as connection:
+            row = connection.execute(
+                text("SELECT run_id, status, deleted, api_calls FROM batchsync_runs")
+            ).one()
+            version = state_version(connection)
+    finally:
+        engine.dispose()
+    assert tuple(row) == ("r1", "succeeded", 0, 0)
+    assert version == len(MIGRATIONS)
