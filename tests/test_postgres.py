@@ -151,3 +151,37 @@ def test_a_column_added_to_the_config_is_added_on_both(database_url: str) -> Non
     finally:
         engine.dispose()
     assert grown.counts.updated == 200 and units == {"pcs"}
+
+
+def test_state_and_data_tables_go_to_their_own_schemas(postgres_url: str) -> None:
+    with SampleApi(Inventory(size=300)) as api:
+        pipeline = pipeline_config(api.url)
+        pipeline["destination"]["schema"] = "sync_data"
+        config = {**url_document(postgres_url, {"items": pipeline}), "state_schema": "batchsync_state"}
+
+        result = batchsync.run("items", config)
+        (status,) = batchsync.status("items", config)
+        history = batchsync.history("items", config)
+
+    engine = create_engine(postgres_url)
+    try:
+        inspector = inspect(engine)
+        state_tables = set(inspector.get_table_names(schema="batchsync_state"))
+        data_tables = set(inspector.get_table_names(schema="sync_data"))
+        public_tables = set(inspector.get_table_names(schema="public"))
+    finally:
+        engine.dispose()
+    assert result.status is RunStatus.SUCCEEDED and result.counts.created == 300
+    assert status.is_complete and status.table_rows == 300 and len(history) == 1
+    assert {"batchsync_checkpoints", "batchsync_runs", "batchsync_leases", "batchsync_errors"} <= state_tables
+    assert data_tables == {"items"} and not public_tables
+
+
+def test_schemas_are_refused_on_sqlite(database: Path) -> None:
+    with SampleApi(Inventory(size=1)) as api:
+        config = {
+            **url_document(f"sqlite:///{database}", {"items": pipeline_config(api.url)}),
+            "state_schema": "x",
+        }
+        with pytest.raises(batchsync.ConfigError, match="state_schema applies to PostgreSQL"):
+            batchsync.run("items", config)

@@ -33,7 +33,18 @@ def describe_url(url: str) -> str:
         return "<unparseable database URL>"
 
 
-def open_database(url: str, *, read_only: bool = False) -> Engine:
+STATE_SCHEMA = "batchsync_state_schema_"
+"""The schema batchsync's own tables are declared in; every engine maps it to the configured
+`state_schema` (or to the default schema), so the same table definitions serve every setup."""
+
+
+def state_schema_of(engine: Engine) -> str | None:
+    """The real schema of batchsync's own tables on this engine (None: the default one)."""
+    translate: dict[str | None, str | None] = engine.get_execution_options().get("schema_translate_map", {})
+    return translate.get(STATE_SCHEMA)
+
+
+def open_database(url: str, *, read_only: bool = False, state_schema: str | None = None) -> Engine:
     """An engine on `url`, checked by connecting once. Raises ConfigError or SinkError.
 
     `read_only` opens SQLite with `mode=ro`, so a dry run cannot change a byte of the file; a database
@@ -60,7 +71,10 @@ def open_database(url: str, *, read_only: bool = False) -> Engine:
         engine.dispose()
         reason = getattr(exc, "orig", None) or exc
         raise SinkError(f"cannot open the database {describe_url(url)}: {reason}") from exc
-    return engine
+    if state_schema is not None and engine.dialect.name != "postgresql":
+        engine.dispose()
+        raise ConfigError("state_schema applies to PostgreSQL; SQLite has one schema per file")
+    return engine.execution_options(schema_translate_map={STATE_SCHEMA: state_schema})
 
 
 def _postgres_engine(url: URL, read_only: bool) -> Engine:

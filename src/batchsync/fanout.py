@@ -119,7 +119,9 @@ class FanoutRun:
 
     def execute(self) -> RunResult:
         started_at = datetime.now(UTC)
-        engine = open_database(self.config.database, read_only=self.options.dry_run)
+        engine = open_database(
+            self.config.database, read_only=self.options.dry_run, state_schema=self.config.state_schema
+        )
         try:
             if not self.options.dry_run:
                 ensure_state_tables(engine)

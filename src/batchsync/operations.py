@@ -39,7 +39,7 @@ from batchsync.sinks.where import parse_cli_filter
 from batchsync.state import checkpoints, deadletters, runs
 from batchsync.state.tables import checkpoints as checkpoints_table
 from batchsync.state.tables import dead_letters as dead_letters_table
-from batchsync.state.tables import ensure_state_tables
+from batchsync.state.tables import ensure_state_tables, state_table_exists
 from batchsync.state.tables import runs as runs_table
 
 ConfigSource = Config | Mapping[str, Any] | str | Path | None
@@ -137,7 +137,7 @@ def status(name: str | None = None, config: ConfigSource = None) -> list[Pipelin
     """Status of one pipeline, or of every pipeline in the config. Reads only."""
     resolved = resolve_config(config, [name] if name else [])
     names = [name] if name else sorted(resolved.pipelines)
-    engine = open_database(resolved.database, read_only=True)
+    engine = open_database(resolved.database, read_only=True, state_schema=resolved.state_schema)
     try:
         return [_status_of(engine, resolved, each) for each in names]
     finally:
@@ -151,12 +151,12 @@ def _status_of(engine: Engine, config: Config, name: str) -> PipelineStatus:
     last_run: JSONObject | None = None
     rows: int | None = None
     with engine.connect() as connection:
-        if table_exists(engine, checkpoints_table.name):
+        if state_table_exists(engine, checkpoints_table):
             checkpoint = checkpoints.load(connection, name)
-        if table_exists(engine, runs_table.name):
+        if state_table_exists(engine, runs_table):
             recent = runs.recent(connection, name, limit=1)
             last_run = runs.row_as_dict(recent[0]) if recent else None
-        if table_exists(engine, table):
+        if table_exists(engine, table, pipeline.destination.db_schema):
             counted = destination_table(pipeline.destination)
             rows = connection.execute(select(func.count()).select_from(counted)).scalar_one()
     checkpoint = checkpoint or Checkpoint()
@@ -180,7 +180,7 @@ def reset(name: str, config: ConfigSource = None) -> bool:
     """Forget the pipeline's checkpoint and watermark (its rows stay); True when there was one."""
     resolved = resolve_config(config, [name])
     resolved.pipeline(name)
-    engine = open_database(resolved.database)
+    engine = open_database(resolved.database, state_schema=resolved.state_schema)
     try:
         ensure_state_tables(engine)
         with engine.begin() as connection:
@@ -192,9 +192,9 @@ def reset(name: str, config: ConfigSource = None) -> bool:
 def history(name: str | None = None, config: ConfigSource = None, limit: int = 20) -> list[JSONObject]:
     """The most recent runs, newest first."""
     resolved = resolve_config(config, [name] if name else [])
-    engine = open_database(resolved.database, read_only=True)
+    engine = open_database(resolved.database, read_only=True, state_schema=resolved.state_schema)
     try:
-        if not table_exists(engine, runs_table.name):
+        if not state_table_exists(engine, runs_table):
             return []
         with engine.connect() as connection:
             return [runs.row_as_dict(row) for row in runs.recent(connection, name, limit)]
@@ -206,9 +206,9 @@ def dead_letters(name: str, config: ConfigSource = None, limit: int = 100) -> li
     """The pipeline's dead letters, newest first."""
     resolved = resolve_config(config, [name])
     resolved.pipeline(name)
-    engine = open_database(resolved.database, read_only=True)
+    engine = open_database(resolved.database, read_only=True, state_schema=resolved.state_schema)
     try:
-        if not table_exists(engine, dead_letters_table.name):
+        if not state_table_exists(engine, dead_letters_table):
             return []
         with engine.connect() as connection:
             return [deadletters.as_dict(row) for row in deadletters.recent(connection, name, limit)]
@@ -266,15 +266,17 @@ def stats(
     rows, records in error (dead letters) and the last sync time. Reads only."""
     resolved = resolve_config(config, [name])
     pipeline = resolved.pipeline(name)
-    engine = open_database(resolved.database, read_only=True)
+    engine = open_database(resolved.database, read_only=True, state_schema=resolved.state_schema)
     try:
         with engine.connect() as connection:
             checkpoint = (
-                checkpoints.load(connection, name) if table_exists(engine, checkpoints_table.name) else None
+                checkpoints.load(connection, name) if state_table_exists(engine, checkpoints_table) else None
             )
-            last_run = runs.recent(connection, name, limit=1) if table_exists(engine, runs_table.name) else []
+            last_run = (
+                runs.recent(connection, name, limit=1) if state_table_exists(engine, runs_table) else []
+            )
             errors = (
-                deadletters.count(connection, name) if table_exists(engine, dead_letters_table.name) else 0
+                deadletters.count(connection, name) if state_table_exists(engine, dead_letters_table) else 0
             )
             figures = _table_figures(engine, connection, pipeline.destination, last_run, stale_after)
     finally:

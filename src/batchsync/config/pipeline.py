@@ -141,6 +141,8 @@ def http_secret_values(source: RestSourceConfig | LookupSourceConfig) -> set[str
 
 class Config(Model):
     database: str = DEFAULT_DATABASE_URL
+    state_schema: str | None = None
+    """PostgreSQL: the schema for batchsync's own tables (created if missing; default: the search_path)."""
     pipelines: dict[str, PipelineConfig] = Field(default_factory=dict)
     env_secrets: frozenset[str] = Field(default=frozenset(), exclude=True)
     """Values that came from secret-looking environment variables; redacted everywhere."""

@@ -43,7 +43,7 @@ from batchsync.state import checkpoints, deadletters, runs
 from batchsync.state.deadletters import DeadLetter
 from batchsync.state.leases import Lease
 from batchsync.state.tables import checkpoints as checkpoints_table
-from batchsync.state.tables import ensure_state_tables
+from batchsync.state.tables import ensure_state_tables, state_table_exists
 
 log = logging.getLogger("batchsync.engine")
 
@@ -128,7 +128,9 @@ class PipelineRun:
 
     def execute(self) -> RunResult:
         started_at = datetime.now(UTC)
-        engine = open_database(self.config.database, read_only=self.options.dry_run)
+        engine = open_database(
+            self.config.database, read_only=self.options.dry_run, state_schema=self.config.state_schema
+        )
         self._dialect = engine.dialect.name
         try:
             if not self.options.dry_run:
@@ -376,7 +378,7 @@ class PipelineRun:
 
     def _stored_state(self, engine: Engine) -> tuple[Checkpoint | None, bool]:
         """The saved checkpoint, and whether the pipeline has dead letters waiting to be resolved."""
-        if self.options.dry_run and not table_exists(engine, checkpoints_table.name):
+        if self.options.dry_run and not state_table_exists(engine, checkpoints_table):
             return None, False
         with engine.connect() as connection:
             stored = checkpoints.load(connection, self.state_key)

@@ -91,9 +91,12 @@ def ensure_table(engine: Engine, table: Table, destination: DestinationConfig) -
     longer matches raises ConfigError with the migration to run. Returns the columns added."""
     try:
         with engine.begin() as connection:  # one connection: SQLite allows one writer at a time
+            if table.schema is not None:
+                connection.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{table.schema}"')
             table.create(connection, checkfirst=True)
             existing = {
-                column["name"]: column["type"] for column in inspect(connection).get_columns(table.name)
+                column["name"]: column["type"]
+                for column in inspect(connection).get_columns(table.name, schema=table.schema)
             }
             check_types(engine, table, destination, existing)
             added = []

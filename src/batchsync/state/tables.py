@@ -24,10 +24,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
-from batchsync.database import AddColumn
+from batchsync.database import STATE_SCHEMA, AddColumn, state_schema_of
 from batchsync.errors import SinkError
 
-metadata = MetaData()
+metadata = MetaData(schema=STATE_SCHEMA)  # mapped to the real schema by each engine
 
 checkpoints = Table(
     "batchsync_checkpoints",
@@ -101,7 +101,10 @@ def _migration_1_tables_as_of_0_1(connection: Connection) -> None:
     metadata.create_all(connection, checkfirst=True)
     inspector = inspect(connection)
     for table in metadata.sorted_tables:
-        existing = {column["name"] for column in inspector.get_columns(table.name)}
+        existing = {
+            column["name"]
+            for column in inspector.get_columns(table.name, schema=state_schema_of(connection.engine))
+        }
         for column in table.columns:
             if column.name not in existing:
                 connection.execute(AddColumn(table, column))
@@ -116,9 +119,13 @@ def ensure_state_tables(engine: Engine) -> None:
     `batchsync_schema_version` runs once, in the transaction that records it."""
     try:
         with engine.begin() as connection:  # one writer at a time (BEGIN IMMEDIATE on SQLite)
+            schema = state_schema_of(engine)
+            if schema is not None:
+                connection.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
             schema_version.create(connection, checkfirst=True)
             if connection.dialect.name == "postgresql":  # concurrent starts wait here, then see the result
-                connection.exec_driver_sql("LOCK TABLE batchsync_schema_version IN EXCLUSIVE MODE")
+                qualified = f'"{schema}".batchsync_schema_version' if schema else "batchsync_schema_version"
+                connection.exec_driver_sql(f"LOCK TABLE {qualified} IN EXCLUSIVE MODE")
             current = connection.execute(select(func.max(schema_version.c.version))).scalar_one() or 0
             for version, migrate in enumerate(MIGRATIONS, start=1):
                 if version > current:
@@ -134,6 +141,12 @@ def ensure_state_tables(engine: Engine) -> None:
 
 def state_version(connection: Connection) -> int:
     """The last migration this database ran (0: batchsync never ran here)."""
-    if not inspect(connection).has_table(schema_version.name):
+    if not state_table_exists(connection, schema_version):
         return 0
     return int(connection.execute(select(func.max(schema_version.c.version))).scalar_one() or 0)
+
+
+def state_table_exists(bind: Engine | Connection, table: Table) -> bool:
+    """Whether one of batchsync's own tables exists yet (in the configured state schema). Pass the open
+    connection when there is one: on SQLite a second connection would wait for the first's lock."""
+    return inspect(bind).has_table(table.name, schema=state_schema_of(bind.engine))
