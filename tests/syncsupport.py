@@ -1,5 +1,6 @@
-"""Shared helpers for end-to-end tests: configs for each pagination shape of the sample API, and
-reconciliation of a synced table against the sample inventory."""
+"""Shared helpers for end-to-end tests: configs for each pagination shape of the sample API,
+reconciliation of a synced table against the sample inventory, and portable SQL reads and writes
+(`fetch_all`, `fetch_dicts`, `execute`) that work on any database URL, SQLite or PostgreSQL."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 
 import orjson
 import yaml
+from sqlalchemy import create_engine, text
 
 from batchsync.sampleapi import Inventory
 
@@ -154,13 +156,15 @@ def expected_rows(inventory: Inventory) -> dict[str, tuple[Any, ...]]:
     return rows
 
 
-def table_rows(database: Path, table: str = "items") -> dict[str, tuple[Any, ...]]:
-    """The synced table, read with plain sqlite3, in the same comparable values."""
-    with sqlite3.connect(database) as connection:
-        found = connection.execute(
-            f"SELECT item_id, sku, name, price, stock_quantity, is_active, category, unit, created_at,"
-            f" updated_at, warehouse, custom_fields FROM {table}"
-        ).fetchall()
+_ITEM_SELECT = (
+    "SELECT item_id, sku, name, price, stock_quantity, is_active, category, unit, created_at,"
+    " updated_at, warehouse, custom_fields FROM {table}"
+)
+
+
+def _comparable(found: list[Any]) -> dict[str, tuple[Any, ...]]:
+    """Rows as SQLite stores them (text, 0/1, floats) or as PostgreSQL returns them (Decimal, bool,
+    datetime, dict), in the same comparable values."""
     rows = {}
     for (
         item_id,
@@ -184,26 +188,28 @@ def table_rows(database: Path, table: str = "items") -> dict[str, tuple[Any, ...
             bool(active),
             category,
             unit,
-            datetime.fromisoformat(created),
-            datetime.fromisoformat(updated),
+            _as_datetime(created),
+            _as_datetime(updated),
             warehouse,
-            orjson.loads(fields),
+            orjson.loads(fields) if isinstance(fields, str | bytes) else fields,
         )
     return rows
 
 
+def _as_datetime(value: str | datetime) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
+def table_rows(database: Path, table: str = "items") -> dict[str, tuple[Any, ...]]:
+    """The synced table, read with plain sqlite3, in the same comparable values."""
+    with sqlite3.connect(database) as connection:
+        found = connection.execute(_ITEM_SELECT.format(table=table)).fetchall()
+    return _comparable(found)
+
+
 def assert_table_equals_source(database: Path, inventory: Inventory, table: str = "items") -> None:
     """Nothing missing, nothing extra, no value changed."""
-    actual = table_rows(database, table)
-    expected = expected_rows(inventory)
-    missing = expected.keys() - actual.keys()
-    extra = actual.keys() - expected.keys()
-    changed = [key for key in expected.keys() & actual.keys() if expected[key] != actual[key]]
-    assert not missing, f"{len(missing)} records missing, e.g. {sorted(missing)[:5]}"
-    assert not extra, f"{len(extra)} extra rows, e.g. {sorted(extra)[:5]}"
-    assert not changed, (
-        f"{len(changed)} rows differ, e.g. {changed[0]}: {actual[changed[0]]} != {expected[changed[0]]}"
-    )
+    _assert_rows_equal_source(table_rows(database, table), inventory)
 
 
 def url_document(url: str, pipelines: dict[str, Any]) -> dict[str, Any]:
@@ -212,27 +218,46 @@ def url_document(url: str, pipelines: dict[str, Any]) -> dict[str, Any]:
 
 
 def table_rows_at(url: str, table: str = "items") -> dict[str, tuple[Any, ...]]:
-    """The synced table, read through SQLAlchemy from either database, in comparable values."""
-    from sqlalchemy import create_engine, text
+    """The synced table, read through SQLAlchemy from either database, in the same comparable values."""
+    return _comparable(fetch_all(url, _ITEM_SELECT.format(table=table)))
 
-    if url.startswith("sqlite:///"):
-        return table_rows(Path(url.removeprefix("sqlite:///")), table)
+
+def fetch_all(url: str, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+    """Every row of one query (portable SQL, `:name` parameters) on either database, as tuples."""
     engine = create_engine(url)
     try:
         with engine.connect() as connection:
-            found = connection.execute(
-                text(
-                    "SELECT item_id, sku, name, price, stock_quantity, is_active, category, unit, created_at,"
-                    f" updated_at, warehouse, custom_fields FROM {table}"
-                )
-            ).all()
+            return [tuple(row) for row in connection.execute(text(sql), params or {})]
     finally:
         engine.dispose()
-    return {row[0]: (*row[1:10], row[10], row[11]) for row in found}
+
+
+def fetch_dicts(url: str, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Like fetch_all, each row as a dict of column name to value."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return [dict(row) for row in connection.execute(text(sql), params or {}).mappings()]
+    finally:
+        engine.dispose()
+
+
+def execute(url: str, sql: str, params: dict[str, Any] | list[dict[str, Any]] | None = None) -> None:
+    """One statement (portable SQL; a list of parameter dicts runs it once per dict), committed."""
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text(sql), params or {})
+    finally:
+        engine.dispose()
 
 
 def assert_table_at_equals_source(url: str, inventory: Inventory, table: str = "items") -> None:
-    actual = table_rows_at(url, table)
+    """Nothing missing, nothing extra, no value changed, on either database."""
+    _assert_rows_equal_source(table_rows_at(url, table), inventory)
+
+
+def _assert_rows_equal_source(actual: dict[str, tuple[Any, ...]], inventory: Inventory) -> None:
     expected = expected_rows(inventory)
     missing = expected.keys() - actual.keys()
     extra = actual.keys() - expected.keys()

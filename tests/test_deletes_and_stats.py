@@ -1,9 +1,8 @@
 """Rows gone from the source are soft-deleted or deleted after a complete full pass, and only then;
-`stats` reports figures that match the table."""
+`stats` reports figures that match the table; on SQLite and PostgreSQL alike."""
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
@@ -17,18 +16,25 @@ from batchsync.cli import app
 from batchsync.engine import Progress
 from batchsync.models import RunStatus
 from batchsync.sampleapi import SampleApi
-from syncsupport import assert_table_equals_source, config_document, pipeline_config, table_rows
+from syncsupport import (
+    assert_table_at_equals_source,
+    execute,
+    fetch_all,
+    pipeline_config,
+    table_rows_at,
+    url_document,
+)
 
 
-def config_with(api: SampleApi, database: Path, on_missing: str, **source: Any) -> dict[str, Any]:
+def config_with(api: SampleApi, database_url: str, on_missing: str, **source: Any) -> dict[str, Any]:
     pipeline = pipeline_config(api.url, "offset_has_more", **source)
     pipeline["destination"]["on_missing"] = on_missing
-    return config_document(database, {"items": pipeline})
+    return url_document(database_url, {"items": pipeline})
 
 
-def deleted_at(database: Path) -> dict[str, str | None]:
-    with sqlite3.connect(database) as connection:
-        return dict(connection.execute("SELECT item_id, _batchsync_deleted_at FROM items").fetchall())
+def deleted_at(database_url: str) -> dict[str, object]:
+    """Each row's deletion mark: None, or text (SQLite) or a datetime (PostgreSQL)."""
+    return dict(fetch_all(database_url, "SELECT item_id, _batchsync_deleted_at FROM items"))
 
 
 def stop_after_first_batch(config: dict[str, Any]) -> batchsync.RunResult:
@@ -41,18 +47,18 @@ def stop_after_first_batch(config: dict[str, Any]) -> batchsync.RunResult:
 
 
 def test_soft_delete_marks_rows_gone_from_the_source_only_after_a_complete_pass(
-    api: SampleApi, database: Path
+    api: SampleApi, database_url: str
 ) -> None:
-    config = config_with(api, database, "soft_delete")
+    config = config_with(api, database_url, "soft_delete")
     batchsync.run("items", config)
     gone = [item["item_id"] for item in api.inventory.items()[100:130]]
     api.inventory.delete(gone)
 
     interrupted = stop_after_first_batch(config)
-    marked_early = {key for key, when in deleted_at(database).items() if when}
+    marked_early = {key for key, when in deleted_at(database_url).items() if when}
     finished = batchsync.run("items", config)
 
-    marks = deleted_at(database)
+    marks = deleted_at(database_url)
     assert interrupted.status is RunStatus.CANCELLED and interrupted.deleted == 0 and not marked_early
     assert finished.deleted == 30
     assert {key for key, when in marks.items() if when} == set(gone)
@@ -61,21 +67,21 @@ def test_soft_delete_marks_rows_gone_from_the_source_only_after_a_complete_pass(
 
 
 def test_delete_removes_rows_gone_from_the_source_so_the_table_equals_it(
-    api: SampleApi, database: Path
+    api: SampleApi, database_url: str
 ) -> None:
-    config = config_with(api, database, "delete")
+    config = config_with(api, database_url, "delete")
     batchsync.run("items", config)
     api.inventory.delete([item["item_id"] for item in api.inventory.items()[::50]])
 
     result = batchsync.run("items", config)
 
     assert result.deleted == 20
-    assert_table_equals_source(database, api.inventory)
+    assert_table_at_equals_source(database_url, api.inventory)
 
 
-def test_an_incremental_pass_never_deletes(api: SampleApi, database: Path) -> None:
+def test_an_incremental_pass_never_deletes(api: SampleApi, database_url: str) -> None:
     incremental = {"cursor_path": "last_modified_time", "param": "modified_since"}
-    config = config_with(api, database, "delete", incremental=incremental)
+    config = config_with(api, database_url, "delete", incremental=incremental)
     batchsync.run("items", config)
     api.inventory.delete([api.inventory.items()[0]["item_id"]])
     api.inventory.update(5, rng_seed=3)
@@ -83,22 +89,22 @@ def test_an_incremental_pass_never_deletes(api: SampleApi, database: Path) -> No
     result = batchsync.run("items", config)
 
     assert result.counts.updated == 5 and result.deleted == 0
-    assert len(table_rows(database)) == 1_000
+    assert len(table_rows_at(database_url)) == 1_000
 
 
-def test_stats_match_the_table(api: SampleApi, database: Path, tmp_path: Path) -> None:
+def test_stats_match_the_table(api: SampleApi, database_url: str, tmp_path: Path) -> None:
     incremental = {"cursor_path": "last_modified_time", "param": "modified_since"}
-    config = config_with(api, database, "keep", incremental=incremental)
+    config = config_with(api, database_url, "keep", incremental=incremental)
     api.settings.poison = {api.inventory.items()[7]["item_id"]: "bad_decimal"}
     batchsync.run("items", config)
     api.settings.poison = {}
     api.inventory.update(10, rng_seed=5)
     batchsync.run("items", config)  # sees only the 10 changed records
-    with sqlite3.connect(database) as connection:  # 25 rows no sync has seen for years
-        connection.execute(
-            "UPDATE items SET _batchsync_seen_at = '2000-01-01T00:00:00.000000+00:00' "
-            "WHERE item_id IN (SELECT item_id FROM items ORDER BY item_id LIMIT 25)"
-        )
+    execute(  # 25 rows no sync has seen for years
+        database_url,
+        "UPDATE items SET _batchsync_seen_at = '2000-01-01T00:00:00.000000+00:00' "
+        "WHERE item_id IN (SELECT item_id FROM items ORDER BY item_id LIMIT 25)",
+    )
     config_file = tmp_path / "c.yaml"
     config_file.write_text(orjson.dumps(config).decode())
 
@@ -124,8 +130,8 @@ def test_stale_after_takes_a_duration() -> None:
         batchsync.operations.parse_duration("soon")
 
 
-def test_a_record_that_is_dead_lettered_is_not_deleted_as_missing(api: SampleApi, database: Path) -> None:
-    config = config_with(api, database, "delete")
+def test_a_record_that_is_dead_lettered_is_not_deleted_as_missing(api: SampleApi, database_url: str) -> None:
+    config = config_with(api, database_url, "delete")
     batchsync.run("items", config)
     broken = api.inventory.items()[10]["item_id"]
     api.settings.poison = {broken: "bad_decimal"}  # still in the source, just unreadable for now
@@ -133,11 +139,11 @@ def test_a_record_that_is_dead_lettered_is_not_deleted_as_missing(api: SampleApi
     result = batchsync.run("items", config)
 
     assert result.status is RunStatus.PARTIAL and result.deleted == 0
-    assert broken in table_rows(database)
+    assert broken in table_rows_at(database_url)
 
 
 def test_on_missing_is_refused_where_no_single_complete_pass_exists(api: SampleApi, database: Path) -> None:
-    document = config_with(api, database, "delete")
+    document = config_with(api, f"sqlite:///{database}", "delete")  # refused before any database is opened
     document["pipelines"]["items"]["source"] = {
         "type": "fanout",
         "entities": {"table": "users"},

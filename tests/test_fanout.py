@@ -1,9 +1,10 @@
 """Fan-out over 56 accounts: inactive, demo, no auto-sync, no providers, revoked credentials and healthy
-users, each with its own outcome; concurrency changes nothing in the data; dry run; --only; resume."""
+users, each with its own outcome; concurrency changes nothing in the data; dry run; --only; resume. The
+outcome and --only tests run on PostgreSQL too (the `database_url` fixture); the rest stay on SQLite for
+speed, as nothing in them depends on the database."""
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -17,9 +18,15 @@ import batchsync
 from batchsync.cli import app
 from batchsync.models import EntityStatus, RunStatus
 from batchsync.sampleapi import SampleApi
-from syncsupport import write_config
+from syncsupport import execute, fetch_all, write_config
 
 runner = CliRunner(env={"COLUMNS": "250"})
+
+
+@pytest.fixture
+def sqlite_url(database: Path) -> str:
+    return f"sqlite:///{database}"
+
 
 KINDS = ["healthy"] * 30 + ["inactive"] * 6 + ["demo"] * 6 + ["no_auto_sync"] * 5 + ["no_providers"] * 4
 KINDS += ["revoked"] * 5
@@ -29,36 +36,47 @@ def users() -> list[tuple[str, str]]:
     return [(f"u{index:03d}", kind) for index, kind in enumerate(KINDS)]
 
 
-def make_tables(database: Path, api: SampleApi) -> None:
-    with sqlite3.connect(database) as connection:
-        connection.execute(
-            "CREATE TABLE users (id TEXT PRIMARY KEY, email TEXT, status TEXT, is_demo INTEGER)"
+def make_tables(database_url: str, api: SampleApi) -> None:
+    execute(
+        database_url, "CREATE TABLE users (id TEXT PRIMARY KEY, email TEXT, status TEXT, is_demo INTEGER)"
+    )
+    execute(
+        database_url,
+        "CREATE TABLE providers (id TEXT PRIMARY KEY, user_id TEXT, account_id TEXT, token TEXT,"
+        " auto_sync INTEGER)",
+    )
+    user_rows, provider_rows = [], []
+    for user, kind in users():
+        status = "inactive" if kind == "inactive" else "active"
+        user_rows.append(
+            {"id": user, "email": f"{user}@example.com", "status": status, "is_demo": int(kind == "demo")}
         )
-        connection.execute(
-            "CREATE TABLE providers (id TEXT PRIMARY KEY, user_id TEXT, account_id TEXT, token TEXT,"
-            " auto_sync INTEGER)"
-        )
-        for user, kind in users():
-            status = "inactive" if kind == "inactive" else "active"
-            connection.execute(
-                "INSERT INTO users VALUES (?, ?, ?, ?)",
-                (user, f"{user}@example.com", status, int(kind == "demo")),
+        if kind == "no_providers":
+            continue
+        for n in (1, 2):  # two providers each; the second never auto-syncs
+            account = f"{user}-p{n}"
+            auto = int(n == 1 and kind != "no_auto_sync")
+            provider_rows.append(
+                {
+                    "id": account,
+                    "user_id": user,
+                    "account_id": account,
+                    "token": api.accounts.token_for(account),
+                    "auto_sync": auto,
+                }
             )
-            if kind == "no_providers":
-                continue
-            for n in (1, 2):  # two providers each; the second never auto-syncs
-                account = f"{user}-p{n}"
-                auto = int(n == 1 and kind != "no_auto_sync")
-                connection.execute(
-                    "INSERT INTO providers VALUES (?, ?, ?, ?, ?)",
-                    (account, user, account, api.accounts.token_for(account), auto),
-                )
+    execute(database_url, "INSERT INTO users VALUES (:id, :email, :status, :is_demo)", user_rows)
+    execute(
+        database_url,
+        "INSERT INTO providers VALUES (:id, :user_id, :account_id, :token, :auto_sync)",
+        provider_rows,
+    )
     api.settings.revoked_accounts = {f"{user}-p1" for user, kind in users() if kind == "revoked"}
 
 
-def fanout_config(database: Path, api: SampleApi, concurrency: int = 1) -> dict[str, Any]:
+def fanout_config(database_url: str, api: SampleApi, concurrency: int = 1) -> dict[str, Any]:
     return {
-        "database": f"sqlite:///{database}",
+        "database": database_url,
         "pipelines": {
             "bank_sync": {
                 "source": {
@@ -107,12 +125,11 @@ def fanout_config(database: Path, api: SampleApi, concurrency: int = 1) -> dict[
     }
 
 
-def synced(database: Path) -> dict[str, tuple[Any, ...]]:
-    with sqlite3.connect(database) as connection:
-        rows = connection.execute(
-            "SELECT transaction_id, account_id, amount, booked_at, description FROM transactions"
-        )
-        return {row[0]: row[1:] for row in rows}
+def synced(database_url: str) -> dict[str, tuple[Any, ...]]:
+    rows = fetch_all(
+        database_url, "SELECT transaction_id, account_id, amount, booked_at, description FROM transactions"
+    )
+    return {row[0]: row[1:] for row in rows}
 
 
 def expected_transactions(api: SampleApi, only: set[str] | None = None) -> set[str]:
@@ -124,9 +141,9 @@ def expected_transactions(api: SampleApi, only: set[str] | None = None) -> set[s
     }
 
 
-def test_every_entity_gets_exactly_its_outcome(api: SampleApi, database: Path, tmp_path: Path) -> None:
-    make_tables(database, api)
-    config_file = write_config(tmp_path / "c.yaml", fanout_config(database, api))
+def test_every_entity_gets_exactly_its_outcome(api: SampleApi, database_url: str, tmp_path: Path) -> None:
+    make_tables(database_url, api)
+    config_file = write_config(tmp_path / "c.yaml", fanout_config(database_url, api))
 
     result = runner.invoke(app, ["run", "bank_sync", "-c", str(config_file), "--json"])
 
@@ -151,27 +168,29 @@ def test_every_entity_gets_exactly_its_outcome(api: SampleApi, database: Path, t
     assert summary["totals"] == {"total": 56, "successful": 30, "failed": 5, "skipped": 21}
     assert summary["message"] == "Bulk sync completed: 30 successful, 5 failed, 21 skipped"
     assert result.exit_code == 1 and summary["status"] == "partial"
-    assert set(synced(database)) == expected_transactions(api)
-    assert sum(by_id[user]["created"] for user, kind in users() if kind == "healthy") == len(synced(database))
+    assert set(synced(database_url)) == expected_transactions(api)
+    assert sum(by_id[user]["created"] for user, kind in users() if kind == "healthy") == len(
+        synced(database_url)
+    )
 
 
 def test_concurrency_4_gives_the_same_data_as_one_at_a_time(api: SampleApi, tmp_path: Path) -> None:
     tables = []
     for concurrency in (1, 4):
-        database = tmp_path / f"c{concurrency}.db"
-        make_tables(database, api)
-        result = batchsync.run("bank_sync", fanout_config(database, api, concurrency))
+        database_url = f"sqlite:///{tmp_path / f'c{concurrency}.db'}"
+        make_tables(database_url, api)
+        result = batchsync.run("bank_sync", fanout_config(database_url, api, concurrency))
         assert [e.status for e in result.entities].count(EntityStatus.SUCCESS) == 30
-        tables.append(synced(database))
+        tables.append(synced(database_url))
 
     assert tables[0] == tables[1] and len(tables[0]) == len(expected_transactions(api))
 
 
 def test_dry_run_lists_each_entity_and_why_and_writes_nothing(
-    api: SampleApi, database: Path, tmp_path: Path
+    api: SampleApi, sqlite_url: str, tmp_path: Path
 ) -> None:
-    make_tables(database, api)
-    config_file = write_config(tmp_path / "c.yaml", fanout_config(database, api))
+    make_tables(sqlite_url, api)
+    config_file = write_config(tmp_path / "c.yaml", fanout_config(sqlite_url, api))
 
     result = runner.invoke(app, ["run", "bank_sync", "-c", str(config_file), "--dry-run"])
 
@@ -182,23 +201,24 @@ def test_dry_run_lists_each_entity_and_why_and_writes_nothing(
     assert "demo user" in result.output and "auto-sync is off" in result.output
     assert "35 would be synced, 21 skipped" in result.output
     assert not [r for r in api.requests if r.path.startswith("/accounts/")]
-    with sqlite3.connect(database) as connection:
-        assert not connection.execute("SELECT name FROM sqlite_master WHERE name = 'transactions'").fetchall()
+    assert not fetch_all(sqlite_url, "SELECT name FROM sqlite_master WHERE name = 'transactions'")
 
 
-def test_only_syncs_just_those_entities(api: SampleApi, database: Path) -> None:
-    make_tables(database, api)
+def test_only_syncs_just_those_entities(api: SampleApi, database_url: str) -> None:
+    make_tables(database_url, api)
 
-    result = batchsync.run("bank_sync", fanout_config(database, api), only=["u000", "u031"])
+    result = batchsync.run("bank_sync", fanout_config(database_url, api), only=["u000", "u031"])
 
     assert [(e.id, e.status) for e in result.entities] == [("u000", "success"), ("u031", "skipped")]
-    assert set(synced(database)) == expected_transactions(api, {"u000"})
+    assert set(synced(database_url)) == expected_transactions(api, {"u000"})
 
 
-def test_an_interrupted_fanout_resumes_with_the_entities_not_yet_done(api: SampleApi, database: Path) -> None:
-    make_tables(database, api)
+def test_an_interrupted_fanout_resumes_with_the_entities_not_yet_done(
+    api: SampleApi, sqlite_url: str
+) -> None:
+    make_tables(sqlite_url, api)
     api.settings.latency_seconds = 0.01
-    config = fanout_config(database, api)
+    config = fanout_config(sqlite_url, api)
     stop = threading.Event()
 
     def stop_after_some_accounts() -> None:
@@ -218,26 +238,26 @@ def test_an_interrupted_fanout_resumes_with_the_entities_not_yet_done(api: Sampl
     done_second = {entity.id for entity in second.entities}
     assert first.status is RunStatus.CANCELLED and 0 < len(done_first) < 56
     assert done_first.isdisjoint(done_second) and done_first | done_second == {user for user, _ in users()}
-    assert set(synced(database)) == expected_transactions(api)
+    assert set(synced(sqlite_url)) == expected_transactions(api)
     (status,) = batchsync.status("bank_sync", config)
     assert status.is_complete
 
 
 @pytest.mark.parametrize("concurrency", [1])
 def test_a_fanout_with_no_entities_exits_2(
-    api: SampleApi, database: Path, tmp_path: Path, concurrency: int
+    api: SampleApi, sqlite_url: str, tmp_path: Path, concurrency: int
 ) -> None:
-    make_tables(database, api)
-    config_file = write_config(tmp_path / "c.yaml", fanout_config(database, api, concurrency))
+    make_tables(sqlite_url, api)
+    config_file = write_config(tmp_path / "c.yaml", fanout_config(sqlite_url, api, concurrency))
 
     result = runner.invoke(app, ["run", "bank_sync", "-c", str(config_file), "--only", "nobody"])
 
     assert result.exit_code == 2 and "no entities to sync" in result.output
 
 
-def test_record_errors_of_child_syncs_are_reported_under_the_fanout(api: SampleApi, database: Path) -> None:
-    make_tables(database, api)
-    config = fanout_config(database, api)
+def test_record_errors_of_child_syncs_are_reported_under_the_fanout(api: SampleApi, sqlite_url: str) -> None:
+    make_tables(sqlite_url, api)
+    config = fanout_config(sqlite_url, api)
     config["pipelines"]["bank_sync"]["destination"]["columns"]["description"]["type"] = "integer"
 
     result = batchsync.run("bank_sync", config, only=["u000", "u001"])
@@ -248,9 +268,9 @@ def test_record_errors_of_child_syncs_are_reported_under_the_fanout(api: SampleA
     assert {letter["run_id"] for letter in letters} == {result.run_id}
 
 
-def test_a_child_that_cannot_run_fails_its_entity_only(api: SampleApi, database: Path) -> None:
-    make_tables(database, api)
-    config = fanout_config(database, api)
+def test_a_child_that_cannot_run_fails_its_entity_only(api: SampleApi, sqlite_url: str) -> None:
+    make_tables(sqlite_url, api)
+    config = fanout_config(sqlite_url, api)
     config["pipelines"]["bank_sync"]["source"]["child_source"]["path"] = "/accounts/{child.no_such_field}/x"
 
     result = batchsync.run("bank_sync", config, only=["u000", "u031"])

@@ -1,26 +1,28 @@
-"""Incremental sync: the watermark is sent, only changes are fetched, and it advances only when safe."""
+"""Incremental sync: the watermark is sent, only changes are fetched, and it advances only when safe, on
+SQLite and PostgreSQL alike."""
 
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 from typing import Any
 
 import batchsync
 from batchsync.engine import Progress
 from batchsync.models import RunStatus
 from batchsync.sampleapi import SampleApi
-from syncsupport import assert_table_equals_source, config_document, pipeline_config
+from syncsupport import assert_table_at_equals_source, pipeline_config, url_document
 
 
-def incremental_config(api: SampleApi, database: Path, **incremental: Any) -> dict[str, Any]:
+def incremental_config(api: SampleApi, database_url: str, **incremental: Any) -> dict[str, Any]:
     settings = {"cursor_path": "last_modified_time", "param": "modified_since", **incremental}
     pipeline = pipeline_config(api.url, "offset_has_more", incremental=settings)
-    return config_document(database, {"items": pipeline})
+    return url_document(database_url, {"items": pipeline})
 
 
-def test_second_run_sends_the_watermark_and_fetches_only_what_changed(api: SampleApi, database: Path) -> None:
-    config = incremental_config(api, database)
+def test_second_run_sends_the_watermark_and_fetches_only_what_changed(
+    api: SampleApi, database_url: str
+) -> None:
+    config = incremental_config(api, database_url)
     first = batchsync.run("items", config)
     newest = max(item["last_modified_time"] for item in api.inventory.items())
     changed = api.inventory.update(10, rng_seed=7)
@@ -32,13 +34,13 @@ def test_second_run_sends_the_watermark_and_fetches_only_what_changed(api: Sampl
     assert (second.counts.created, second.counts.updated, second.counts.unchanged) == (0, 10, 0)
     assert all(request.query.get("modified_since") == newest for request in api.requests)
     assert sum(request.record_count for request in api.requests[: second.pages]) == len(changed)
-    assert_table_equals_source(database, api.inventory)
+    assert_table_at_equals_source(database_url, api.inventory)
 
 
-def test_first_run_sends_the_initial_value(api: SampleApi, database: Path) -> None:
+def test_first_run_sends_the_initial_value(api: SampleApi, database_url: str) -> None:
     items = api.inventory.items()
     cutoff = sorted(item["last_modified_time"] for item in items)[899]
-    config = incremental_config(api, database, initial_value=cutoff)
+    config = incremental_config(api, database_url, initial_value=cutoff)
 
     result = batchsync.run("items", config)
 
@@ -46,8 +48,8 @@ def test_first_run_sends_the_initial_value(api: SampleApi, database: Path) -> No
     assert {request.query["modified_since"] for request in api.requests} == {cutoff}
 
 
-def test_param_template_sends_a_query_expression(api: SampleApi, database: Path) -> None:
-    config = incremental_config(api, database, param="q", param_template="last_modified_time > '{value}'")
+def test_param_template_sends_a_query_expression(api: SampleApi, database_url: str) -> None:
+    config = incremental_config(api, database_url, param="q", param_template="last_modified_time > '{value}'")
     batchsync.run("items", config)
     api.inventory.update(3, rng_seed=2)
     api.clear_log()
@@ -58,8 +60,8 @@ def test_param_template_sends_a_query_expression(api: SampleApi, database: Path)
     assert all(r.query["q"].startswith("last_modified_time > '2026-") for r in api.requests)
 
 
-def test_full_refresh_ignores_the_watermark(api: SampleApi, database: Path) -> None:
-    config = incremental_config(api, database)
+def test_full_refresh_ignores_the_watermark(api: SampleApi, database_url: str) -> None:
+    config = incremental_config(api, database_url)
     batchsync.run("items", config)
     api.clear_log()
 
@@ -70,9 +72,9 @@ def test_full_refresh_ignores_the_watermark(api: SampleApi, database: Path) -> N
 
 
 def test_unsorted_source_keeps_the_old_watermark_until_the_pass_completes(
-    api: SampleApi, database: Path
+    api: SampleApi, database_url: str
 ) -> None:
-    config = incremental_config(api, database)
+    config = incremental_config(api, database_url)
     stopped = _run_stopping_after_first_batch(config)
 
     (status,) = batchsync.status("items", config)
@@ -85,9 +87,9 @@ def test_unsorted_source_keeps_the_old_watermark_until_the_pass_completes(
 
 
 def test_sorted_source_advances_the_watermark_with_every_committed_page(
-    api: SampleApi, database: Path
+    api: SampleApi, database_url: str
 ) -> None:
-    config = incremental_config(api, database, sorted=True)
+    config = incremental_config(api, database_url, sorted=True)
     config["pipelines"]["items"]["source"]["params"] = {"sort": "last_modified_time"}
 
     stopped = _run_stopping_after_first_batch(config)
@@ -108,9 +110,9 @@ def _run_stopping_after_first_batch(config: dict[str, Any]) -> batchsync.RunResu
 
 
 def test_an_interrupted_incremental_pass_resumes_with_the_watermark_it_started_with(
-    api: SampleApi, database: Path
+    api: SampleApi, database_url: str
 ) -> None:
-    config = incremental_config(api, database)
+    config = incremental_config(api, database_url)
     config["pipelines"]["items"]["source"]["paginator"]["limit"] = 25
     batchsync.run("items", config)
     first_watermark = max(item["last_modified_time"] for item in api.inventory.items())
@@ -125,4 +127,4 @@ def test_an_interrupted_incremental_pass_resumes_with_the_watermark_it_started_w
     assert (stopped.counts + resumed.counts).updated == 300
     (status,) = batchsync.status("items", config)
     assert status.watermark == max(item["last_modified_time"] for item in api.inventory.items())
-    assert_table_equals_source(database, api.inventory)
+    assert_table_at_equals_source(database_url, api.inventory)

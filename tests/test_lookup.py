@@ -1,9 +1,9 @@
 """Lookup refresh against the sample key-check service: keys from a local table, at most 50 per call,
-the filter applied, failed and rejected keys reported one by one, and resumable after kill -9."""
+the filter applied, failed and rejected keys reported one by one, and resumable after kill -9; on SQLite
+and PostgreSQL alike."""
 
 from __future__ import annotations
 
-import sqlite3
 import subprocess
 import sys
 import time
@@ -18,7 +18,7 @@ import batchsync
 from batchsync.cli import app
 from batchsync.models import RunStatus
 from batchsync.sampleapi import ApiKeyAuth, KeyService, SampleApi
-from syncsupport import write_config
+from syncsupport import execute, fetch_all, write_config
 
 API_KEY = "kc-secret-123"
 runner = CliRunner(env={"COLUMNS": "200"})
@@ -31,24 +31,26 @@ def key_api() -> SampleApi:
         yield server
 
 
-def make_keys_table(database: Path, api: SampleApi, extra: list[str] = ()) -> None:
+def make_keys_table(database_url: str, api: SampleApi, extra: list[str] = ()) -> None:
     """The user's own table: keys and product names, the answer columns still empty."""
-    with sqlite3.connect(database) as connection:
-        connection.execute(
-            "CREATE TABLE product_keys (keyname TEXT PRIMARY KEY, prd TEXT, remaining INTEGER,"
-            " blocked INTEGER, errorcode TEXT, notes TEXT)"
-        )
-        rows = [
-            (answer["keyname_with_dash"], answer["prd"], f"note {i}")
-            for i, answer in enumerate(api.keys.all())
-        ]
-        rows += [(key, "Office 2021 Pro", "added by hand") for key in extra]
-        connection.executemany("INSERT INTO product_keys (keyname, prd, notes) VALUES (?, ?, ?)", rows)
+    execute(
+        database_url,
+        "CREATE TABLE product_keys (keyname TEXT PRIMARY KEY, prd TEXT, remaining INTEGER,"
+        " blocked INTEGER, errorcode TEXT, notes TEXT)",
+    )
+    rows = [
+        {"keyname": answer["keyname_with_dash"], "prd": answer["prd"], "notes": f"note {i}"}
+        for i, answer in enumerate(api.keys.all())
+    ]
+    rows += [{"keyname": key, "prd": "Office 2021 Pro", "notes": "added by hand"} for key in extra]
+    execute(
+        database_url, "INSERT INTO product_keys (keyname, prd, notes) VALUES (:keyname, :prd, :notes)", rows
+    )
 
 
-def lookup_config(database: Path, api: SampleApi, **source: Any) -> dict[str, Any]:
+def lookup_config(database_url: str, api: SampleApi, **source: Any) -> dict[str, Any]:
     return {
-        "database": f"sqlite:///{database}",
+        "database": database_url,
         "pipelines": {
             "key_refresh": {
                 "source": {
@@ -81,12 +83,11 @@ def lookup_config(database: Path, api: SampleApi, **source: Any) -> dict[str, An
     }
 
 
-def table(database: Path) -> dict[str, tuple[Any, ...]]:
-    with sqlite3.connect(database) as connection:
-        rows = connection.execute(
-            "SELECT keyname, prd, remaining, blocked, errorcode, notes FROM product_keys"
-        )
-        return {row[0]: row[1:] for row in rows}
+def table(database_url: str) -> dict[str, tuple[Any, ...]]:
+    rows = fetch_all(
+        database_url, "SELECT keyname, prd, remaining, blocked, errorcode, notes FROM product_keys"
+    )
+    return {row[0]: row[1:] for row in rows}
 
 
 def office_keys(api: SampleApi) -> dict[str, dict[str, Any]]:
@@ -94,20 +95,20 @@ def office_keys(api: SampleApi) -> dict[str, dict[str, Any]]:
 
 
 def test_lookup_refreshes_every_good_key_and_reports_bad_and_failed_keys_one_by_one(
-    key_api: SampleApi, database: Path, tmp_path: Path
+    key_api: SampleApi, database_url: str, tmp_path: Path
 ) -> None:
     bad_key = "not-a-valid-key"
-    make_keys_table(database, key_api, extra=[bad_key])
+    make_keys_table(database_url, key_api, extra=[bad_key])
     office = office_keys(key_api)
     failing = sorted(office)[400]  # its batch answers 503 on every try
     key_api.settings.lookup_fail_keys = {failing}
-    config_file = write_config(tmp_path / "c.yaml", lookup_config(database, key_api))
-    before = table(database)
+    config_file = write_config(tmp_path / "c.yaml", lookup_config(database_url, key_api))
+    before = table(database_url)
 
     result = runner.invoke(app, ["run", "key_refresh", "-c", str(config_file), "--json"])
 
     summary = orjson.loads(result.stdout)
-    rows = table(database)
+    rows = table(database_url)
     failing_batch = sorted([*office, bad_key])[400 // 50 * 50 : 400 // 50 * 50 + 50]
     errors = {detail["key"]: detail["error"] for detail in summary["error_details"]}
     assert result.exit_code == 1 and summary["status"] == "partial"
@@ -124,19 +125,19 @@ def test_lookup_refreshes_every_good_key_and_reports_bad_and_failed_keys_one_by_
 
 
 def test_a_batch_larger_than_the_service_allows_is_split_until_it_fits(
-    key_api: SampleApi, database: Path
+    key_api: SampleApi, database_url: str
 ) -> None:
-    make_keys_table(database, key_api)
+    make_keys_table(database_url, key_api)
 
-    result = batchsync.run("key_refresh", lookup_config(database, key_api, batch_size=80))
+    result = batchsync.run("key_refresh", lookup_config(database_url, key_api, batch_size=80))
 
     assert result.status is RunStatus.SUCCEEDED and result.counts.updated == len(office_keys(key_api))
     assert any(r.status == 400 and (r.key_count or 0) > 50 for r in key_api.requests)
 
 
-def test_cli_filter_narrows_the_keys_with_bound_parameters(key_api: SampleApi, database: Path) -> None:
-    make_keys_table(database, key_api)
-    config = lookup_config(database, key_api)
+def test_cli_filter_narrows_the_keys_with_bound_parameters(key_api: SampleApi, database_url: str) -> None:
+    make_keys_table(database_url, key_api)
+    config = lookup_config(database_url, key_api)
     config["pipelines"]["key_refresh"]["source"]["keys"]["where"] = {}
 
     result = batchsync.run("key_refresh", config, filters=["prd~Visio' OR 1=1 --"])
@@ -147,9 +148,9 @@ def test_cli_filter_narrows_the_keys_with_bound_parameters(key_api: SampleApi, d
     assert visio.total_synced == expected > 0
 
 
-def test_json_body_and_unchanged_answers(key_api: SampleApi, database: Path) -> None:
-    make_keys_table(database, key_api)
-    config = lookup_config(database, key_api, send_keys_as={"json_body": "keys"})
+def test_json_body_and_unchanged_answers(key_api: SampleApi, database_url: str) -> None:
+    make_keys_table(database_url, key_api)
+    config = lookup_config(database_url, key_api, send_keys_as={"json_body": "keys"})
     first = batchsync.run("key_refresh", config)
     changed = set(key_api.keys.update(30, seed=9)) & set(office_keys(key_api))
 
@@ -164,11 +165,11 @@ def test_json_body_and_unchanged_answers(key_api: SampleApi, database: Path) -> 
 
 
 def test_kill_9_then_resume_refreshes_every_key_once_more_at_most_one_batch(
-    key_api: SampleApi, database: Path, tmp_path: Path
+    key_api: SampleApi, database_url: str, tmp_path: Path
 ) -> None:
-    make_keys_table(database, key_api)
+    make_keys_table(database_url, key_api)
     key_api.settings.latency_seconds = 0.03
-    config_file = write_config(tmp_path / "c.yaml", lookup_config(database, key_api))
+    config_file = write_config(tmp_path / "c.yaml", lookup_config(database_url, key_api))
     process = subprocess.Popen(
         [sys.executable, "-m", "batchsync", "run", "key_refresh", "-c", str(config_file), "-q"]
     )
@@ -188,16 +189,18 @@ def test_kill_9_then_resume_refreshes_every_key_once_more_at_most_one_batch(
     asked = [key for r in key_api.requests for key in r.query.get("keys", "").split(",") if key]
     assert resumed.returncode == 0 and summary["status"] == "succeeded"
     assert set(asked) == set(office) and len(asked) - len(set(asked)) <= 50
-    rows = table(database)
+    rows = table(database_url)
     assert all(rows[key][1] == answer["remaining"] for key, answer in office.items())
 
 
 def test_cli_filter_adds_to_the_configured_where_even_on_the_same_column(
-    key_api: SampleApi, database: Path
+    key_api: SampleApi, database_url: str
 ) -> None:
-    make_keys_table(database, key_api)
+    make_keys_table(database_url, key_api)
 
-    result = batchsync.run("key_refresh", lookup_config(database, key_api), filters=["prd=Windows 11 Pro"])
+    result = batchsync.run(
+        "key_refresh", lookup_config(database_url, key_api), filters=["prd=Windows 11 Pro"]
+    )
 
     assert result.status is RunStatus.SUCCEEDED and result.total_synced == 0, "Office AND Windows: no key"
 

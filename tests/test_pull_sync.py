@@ -1,5 +1,6 @@
 """End to end: each pagination style syncs a 10,000-record collection from the sample API into SQLite,
-and the table then equals the source exactly; reruns count created / updated / unchanged truthfully."""
+and the table then equals the source exactly; reruns count created / updated / unchanged truthfully, on
+SQLite and PostgreSQL alike (test_postgres.py reconciles every style on PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,15 @@ import pytest
 import batchsync
 from batchsync.models import RunStatus
 from batchsync.sampleapi import Inventory, SampleApi
-from syncsupport import STYLES, assert_table_equals_source, config_document, pipeline_config
+from syncsupport import (
+    STYLES,
+    assert_table_at_equals_source,
+    assert_table_equals_source,
+    config_document,
+    fetch_all,
+    pipeline_config,
+    url_document,
+)
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +49,10 @@ def test_each_pagination_style_syncs_the_whole_collection_exactly(
     assert result.drift.inserted == result.drift.deleted == 0 and not result.warnings
 
 
-def test_rerun_of_an_unchanged_source_counts_every_record_unchanged(api: SampleApi, database: Path) -> None:
-    config = config_document(database, {"items": pipeline_config(api.url)})
+def test_rerun_of_an_unchanged_source_counts_every_record_unchanged(
+    api: SampleApi, database_url: str
+) -> None:
+    config = url_document(database_url, {"items": pipeline_config(api.url)})
     batchsync.run("items", config)
 
     again = batchsync.run("items", config)
@@ -49,8 +60,10 @@ def test_rerun_of_an_unchanged_source_counts_every_record_unchanged(api: SampleA
     assert (again.counts.created, again.counts.updated, again.counts.unchanged) == (0, 0, 1_000)
 
 
-def test_rerun_after_k_updates_and_m_additions_counts_exactly_those(api: SampleApi, database: Path) -> None:
-    config = config_document(database, {"items": pipeline_config(api.url, "offset_has_more")})
+def test_rerun_after_k_updates_and_m_additions_counts_exactly_those(
+    api: SampleApi, database_url: str
+) -> None:
+    config = url_document(database_url, {"items": pipeline_config(api.url, "offset_has_more")})
     batchsync.run("items", config)
     updated = api.inventory.update(37, rng_seed=4)
     added = api.inventory.add(12)
@@ -59,37 +72,33 @@ def test_rerun_after_k_updates_and_m_additions_counts_exactly_those(api: SampleA
 
     assert len(set(updated)) == 37 and len(added) == 12
     assert (result.counts.created, result.counts.updated, result.counts.unchanged) == (12, 37, 1_000 - 37)
-    assert_table_equals_source(database, api.inventory)
+    assert_table_at_equals_source(database_url, api.inventory)
 
 
-def test_unchanged_rows_are_not_rewritten(api: SampleApi, database: Path) -> None:
-    import sqlite3
-
-    config = config_document(database, {"items": pipeline_config(api.url)})
+def test_unchanged_rows_are_not_rewritten(api: SampleApi, database_url: str) -> None:
+    config = url_document(database_url, {"items": pipeline_config(api.url)})
     batchsync.run("items", config)
-    with sqlite3.connect(database) as connection:
-        before = dict(connection.execute("SELECT item_id, _batchsync_synced_at FROM items").fetchall())
+    before = dict(fetch_all(database_url, "SELECT item_id, _batchsync_synced_at FROM items"))
     changed = api.inventory.update(5, rng_seed=1)
 
     batchsync.run("items", config)
 
-    with sqlite3.connect(database) as connection:
-        after = dict(connection.execute("SELECT item_id, _batchsync_synced_at FROM items").fetchall())
+    after = dict(fetch_all(database_url, "SELECT item_id, _batchsync_synced_at FROM items"))
     rewritten = {key for key in before if before[key] != after[key]}
     assert rewritten == set(changed)
 
 
-def test_db_batch_size_smaller_than_a_page_still_syncs_exactly(api: SampleApi, database: Path) -> None:
-    config = config_document(database, {"items": {**pipeline_config(api.url), "db_batch_size": 37}})
+def test_db_batch_size_smaller_than_a_page_still_syncs_exactly(api: SampleApi, database_url: str) -> None:
+    config = url_document(database_url, {"items": {**pipeline_config(api.url), "db_batch_size": 37}})
 
     result = batchsync.run("items", config)
 
     assert result.counts.created == 1_000
-    assert_table_equals_source(database, api.inventory)
+    assert_table_at_equals_source(database_url, api.inventory)
 
 
-def test_batch_size_overrides_the_page_size(api: SampleApi, database: Path) -> None:
-    config = config_document(database, {"items": pipeline_config(api.url, "offset_has_more")})
+def test_batch_size_overrides_the_page_size(api: SampleApi, database_url: str) -> None:
+    config = url_document(database_url, {"items": pipeline_config(api.url, "offset_has_more")})
 
     result = batchsync.run("items", config, batch_size=50)
 
@@ -97,17 +106,17 @@ def test_batch_size_overrides_the_page_size(api: SampleApi, database: Path) -> N
     assert {r.query["limit"] for r in api.requests} == {"50"}
 
 
-def test_empty_collection_succeeds_with_nothing_synced(database: Path) -> None:
+def test_empty_collection_succeeds_with_nothing_synced(database_url: str) -> None:
     with SampleApi(Inventory(size=0)) as empty:
-        config = config_document(database, {"items": pipeline_config(empty.url, "page_number_short_page")})
+        config = url_document(database_url, {"items": pipeline_config(empty.url, "page_number_short_page")})
         result = batchsync.run("items", config)
 
     assert result.status is RunStatus.SUCCEEDED
     assert result.total_synced == 0 and result.is_pass_complete
 
 
-def test_records_path_missing_from_the_answer_fails_with_its_name(api: SampleApi, database: Path) -> None:
-    config = config_document(database, {"items": pipeline_config(api.url, records_path="products")})
+def test_records_path_missing_from_the_answer_fails_with_its_name(api: SampleApi, database_url: str) -> None:
+    config = url_document(database_url, {"items": pipeline_config(api.url, records_path="products")})
 
     result = batchsync.run("items", config)
 
@@ -115,8 +124,8 @@ def test_records_path_missing_from_the_answer_fails_with_its_name(api: SampleApi
     assert "records_path products" in (result.error or "")
 
 
-def test_base_url_answering_html_fails_clearly(api: SampleApi, database: Path) -> None:
-    config = config_document(database, {"items": pipeline_config(api.url, path="/")})
+def test_base_url_answering_html_fails_clearly(api: SampleApi, database_url: str) -> None:
+    config = url_document(database_url, {"items": pipeline_config(api.url, path="/")})
 
     result = batchsync.run("items", config)
 

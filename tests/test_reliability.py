@@ -79,7 +79,7 @@ def test_soak_with_faults_ends_exact_and_counts_every_retry(database_url: str) -
 def test_a_configured_rate_is_never_exceeded_against_a_server_enforcing_it(database: Path) -> None:
     with SampleApi(Inventory(size=1_000)) as api:
         api.settings.rate_limit_per_second = 40
-        config = document(api, database, rate_limit={"requests_per_second": 40})
+        config = document(api, f"sqlite:///{database}", rate_limit={"requests_per_second": 40})
         config["pipelines"]["items"]["source"]["paginator"]["page_size"] = 10
         committed: list[float] = []  # one page per request: commit times follow the request pace
 

@@ -1,4 +1,5 @@
-"""Targeted sync: `run NAME --only ID,ID` fetches just those records and upserts them."""
+"""Targeted sync: `run NAME --only ID,ID` fetches just those records and upserts them, on SQLite and
+PostgreSQL alike."""
 
 from __future__ import annotations
 
@@ -11,7 +12,14 @@ import batchsync
 from batchsync.cli import app
 from batchsync.models import RunStatus
 from batchsync.sampleapi import SampleApi
-from syncsupport import config_document, expected_rows, pipeline_config, table_rows, write_config
+from syncsupport import (
+    config_document,
+    expected_rows,
+    pipeline_config,
+    table_rows_at,
+    url_document,
+    write_config,
+)
 
 
 @pytest.mark.parametrize(
@@ -23,9 +31,9 @@ from syncsupport import config_document, expected_rows, pipeline_config, table_r
     ids=["one_request_each", "list_by_ids"],
 )
 def test_only_fetches_and_upserts_just_those_records(
-    form: dict[str, object], api: SampleApi, database: Path
+    form: dict[str, object], api: SampleApi, database_url: str
 ) -> None:
-    config = config_document(database, {"items": pipeline_config(api.url, **form)})
+    config = url_document(database_url, {"items": pipeline_config(api.url, **form)})
     batchsync.run("items", config)
     items = api.inventory.items()
     wanted = [items[3]["item_id"], items[500]["item_id"], items[999]["item_id"]]
@@ -34,7 +42,7 @@ def test_only_fetches_and_upserts_just_those_records(
 
     result = batchsync.run("items", config, only=[*wanted, "4815000000999999"])
 
-    rows, source = table_rows(database), expected_rows(api.inventory)
+    rows, source = table_rows_at(database_url), expected_rows(api.inventory)
     assert result.status is RunStatus.PARTIAL
     assert (result.counts.updated, result.counts.unchanged) == (2, 1)
     assert [(f.key, "not found" in f.error) for f in result.failures] == [("4815000000999999", True)]

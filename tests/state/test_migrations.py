@@ -35,7 +35,8 @@ def test_a_database_from_before_versioning_is_upgraded_keeping_its_data(database
         )
         connection.execute(
             text(
-                "INSERT INTO batchsync_runs VALUES ('r1', 'items', 'manual', 'succeeded', '2026-01-01T00:00:00')"
+                "INSERT INTO batchsync_runs VALUES"
+                " ('r1', 'items', 'manual', 'succeeded', '2026-01-01T00:00:00')"
             )
         )
     raw.dispose()
