@@ -130,8 +130,8 @@ def test_a_server_restart_mid_sync_fails_cleanly_or_recovers_and_a_rerun_ends_ex
 
         assert outcome["result"].status in (RunStatus.FAILED, RunStatus.SUCCEEDED)
         if outcome["result"].status is RunStatus.FAILED:
-            error = outcome["result"].error or ""
-            assert "failed" in error and ("server" in error or "connection" in error), error
+            error = outcome["result"].error or ""  # the write or the checkpoint save met the restart
+            assert "server" in error or "connection" in error, error
         assert rerun.status is RunStatus.SUCCEEDED
         assert_table_at_equals_source(postgres_url, api.inventory)
 

@@ -164,7 +164,9 @@ def run(
     stop = threading.Event()
     with _user_errors(verbose):
         resolved = operations.resolve_config(config, [name])
-        display = ProgressDisplay(_stderr(), name, enabled=not (quiet or json_output))
+        # No live bar with JSON logs: its frames would land in the JSON stream.
+        show_bar = not (quiet or json_output or log_format is LogFormat.JSON)
+        display = ProgressDisplay(_stderr(), name, enabled=show_bar)
         with display, _stop_on_signals(stop, quiet or json_output):
             result = operations.run(
                 name,

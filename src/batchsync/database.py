@@ -55,6 +55,11 @@ def open_database(url: str, *, read_only: bool = False, state_schema: str | None
     except ArgumentError as exc:
         raise ConfigError(f"database: not a database URL: {url!r}") from exc
     backend = parsed.get_backend_name()
+    if backend == "postgres":  # the short scheme many providers hand out
+        parsed = parsed.set(drivername="postgresql")
+        backend = "postgresql"
+    if backend == "postgresql" and parsed.drivername.partition("+")[2] not in ("", "psycopg"):
+        raise ConfigError(f"database: use a postgresql:// URL (psycopg 3), not {parsed.drivername}://")
     if backend == "postgresql":
         engine = _postgres_engine(parsed, read_only)
     elif backend == "sqlite":

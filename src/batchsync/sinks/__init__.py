@@ -12,7 +12,7 @@ def make_sink(dialect: str, destination: DestinationConfig) -> Sink:
 
         return PostgresSink(destination)
     if destination.db_schema is not None:
-        raise ConfigError("destination.db_schema applies to PostgreSQL; SQLite has one schema per file")
+        raise ConfigError("destination.schema applies to PostgreSQL; SQLite has one schema per file")
     from batchsync.sinks.sqlite import SqliteSink
 
     return SqliteSink(destination)

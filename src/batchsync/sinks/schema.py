@@ -91,8 +91,8 @@ def ensure_table(engine: Engine, table: Table, destination: DestinationConfig) -
     longer matches raises ConfigError with the migration to run. Returns the columns added."""
     try:
         with engine.begin() as connection:  # one connection: SQLite allows one writer at a time
-            if table.schema is not None:
-                connection.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{table.schema}"')
+            if table.schema is not None and not inspect(connection).has_schema(table.schema):
+                connection.exec_driver_sql(f'CREATE SCHEMA "{table.schema}"')
             table.create(connection, checkfirst=True)
             existing = {
                 column["name"]: column["type"]

@@ -120,8 +120,8 @@ def ensure_state_tables(engine: Engine) -> None:
     try:
         with engine.begin() as connection:  # one writer at a time (BEGIN IMMEDIATE on SQLite)
             schema = state_schema_of(engine)
-            if schema is not None:
-                connection.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            if schema is not None and not inspect(connection).has_schema(schema):
+                connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
             schema_version.create(connection, checkfirst=True)
             if connection.dialect.name == "postgresql":  # concurrent starts wait here, then see the result
                 qualified = f'"{schema}".batchsync_schema_version' if schema else "batchsync_schema_version"
