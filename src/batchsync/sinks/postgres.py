@@ -1,11 +1,13 @@
-"""PostgreSQL upserts: COPY a batch into a temporary table, then one `INSERT … SELECT … ON CONFLICT … DO
-UPDATE … WHERE <content changed> RETURNING` from it.
+"""PostgreSQL upserts: one `INSERT … ON CONFLICT … DO UPDATE … WHERE <content changed> RETURNING` per
+batch, fed by COPY into a temporary table when the batch is large.
 
-COPY is several times faster than binding the batch as parameters (bench/postgres_upsert.py measures
-both). The counts come from the database itself: the statement returns the rows it inserted or updated,
-with `xmax = 0` telling an insert from an update; every other row of the batch was unchanged and is only
-marked as seen. PostgreSQL aborts a transaction on any error, so the batch runs in a savepoint: a row the
-database refuses is then found row by row, each in its own savepoint, and the rest are still written.
+COPY + `INSERT … SELECT` is several times faster than binding a batch of hundreds of rows as parameters,
+but creating the temporary table costs a few milliseconds, so small batches bind their rows directly
+(bench/postgres_upsert.py measures both). The counts come from the database itself: the statement
+returns the rows it inserted or updated, with `xmax = 0` telling an insert from an update; every other
+row of the batch was unchanged and is only marked as seen. PostgreSQL aborts a transaction on any error,
+so the batch runs in a savepoint: a row the database refuses is then found row by row, each in its own
+savepoint, and the rest are still written.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ from batchsync.sinks.schema import (
 )
 
 _KEYS_PER_STATEMENT = 1000
+# Below this, creating and dropping the stage table costs more than COPY saves (bench/postgres_upsert.py).
+_COPY_MIN_ROWS = 100
 _WRITTEN_BOOKKEEPING = (HASH_COLUMN, SYNCED_AT_COLUMN, SEEN_AT_COLUMN, DELETED_AT_COLUMN)
 
 # The database refused a row (a constraint, a trigger, a value out of range): find it row by row. COPY
@@ -46,8 +50,9 @@ _REFUSED = (IntegrityError, DataError, psycopg.IntegrityError, psycopg.DataError
 
 
 def _stage_table(table: Table, names: list[str]) -> Table:
-    """The temporary table a batch is copied into; gone with the batch (dropped by the sink, else at
-    commit), so nothing outlives the transaction or meets a changed table.
+    """The temporary table a batch is copied into. It lives for one batch (dropped after the merge, gone
+    with the savepoint when the batch fails, `ON COMMIT DROP` besides), so it never outlives a
+    transaction, never meets a table whose columns changed, and suits transaction-mode poolers.
 
     Its columns have the configured types, not the destination's, so the merge converts each value into
     the destination's column exactly as a bound parameter of that type would be converted.
@@ -68,13 +73,13 @@ class PostgresSink:
         self._names = list(destination.columns)
         self._key = self._table.c[destination.primary_key]
         self._json_indexes = [i for i, c in enumerate(destination.columns.values()) if c.type == "json"]
-        written = [*self._names, *_WRITTEN_BOOKKEEPING]
-        self._stage = _stage_table(self._table, written)
+        self._written = [*self._names, *_WRITTEN_BOOKKEEPING]
+        self._stage = _stage_table(self._table, self._written)
         self._copy_sql = sql.SQL("COPY pg_temp._batchsync_stage ({}) FROM STDIN").format(
-            sql.SQL(", ").join(sql.Identifier(name) for name in written)
+            sql.SQL(", ").join(sql.Identifier(name) for name in self._written)
         )
-        self._merge = self._upserting(insert(self._table).from_select(written, select(*self._stage.c)))
-        self._upsert = self._upserting(insert(self._table))  # row by row, once the batch was refused
+        self._merge = self._upserting(insert(self._table).from_select(self._written, select(*self._stage.c)))
+        self._upsert = self._upserting(insert(self._table))  # small batches, and rows of a refused one
         seen, deleted = self._table.c[SEEN_AT_COLUMN], self._table.c[DELETED_AT_COLUMN]
         self._mark_stage_seen = (
             update(self._table)
@@ -89,11 +94,7 @@ class PostgresSink:
         excluded = statement.excluded
         return statement.on_conflict_do_update(
             index_elements=[self._key],
-            set_={
-                name: excluded[name]
-                for name in [*self._names, *_WRITTEN_BOOKKEEPING]
-                if name != self._key.name
-            },
+            set_={name: excluded[name] for name in self._written if name != self._key.name},
             where=self._table.c[HASH_COLUMN].is_distinct_from(excluded[HASH_COLUMN]),
         ).returning(self._key, literal_column("xmax = 0").label("inserted"))
 
@@ -107,8 +108,13 @@ class PostgresSink:
             return WriteOutcome(WriteCounts())
         try:
             with connection.begin_nested():
-                self._copy_to_stage(connection, unique, synced_at)
-                counts = self._merge_stage(connection, len(unique))
+                if len(unique) < _COPY_MIN_ROWS:
+                    parameters = [self._values(row, synced_at) for row in unique]
+                    returned = connection.execute(self._upsert, parameters).all()
+                    counts = self._settle(connection, unique, returned, synced_at)
+                else:
+                    self._copy_to_stage(connection, unique, synced_at)
+                    counts = self._merge_stage(connection, len(unique))
         except _REFUSED:
             return self._write_row_by_row(connection, unique, synced_at)
         except (SQLAlchemyError, psycopg.Error) as exc:
@@ -154,7 +160,8 @@ class PostgresSink:
 
     def _copy_to_stage(self, connection: Connection, unique: list[MappedRow], synced_at: datetime) -> None:
         """Create the temporary stage table and COPY the batch into it. Text format: the server parses
-        every value with its type's own input function; JSON values go as JSON text."""
+        every value with its type's own input function; JSON values go as JSON text, serialised as
+        bound JSONB parameters are."""
         connection.execute(CreateTable(self._stage))
         driver = connection.connection.driver_connection
         assert isinstance(driver, psycopg.Connection)
