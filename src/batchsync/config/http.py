@@ -216,13 +216,32 @@ class RateLimitConfig(Model):
         return self.requests_per_minute / 60.0
 
 
-class RestSourceConfig(Model):
-    type: Literal["rest"]
+class HttpEndpointConfig(Model):
+    """Where a source's requests go and how they authenticate: shared by `rest` and `lookup` sources."""
+
     base_url: str
     path: str = ""
     params: dict[str, str | int | float | bool] = Field(default_factory=dict)
     headers: dict[str, str] = Field(default_factory=dict)
     auth: AuthConfig | None = None
+
+    @field_validator("base_url")
+    @classmethod
+    def _absolute_url(cls, url: str) -> str:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return url.rstrip("/")
+
+    def query_params(self) -> dict[str, str]:
+        """Params as the strings that go on the wire (YAML may give numbers and booleans)."""
+        return {
+            name: ("true" if value is True else "false" if value is False else str(value))
+            for name, value in self.params.items()
+        }
+
+
+class RestSourceConfig(HttpEndpointConfig):
+    type: Literal["rest"]
     paginator: PaginatorConfig | None = None
     records_path: str | None = None
     incremental: IncrementalConfig | None = None
@@ -244,13 +263,6 @@ class RestSourceConfig(Model):
             raise ValueError("must contain {id}")
         return path
 
-    @field_validator("base_url")
-    @classmethod
-    def _absolute_url(cls, url: str) -> str:
-        if not url.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return url.rstrip("/")
-
     @model_validator(mode="before")
     @classmethod
     def _timeout_moved(cls, data: Any) -> Any:
@@ -269,10 +281,3 @@ class RestSourceConfig(Model):
                 raise ValueError("sorted applies to incremental sync: add an incremental block")
             data["incremental"] = {**data["incremental"], "sorted": is_sorted}
         return data
-
-    def query_params(self) -> dict[str, str]:
-        """Params as the strings that go on the wire (YAML may give numbers and booleans)."""
-        return {
-            name: ("true" if value is True else "false" if value is False else str(value))
-            for name, value in self.params.items()
-        }

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import Field, PositiveInt, field_validator, model_validator
 
 from batchsync.config.base import IDENTIFIER, Model, check_path
-from batchsync.config.http import AuthConfig
+from batchsync.config.http import HttpEndpointConfig
 
 _FUNCTION = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 _TEMPLATE_FIELD = re.compile(r"\{(entity|child)\.([A-Za-z_][\w.]*)\}")
@@ -114,13 +114,8 @@ class SendKeysAsConfig(Model):
         return self
 
 
-class LookupSourceConfig(Model):
+class LookupSourceConfig(HttpEndpointConfig):
     type: Literal["lookup"]
-    base_url: str
-    path: str = ""
-    params: dict[str, str | int | float | bool] = Field(default_factory=dict)
-    headers: dict[str, str] = Field(default_factory=dict)
-    auth: AuthConfig | None = None
     keys: KeysConfig
     batch_size: PositiveInt = 50
     send_keys_as: SendKeysAsConfig
@@ -128,16 +123,6 @@ class LookupSourceConfig(Model):
     records_path: str | None = None
 
     _paths = field_validator("match_on", "records_path")(check_path)
-
-    @field_validator("base_url")
-    @classmethod
-    def _absolute_url(cls, url: str) -> str:
-        if not url.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return url.rstrip("/")
-
-    def query_params(self) -> dict[str, str]:
-        return {name: _wire(value) for name, value in self.params.items()}
 
 
 class Rule(Model):
@@ -244,7 +229,3 @@ def render_template(value: Any, fields: dict[str, Any]) -> Any:
 
         return _TEMPLATE_FIELD.sub(substitute, value)
     return value
-
-
-def _wire(value: str | int | float | bool) -> str:
-    return "true" if value is True else "false" if value is False else str(value)
