@@ -19,6 +19,7 @@ from sqlalchemy.exc import ArgumentError, DisconnectionError, OperationalError, 
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.ddl import ExecutableDDLElement
 
+from batchsync import jsontext
 from batchsync.errors import ConfigError, SinkError
 
 _BUSY_TIMEOUT_MS = 30_000
@@ -86,7 +87,10 @@ def _postgres_engine(url: URL, read_only: bool) -> Engine:
     """PostgreSQL through psycopg 3. A dropped connection (server restart) is noticed before use."""
     if url.drivername in ("postgresql", "postgres"):
         url = url.set(drivername="postgresql+psycopg")
-    engine = create_engine(url, pool_pre_ping=True)
+    # JSON columns keep numbers exact both ways (Decimals out as their digits, back in as Decimals).
+    engine = create_engine(
+        url, pool_pre_ping=True, json_serializer=jsontext.dumps, json_deserializer=jsontext.parse
+    )
     if read_only:
 
         @event.listens_for(engine, "connect")

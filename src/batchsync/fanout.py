@@ -168,7 +168,13 @@ class FanoutRun:
         redactor = Redactor(self.config.env_secrets | http_secret_values(source))
         with httpx.Client() as token_client:
             auth = build_auth(source.auth, token_client, redactor)
-            with HttpClient(source.base_url, headers=source.headers, auth=auth, redactor=redactor) as client:
+            with HttpClient(
+                source.base_url,
+                headers=source.headers,
+                auth=auth,
+                redactor=redactor,
+                allowed_hosts=source.allowed_hosts,
+            ) as client:
                 pages = PullSource(source, client)
                 records: list[JSONObject] = []
                 cursor = pages.first_cursor()

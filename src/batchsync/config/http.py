@@ -224,6 +224,18 @@ class HttpEndpointConfig(Model):
     params: dict[str, str | int | float | bool] = Field(default_factory=dict)
     headers: dict[str, str] = Field(default_factory=dict)
     auth: AuthConfig | None = None
+    allowed_hosts: list[str] = Field(default_factory=list)
+    """Hosts beside base_url's own that next-page links may lead to, credentials included: `host`,
+    `host:port` or `*.domain` (Salesforce instance URLs, pages served from a CDN)."""
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_names(cls, hosts: list[str]) -> list[str]:
+        for host in hosts:
+            name = host.removeprefix("*.")
+            if not name or any(mark in host for mark in ("/", "@", "?", "#", " ")) or name.startswith("."):
+                raise ValueError(f"{host!r} is not a host name (write api.example.com, not a URL)")
+        return hosts
 
     @field_validator("base_url")
     @classmethod

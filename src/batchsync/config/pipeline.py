@@ -7,9 +7,16 @@ from typing import Annotated, Literal
 from pydantic import Field, PositiveInt, SecretStr, field_validator, model_validator
 
 from batchsync.config.base import IDENTIFIER, SECRET_PARAM, Model, check_path
-from batchsync.config.http import RateLimitConfig, RestSourceConfig, RetryConfig, TimeoutConfig
+from batchsync.config.http import (
+    BasicAuthConfig,
+    RateLimitConfig,
+    RestSourceConfig,
+    RetryConfig,
+    TimeoutConfig,
+)
 from batchsync.config.sources import FanoutSourceConfig, LookupSourceConfig, PythonSourceConfig
 from batchsync.errors import ConfigError
+from batchsync.redaction import basic_token
 
 DEFAULT_DATABASE_URL = "sqlite:///batchsync.db"
 
@@ -130,6 +137,9 @@ def http_secret_values(source: RestSourceConfig | LookupSourceConfig) -> set[str
         for value in source.auth.__dict__.values():
             if isinstance(value, SecretStr):
                 secrets.add(value.get_secret_value())
+        if isinstance(source.auth, BasicAuthConfig):
+            # An echoed `Authorization: Basic …` header shows the pair only as base64.
+            secrets.add(basic_token(source.auth.username, source.auth.password.get_secret_value()))
     for name, value in source.query_params().items():
         if SECRET_PARAM.search(name):
             secrets.add(value)

@@ -9,11 +9,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
-import orjson
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
+from batchsync import jsontext
 from batchsync.errors import RecordError, SinkError
 from batchsync.models import Checkpoint, Cursor, JSONObject, RecordFailure, WriteCounts
 from batchsync.redaction import Redactor
@@ -24,10 +25,13 @@ from batchsync.state import checkpoints, deadletters
 from batchsync.state.deadletters import DeadLetter
 
 
-def dead_letter(record: JSONObject, key: str | None, error: str, redactor: Redactor) -> DeadLetter:
-    """A failed record as it will be stored: raw JSON and reason, both with secrets masked."""
-    raw = orjson.dumps(record, default=str).decode()
-    return DeadLetter(key, redactor.redact(raw), redactor.redact(error))
+def dead_letter(
+    record: JSONObject, key: str | None, error: str, redactor: Redactor, row_key: Any = None
+) -> DeadLetter:
+    """A failed record as it will be stored: raw JSON and reason, both with secrets masked. `row_key`
+    is its converted primary key, when it has one."""
+    raw = jsontext.dumps_for_display(record)
+    return DeadLetter(key, redactor.redact(raw), redactor.redact(error), row_key)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -149,7 +153,8 @@ class BatchWriter:
 
     def _refused(self, outcome: WriteOutcome) -> list[DeadLetter]:
         letters = [
-            dead_letter(row.record, str(row.key), error, self._redactor) for row, error in outcome.rejected
+            dead_letter(row.record, str(row.key), error, self._redactor, row.key)
+            for row, error in outcome.rejected
         ]
         if letters and self._fail_on_record_error:
             raise RecordError(f"record {letters[0].key}: {letters[0].error}", key=letters[0].key)
@@ -174,7 +179,7 @@ class BatchWriter:
             self._has_dead_letters = True
             # The source still has these records, bad as they are: on_missing must not delete their rows.
             self._sink.mark_seen(
-                connection, [letter.key for letter in letters if letter.key is not None], now
+                connection, [letter.row_key for letter in letters if letter.row_key is not None], now
             )
         if following is None or self._letters_key != self._pipeline:  # siblings share the entries: keep them
             return

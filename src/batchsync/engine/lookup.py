@@ -16,10 +16,10 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from sqlalchemy import Connection, Engine, and_, bindparam, column, inspect, select, table, update
 from sqlalchemy.exc import SQLAlchemyError
 
+from batchsync import jsontext
 from batchsync.config import DestinationConfig, LookupSourceConfig, Where
 from batchsync.errors import ConfigError, PermanentHttpError, RecordError, SinkError, TransientHttpError
 from batchsync.http.client import HttpClient
@@ -190,7 +190,7 @@ class LookupRefresher:
             except RecordError as exc:
                 if self._fail_on_record_error:
                     raise RecordError(f"key {key}: {exc}", key=str(key)) from None
-                raw = self._redactor.redact(orjson.dumps(answer, default=str).decode())
+                raw = self._redactor.redact(jsontext.dumps_for_display(answer))
                 letters.append(DeadLetter(str(key), raw, self._redactor.redact(f"key {key}: {exc}")))
         is_done = last_key is None
         following = dataclasses.replace(
@@ -218,7 +218,7 @@ class LookupRefresher:
     def _bind(self, values: list[Any]) -> list[Any]:
         if self._dialect == "sqlite":
             return _bindable_in_sqlite(values)
-        return [orjson.dumps(value).decode() if isinstance(value, dict | list) else value for value in values]
+        return [jsontext.dumps(value) if isinstance(value, dict | list) else value for value in values]
 
     def _write(self, connection: Connection, values: dict[Any, list[Any]], now: datetime) -> WriteCounts:
         """Update the listed columns of rows whose answer changed; only mark the others as seen."""
@@ -271,7 +271,7 @@ def _bindable_in_sqlite(values: Sequence[Any]) -> list[Any]:
         if isinstance(value, datetime):
             bound.append(stamp(value))
         elif isinstance(value, dict | list):
-            bound.append(orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode())
+            bound.append(jsontext.dumps(value, sort_keys=True))
         elif value is not None and not isinstance(value, str | int | float):
             bound.append(str(value))  # Decimal
         else:

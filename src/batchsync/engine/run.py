@@ -299,7 +299,7 @@ class PipelineRun:
         except RecordError as exc:
             if self.pipeline.on_record_error == "fail":
                 raise
-            return dead_letter(record, exc.key, str(exc), self.redactor)
+            return dead_letter(record, exc.key, str(exc), self.redactor, self.mapper.key_of(record))
 
     def _refresher(self, client: HttpClient) -> LookupRefresher:
         source = self.pipeline.source
@@ -430,8 +430,9 @@ class PipelineRun:
         source = self.pipeline.source
         retry = self.pipeline.retry
         base_url, headers, auth = "http://127.0.0.1", {}, None  # a python source sends no request itself
+        allowed_hosts: list[str] = []
         if isinstance(source, RestSourceConfig | LookupSourceConfig):
-            base_url, headers = source.base_url, source.headers
+            base_url, headers, allowed_hosts = source.base_url, source.headers, source.allowed_hosts
             auth = build_auth(source.auth, token_client, self.redactor)
         return HttpClient(
             base_url,
@@ -449,4 +450,5 @@ class PipelineRun:
                 max_wait_seconds=retry.max_backoff,
             ),
             redactor=self.redactor,
+            allowed_hosts=allowed_hosts,
         )

@@ -122,4 +122,4 @@ class PassWalker:
         except RecordError as exc:
             if self._fail_on_record_error:
                 raise
-            return dead_letter(record, exc.key, str(exc), self._redactor)
+            return dead_letter(record, exc.key, str(exc), self._redactor, self._mapper.key_of(record))

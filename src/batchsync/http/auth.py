@@ -33,6 +33,10 @@ class HeaderAuth(httpx.Auth):
         self._name = name
         self._value = value
 
+    @property
+    def header_name(self) -> str:
+        return self._name
+
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         request.headers[self._name] = self._value
         yield request
@@ -44,6 +48,10 @@ class QueryParamAuth(httpx.Auth):
     def __init__(self, name: str, value: str) -> None:
         self._name = name
         self._value = value
+
+    @property
+    def param_name(self) -> str:
+        return self._name
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         request.url = request.url.copy_merge_params({self._name: self._value})

@@ -10,13 +10,15 @@ import email.utils
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 import httpx
-import orjson
 
+from batchsync import jsontext
 from batchsync.errors import PermanentHttpError, QuotaExhaustedError, TransientHttpError
+from batchsync.http.auth import HeaderAuth, QueryParamAuth
+from batchsync.http.origins import OriginPolicy
 from batchsync.http.ratelimit import RateLimiter
 from batchsync.http.retry import RetryPolicy
 from batchsync.models import JsonResponse, PageRequest
@@ -42,7 +44,16 @@ class HttpClient:
         redactor: Redactor | None = None,
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
+        allowed_hosts: Sequence[str] = (),
     ) -> None:
+        """`allowed_hosts`: hosts beside base_url's own origin that may receive requests (see origins.py)."""
+        self._origins = OriginPolicy(base_url, allowed_hosts)
+        self._credential_headers = {"authorization", *(name.lower() for name in headers or {})}
+        self._credential_params: set[str] = set()
+        if isinstance(auth, HeaderAuth):
+            self._credential_headers.add(auth.header_name.lower())
+        if isinstance(auth, QueryParamAuth):
+            self._credential_params.add(auth.param_name)
         self._client = httpx.Client(
             base_url=base_url,
             headers={"Accept": "application/json", "User-Agent": "batchsync", **(headers or {})},
@@ -50,6 +61,7 @@ class HttpClient:
             timeout=timeout or httpx.Timeout(60.0, connect=10.0),
             transport=transport,
             follow_redirects=True,
+            event_hooks={"request": [self._strip_credentials_off_origin]},
         )
         self._retry = retry or RetryPolicy()
         self._limiter = rate_limiter or RateLimiter()
@@ -98,7 +110,18 @@ class HttpClient:
                 self._sleep(wait)
                 attempt += 1
 
+    def _strip_credentials_off_origin(self, request: httpx.Request) -> None:
+        """Runs for every request httpx sends, redirects included: one that a redirect took to another
+        origin goes without the configured headers, the auth header or the API key parameter."""
+        if self._origins.is_trusted(request.url):
+            return
+        for name in self._credential_headers:
+            request.headers.pop(name, None)
+        for name in self._credential_params:
+            request.url = request.url.copy_remove_param(name)
+
     def _fetch_once(self, request: PageRequest) -> JsonResponse:
+        self._origins.check(request.url)
         self._limiter.acquire()
         with self._lock:
             self._api_calls += 1
@@ -110,8 +133,20 @@ class HttpClient:
             )
         except httpx.TimeoutException as exc:
             raise TransientHttpError(self._describe(request, f"timed out ({type(exc).__name__})")) from exc
+        except httpx.UnsupportedProtocol as exc:  # a redirect to ftp:// or the like: no retry changes it
+            raise PermanentHttpError(self._describe(request, f"was sent somewhere unusable: {exc}")) from exc
         except httpx.TransportError as exc:
             raise TransientHttpError(self._describe(request, f"connection failed: {exc}")) from exc
+        except httpx.TooManyRedirects as exc:
+            raise PermanentHttpError(
+                self._describe(request, f"was redirected too many times (a redirect loop?): {exc}")
+            ) from exc
+        except httpx.DecodingError as exc:
+            raise PermanentHttpError(
+                self._describe(request, f"answered a body that cannot be decoded ({exc})")
+            ) from exc
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise PermanentHttpError(self._describe(request, f"failed: {exc}")) from exc
         self._limiter.observe(response.status_code, response.headers)
         url = self._redactor.redact(str(response.url))
         if log.isEnabledFor(logging.DEBUG):
@@ -129,26 +164,33 @@ class HttpClient:
                 message += " (authentication refused; check the credentials)"
             raise PermanentHttpError(message, url=url, status=status)
         try:
-            body = orjson.loads(response.content)
-        except orjson.JSONDecodeError as exc:
+            body = jsontext.parse(response.content)
+        except jsontext.InvalidJsonError as exc:
             content_type = response.headers.get("content-type", "unknown")
-            preview = self._redactor.redact(response.text[:_BODY_PREVIEW_CHARS])
+            preview = self._redactor.redact(response.content[:_BODY_PREVIEW_CHARS].decode(errors="replace"))
             if "html" in content_type:
                 raise PermanentHttpError(
                     f"GET {url} answered HTML where JSON was expected (is base_url right?): {preview}",
                     url=url,
                     status=status,
                 ) from exc
-            # A 200 with a broken body is usually a connection cut mid-answer: worth another try.
-            raise TransientHttpError(
-                f"GET {url} answered a body that is not valid JSON ({content_type}): {preview}",
-                url=url,
-                status=status,
-            ) from exc
+            message = f"GET {url} answered a body that is not valid JSON ({content_type}): {exc}"
+            if exc.is_truncated:
+                # A body that stops before its value does is usually a connection cut mid-answer.
+                raise TransientHttpError(
+                    f"{message}; it looks cut short: {preview}", url=url, status=status
+                ) from exc
+            # The same bytes would fail the same way: retrying cannot help.
+            raise PermanentHttpError(f"{message}: {preview}", url=url, status=status) from exc
         return JsonResponse(url=str(response.url), status=status, headers=response.headers, body=body)
 
     def _describe(self, request: PageRequest, problem: str) -> str:
-        target = str(self._client.build_request("GET", request.url, params=dict(request.params) or None).url)
+        try:
+            target = str(
+                self._client.build_request("GET", request.url, params=dict(request.params) or None).url
+            )
+        except (httpx.InvalidURL, ValueError):
+            target = request.url
         return self._redactor.redact(f"{request.method} {target} {problem}")
 
     def close(self) -> None:

@@ -8,6 +8,8 @@ content whatever the database stores.
 from __future__ import annotations
 
 import hashlib
+import math
+import reprlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from batchsync import jsontext
 from batchsync.config import ColumnConfig, DestinationConfig
 from batchsync.errors import RecordError
 from batchsync.models import JSONObject, JSONValue
@@ -74,7 +77,7 @@ class ColumnsMapper:
                     return False
                 continue
             if kind == "json" and isinstance(old, str):
-                old = orjson.loads(old)
+                old = jsontext.parse(old.encode())
             try:
                 if convert(old) != new:
                     return False
@@ -106,7 +109,11 @@ class RowMapper:
                 f"record has no primary key at {self._paths[self.key_index]}",
                 column=self.columns[self.key_index],
             )
-        return MappedRow(key, tuple(values), content_hash(values), record)
+        try:
+            digest = content_hash(values)
+        except jsontext.UnwritableJsonError:
+            raise self._explain_unwritable(record, values) from None
+        return MappedRow(key, tuple(values), digest, record)
 
     def key_of(self, record: JSONObject) -> Any:
         """The record's converted primary key, or None when it has none that converts."""
@@ -130,6 +137,19 @@ class RowMapper:
                     column=name,
                 )
         return RecordError("record could not be mapped", key=self._key_text(record))
+
+    def _explain_unwritable(self, record: JSONObject, values: list[Any]) -> RecordError:
+        """The slow path for a row whose values cannot be written (a lone surrogate, nesting past
+        `jsontext.MAX_DEPTH`): name the column."""
+        key = self._key_text(record)
+        for name, value in zip(self.columns, values, strict=True):
+            try:
+                content_hash([value])
+            except jsontext.UnwritableJsonError as exc:
+                return RecordError(
+                    f"record {key or '(no key)'}: column {name!r}: {exc}", key=key, column=name
+                )
+        return RecordError("record could not be mapped", key=key)
 
     def _key_text(self, record: JSONObject) -> str | None:
         raw = self._paths[self.key_index].get(record)
@@ -163,13 +183,28 @@ def _reader_for(path: DottedPath, column: ColumnConfig) -> Callable[[JSONObject]
 
 
 def content_hash(values: list[Any] | tuple[Any, ...]) -> str:
-    """A stable digest of converted values (dict keys sorted, Decimals by their exact text)."""
-    encoded = orjson.dumps(values, default=str, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+    """A stable digest of converted values (dict keys sorted, Decimals by their exact digits).
+
+    Raises jsontext.UnwritableJsonError for a value no database could store as text (a lone surrogate),
+    which is how such a record becomes a dead letter before it reaches the database."""
+    try:
+        encoded = orjson.dumps(
+            values, default=_hashable, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+        )
+    except orjson.JSONEncodeError:  # beyond orjson: an integer past 64 bits, nesting past 254 levels
+        encoded = jsontext.dumps(list(values), sort_keys=True).encode()
     return hashlib.blake2b(encoded, digest_size=16).hexdigest()
 
 
+def _hashable(value: Any) -> Any:
+    """Decimals hash as their digits (so 12.5 hashes as it did when it was read as a float)."""
+    if isinstance(value, Decimal):
+        return orjson.Fragment(str(value)) if value.is_finite() else str(value)
+    return str(value)
+
+
 def _preview(raw: JSONValue) -> str:
-    text = repr(raw)
+    text = reprlib.repr(raw) if isinstance(raw, dict | list) else repr(raw)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -185,7 +220,7 @@ def to_string(raw: JSONValue) -> str:
     if isinstance(raw, bool):
         return "true" if raw else "false"
     if isinstance(raw, dict | list):
-        return orjson.dumps(raw, option=orjson.OPT_SORT_KEYS).decode()
+        return jsontext.dumps(raw, sort_keys=True)
     return str(raw)
 
 
@@ -198,29 +233,35 @@ def to_integer(raw: JSONValue) -> int:
         if not raw.is_integer():
             raise ValueError("not a whole number")
         number = int(raw)
-    elif isinstance(raw, str):
-        exact = Decimal(raw.strip())
+    elif isinstance(raw, str | Decimal):
+        exact = Decimal(raw.strip()) if isinstance(raw, str) else raw
+        if not exact.is_finite():
+            raise ValueError("not a finite number")
         if exact != exact.to_integral_value():
             raise ValueError("not a whole number")
         number = int(exact)
     else:
         raise TypeError(f"expected a number, got {type(raw).__name__}")
     if not _INT64_MIN <= number <= _INT64_MAX:
-        raise ValueError("out of the 64-bit integer range databases store")
+        raise ValueError(f"{number} is out of the 64-bit integer range databases store")
     return number
 
 
 def to_float(raw: JSONValue) -> float:
-    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+    """The one conversion that may round: a float column asked for a binary float."""
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str | Decimal):
         raise TypeError(f"expected a number, got {type(raw).__name__}")
-    return float(raw)
+    number = float(raw)
+    if not math.isfinite(number):
+        raise ValueError("out of the range of a float" if raw == raw else "not a number")
+    return number
 
 
 def to_decimal(raw: JSONValue) -> Decimal:
-    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str | Decimal):
         raise TypeError(f"expected a number, got {type(raw).__name__}")
     # str() of a float is its shortest round-trip text: 12.5 stays 12.5, not 12.5000000000000001.
-    number = Decimal(str(raw).strip())
+    number = raw if isinstance(raw, Decimal) else Decimal(str(raw).strip())
     if not number.is_finite():
         raise ValueError("not a finite number")
     return number
@@ -230,8 +271,10 @@ def to_datetime(raw: JSONValue) -> datetime:
     """ISO 8601 text (a trailing Z or an offset; naive means UTC) or Unix seconds / milliseconds."""
     if isinstance(raw, bool):
         raise TypeError("expected a date-time, got a boolean")
-    if isinstance(raw, int | float):
-        seconds = raw / 1000 if abs(raw) >= _MILLISECOND_EPOCH_THRESHOLD else raw
+    if isinstance(raw, int | float | Decimal):
+        seconds = float(raw)
+        if abs(seconds) >= _MILLISECOND_EPOCH_THRESHOLD:
+            seconds /= 1000
         return datetime.fromtimestamp(seconds, UTC)
     if not isinstance(raw, str):
         raise TypeError(f"expected a date-time, got {type(raw).__name__}")

@@ -26,6 +26,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.schema import CreateTable, DropTable
 
+from batchsync import jsontext
 from batchsync.config import DestinationConfig
 from batchsync.errors import SinkError
 from batchsync.models import WriteCounts
@@ -170,7 +171,7 @@ class PostgresSink:
                 values = list(row.values)
                 for index in self._json_indexes:
                     if values[index] is not None:
-                        values[index] = Jsonb(values[index])
+                        values[index] = Jsonb(values[index], dumps=jsontext.dumps)
                 copy.write_row((*values, row.content_hash, synced_at, synced_at, None))
 
     def _merge_stage(self, connection: Connection, batch_rows: int) -> WriteCounts:

@@ -12,10 +12,10 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-import orjson
 from sqlalchemy import Connection, Table
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
+from batchsync import jsontext
 from batchsync.config import DestinationConfig
 from batchsync.errors import SinkError
 from batchsync.models import WriteCounts
@@ -46,9 +46,7 @@ def _bind_for(type_name: str) -> Callable[[Any], Any] | None:
     if type_name == "boolean":
         return lambda value: None if value is None else int(value)
     if type_name == "json":
-        return lambda value: (
-            None if value is None else orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-        )
+        return lambda value: None if value is None else jsontext.dumps(value, sort_keys=True)
     return None
 
 

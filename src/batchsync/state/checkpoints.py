@@ -10,10 +10,10 @@ import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
+from batchsync import jsontext
 from batchsync.errors import CheckpointError, SinkError
 from batchsync.models import Checkpoint
 from batchsync.state.tables import checkpoints
@@ -26,12 +26,12 @@ def encode(checkpoint: Checkpoint) -> str:
     for name in _DATETIME_FIELDS:
         if fields[name] is not None:
             fields[name] = fields[name].isoformat()
-    return orjson.dumps(fields).decode()
+    return jsontext.dumps(fields)
 
 
 def decode(text: str) -> Checkpoint:
     try:
-        fields: dict[str, Any] = orjson.loads(text)
+        fields: dict[str, Any] = jsontext.parse(text, fractions_as_decimal=False)
         if not isinstance(fields, dict):
             raise TypeError(f"expected a JSON object, found {type(fields).__name__}")
         known = {field.name for field in dataclasses.fields(Checkpoint)}
@@ -40,7 +40,7 @@ def decode(text: str) -> Checkpoint:
             if fields.get(name) is not None:
                 fields[name] = datetime.fromisoformat(fields[name])
         return Checkpoint(**fields)
-    except (orjson.JSONDecodeError, TypeError, ValueError) as exc:
+    except (jsontext.InvalidJsonError, TypeError, ValueError) as exc:
         raise CheckpointError(f"the stored checkpoint cannot be read ({exc}); run `batchsync reset`") from exc
 
 

@@ -25,6 +25,9 @@ class DeadLetter:
     key: str | None
     record_json: str
     error: str
+    row_key: Any = None
+    """The record's primary key converted to the column's type, when it converts: the row it names is
+    still in the source, so on_missing must not delete it (None: no row to protect)."""
 
 
 def add(

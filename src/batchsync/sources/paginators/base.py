@@ -7,6 +7,7 @@ a restarted run asks for exactly the page it would have asked for next.
 from __future__ import annotations
 
 from typing import Protocol
+from urllib.parse import urljoin
 
 from batchsync.errors import PaginationError
 from batchsync.models import Cursor, JSONValue, Page, PageRequest
@@ -51,6 +52,15 @@ def request_for_url_cursor(
     if size_param and page_size:
         return template.with_params(**{size_param: str(page_size)})
     return template
+
+
+def next_page_url(page_url: str, link: str) -> str:
+    """The link an answer gave for the next page, resolved against that answer's URL as a browser
+    would. Raises PaginationError for a link no URL parser can read (`http://[::1`)."""
+    try:
+        return urljoin(page_url, link)
+    except ValueError as exc:
+        raise PaginationError(f"the API named a next page that is not a valid URL: {link!r} ({exc})") from exc
 
 
 def read_flag(page: Page, path: DottedPath) -> bool:

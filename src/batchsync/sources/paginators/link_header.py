@@ -7,11 +7,10 @@ Stops when no `next` link is sent, and on an empty page. The cursor is the next 
 from __future__ import annotations
 
 import re
-from urllib.parse import urljoin
 
 from batchsync.config import LinkHeaderPaginatorConfig
 from batchsync.models import Cursor, Page, PageRequest
-from batchsync.sources.paginators.base import request_for_url_cursor
+from batchsync.sources.paginators.base import next_page_url, request_for_url_cursor
 
 # <target> then any number of `; name` or `; name=token` or `; name="quoted, maybe with commas"`.
 _LINK = re.compile(r'<([^>]*)>((?:\s*;\s*[^;,=\s]+\s*(?:=\s*(?:"(?:[^"\\]|\\.)*"|[^;,]*))?)*)')
@@ -51,7 +50,7 @@ class LinkHeaderPaginator:
             return None
         header = next((v for k, v in page.response.headers.items() if k.lower() == "link"), "")
         target = parse_link_header(header).get("next")
-        return urljoin(page.response.url, target) if target else None
+        return next_page_url(page.response.url, target) if target else None
 
     def expected_total(self, page: Page) -> int | None:
         return None

@@ -7,12 +7,10 @@ browser would. Stops when the URL is absent, null or empty, and on an empty page
 
 from __future__ import annotations
 
-from urllib.parse import urljoin
-
 from batchsync.config import NextUrlPaginatorConfig
 from batchsync.models import Cursor, Page, PageRequest
 from batchsync.paths import MISSING, DottedPath
-from batchsync.sources.paginators.base import request_for_url_cursor
+from batchsync.sources.paginators.base import next_page_url, request_for_url_cursor
 
 
 class NextUrlPaginator:
@@ -39,7 +37,7 @@ class NextUrlPaginator:
         value = self._next_url.get(page.response.body)
         if value in (MISSING, None, "") or not isinstance(value, str):
             return None
-        return urljoin(page.response.url, value)
+        return next_page_url(page.response.url, value)
 
     def expected_total(self, page: Page) -> int | None:
         return None
