@@ -302,3 +302,33 @@ def test_a_body_cut_short_is_still_retried(api: SampleApi, tmp_path: Path, datab
     assert result.exit_code != 0
     assert "cut short" in result.output
     assert collection_requests(api) == 3, "retried up to retry.max_attempts"
+
+
+def test_fanout_rules_compare_exact_api_numbers_with_the_yaml_values(api: SampleApi, tmp_path: Path) -> None:
+    api.settings.faults = ServedBodies(page_of('{"id": "e1", "score": 0.1}', '{"id": "e2", "score": 0.2}'))
+    config = {
+        "source": {
+            "type": "fanout",
+            "entities": {
+                "api": {
+                    "base_url": api.url,
+                    "path": PATH,
+                    "records_path": "items",
+                    "paginator": {"type": "page_number", "has_more_path": "page_context.has_more_page"},
+                },
+                "id_field": "id",
+                "rules": [{"field": "score", "equals": 0.1, "reason": "not the chosen score"}],
+            },
+            "child_source": {"base_url": api.url, "path": "/accounts/{entity.id}/transactions"},
+        },
+        "destination": {"table": "t", "primary_key": "id", "columns": {"id": {"path": "id"}}},
+    }
+    config_file = write_config(
+        tmp_path / "c.yaml", url_document(f"sqlite:///{tmp_path / 'f.db'}", {"fan": config})
+    )
+
+    result = runner.invoke(app, ["run", "fan", "-c", str(config_file), "--dry-run", "--json"])
+
+    entities = {entity["id"]: entity for entity in orjson.loads(result.stdout)["entities"]}
+    assert entities["e2"]["reason"] == "not the chosen score"
+    assert entities["e1"]["status"] != "skipped", "0.1 from the API equals 0.1 in the YAML"

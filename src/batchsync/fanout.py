@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -421,6 +422,8 @@ def _first_failing(rules: list[Rule], record: JSONObject) -> str | None:
     for rule in rules:
         value = DottedPath.parse(rule.field).get(record)
         value = None if value is MISSING else value
+        if isinstance(value, Decimal):  # exact from the API, compared with the YAML's floats as a float
+            value = float(value)
         if "equals" in rule.model_fields_set:
             passed, wanted = value == rule.equals, f"must be {rule.equals!r}"
         elif "not_equals" in rule.model_fields_set:
