@@ -8,6 +8,7 @@ so a record is never skipped because the run stopped half-way.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from batchsync.config import IncrementalConfig
@@ -52,8 +53,8 @@ def later(a: JSONValue, b: JSONValue) -> JSONValue:
 
 
 def _sort_key(value: JSONValue) -> tuple[int, Any]:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return (0, value)
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        return (0, value)  # an exact Decimal from the API compares with a float from the checkpoint
     text = str(value)
     try:
         moment = datetime.fromisoformat(text)

@@ -80,7 +80,7 @@ def read_int(page: Page, path: DottedPath, setting: str) -> int:
     value: JSONValue = path.get(page.response.body)
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an infinite Decimal
         raise PaginationError(
             f"the answer from {page.response.url} has no whole number at {path} (paginator {setting})",
             url=page.response.url,
