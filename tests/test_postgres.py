@@ -255,3 +255,18 @@ def test_a_nul_byte_in_a_key_that_does_not_convert_is_a_dead_letter_on_both(data
     (letter,) = fetch_dicts(database_url, "SELECT key, error FROM batchsync_errors")
     assert letter["key"] == bad + "\\u0000"
     assert "\x00" not in letter["error"] and "column 'item_id': cannot convert" in letter["error"]
+
+
+def test_a_run_stopped_by_a_nul_byte_in_a_key_is_recorded_as_failed(postgres_url: str) -> None:
+    with SampleApi(Inventory(size=10)) as api:
+        bad = api.inventory.items()[3]["item_id"]
+        api.settings.faults = _NulInKey(bad)
+        pipeline = {**pipeline_config(api.url), "on_record_error": "fail"}
+
+        result = batchsync.run("items", url_document(postgres_url, {"items": pipeline}))
+
+    (run,) = fetch_dicts(postgres_url, "SELECT status, error FROM batchsync_runs")
+    assert result.status is RunStatus.FAILED and run["status"] == "failed"
+    assert run["error"] == (
+        f"record {bad}\\u0000: column item_id: text contains a NUL byte, which PostgreSQL cannot store"
+    )

@@ -18,13 +18,9 @@ from typing import Any
 
 from sqlalchemy import Connection, RowMapping, delete, func, insert, select
 
-from batchsync.state.tables import dead_letters
+from batchsync.state.tables import dead_letters, storable_text
 
 _KEYS_PER_STATEMENT = 500
-
-
-def _storable(text: str) -> str:
-    return text.replace("\x00", "\\u0000")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,9 +41,9 @@ def add(
             {
                 "pipeline": pipeline,
                 "run_id": run_id,
-                "key": None if letter.key is None else _storable(letter.key),
+                "key": None if letter.key is None else storable_text(letter.key),
                 "record": letter.record_json,  # JSON: a NUL is already written \\u0000
-                "error": _storable(letter.error),
+                "error": storable_text(letter.error),
                 "created_at": now.isoformat(),
             }
             for letter in letters
@@ -57,7 +53,7 @@ def add(
 
 def resolve(connection: Connection, pipeline: str, keys: Iterable[str]) -> int:
     """Remove the entries of keys that now synced (or failed anew); returns how many went."""
-    unique = list(dict.fromkeys(_storable(key) for key in keys))
+    unique = list(dict.fromkeys(storable_text(key) for key in keys))
     removed = 0
     for start in range(0, len(unique), _KEYS_PER_STATEMENT):
         chunk = unique[start : start + _KEYS_PER_STATEMENT]

@@ -30,6 +30,13 @@ from batchsync.errors import SinkError
 
 metadata = MetaData(schema=STATE_SCHEMA)  # mapped to the real schema by each engine
 
+
+def storable_text(text: str) -> str:
+    """`text` with a NUL byte written `\\u0000` (as JSON shows it): PostgreSQL cannot store NUL in text, and
+    a key or a reason quoting hostile input may hold one."""
+    return text.replace("\x00", "\\u0000")
+
+
 checkpoints = Table(
     "batchsync_checkpoints",
     metadata,
