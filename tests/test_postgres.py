@@ -4,6 +4,7 @@ counts, native column types, one run at a time, a server restart mid-sync, and s
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 import threading
@@ -11,13 +12,25 @@ import time
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
 import batchsync
 from batchsync.models import RunStatus
 from batchsync.sampleapi import Inventory, SampleApi
-from syncsupport import STYLES, assert_table_at_equals_source, pipeline_config, url_document, write_config
+from batchsync.sampleapi.messages import ApiRequest, Response
+from syncsupport import (
+    STYLES,
+    assert_table_at_equals_source,
+    expected_rows,
+    fetch_all,
+    fetch_dicts,
+    pipeline_config,
+    table_rows_at,
+    url_document,
+    write_config,
+)
 
 
 @pytest.fixture(scope="module")
@@ -185,3 +198,75 @@ def test_schemas_are_refused_on_sqlite(database: Path) -> None:
         }
         with pytest.raises(batchsync.ConfigError, match="state_schema applies to PostgreSQL"):
             batchsync.run("items", config)
+
+
+class _NulInKey:
+    """Serves one item with a NUL byte at the end of its `item_id`, on every page that carries it."""
+
+    def __init__(self, item_id: str) -> None:
+        self.item_id = item_id
+
+    def before_collection_response(self, request: ApiRequest, response: Response) -> Response:
+        payload = orjson.loads(response.body)
+        for record in payload.get("items", []):
+            if record["item_id"] == self.item_id:
+                record["item_id"] += "\x00"
+        return dataclasses.replace(response, body=orjson.dumps(payload))
+
+
+@pytest.mark.parametrize("batch_rows", [50, 300], ids=["direct_insert", "copy"])
+def test_a_nul_byte_in_a_primary_key_dead_letters_only_that_record(
+    postgres_url: str, batch_rows: int
+) -> None:
+    with SampleApi(Inventory(size=300)) as api:
+        bad = api.inventory.items()[7]["item_id"]
+        api.settings.faults = _NulInKey(bad)
+        pipeline = pipeline_config(api.url)  # pages of 200
+        pipeline["db_batch_size"] = batch_rows  # 50: bound parameters; 200 and 100: COPY
+        config = url_document(postgres_url, {"items": pipeline})
+
+        first = batchsync.run("items", config)
+        rerun = batchsync.run("items", config)
+
+        expected = expected_rows(api.inventory)
+    del expected[bad]
+    assert first.status is RunStatus.PARTIAL and rerun.status is RunStatus.PARTIAL
+    assert first.counts.created == 299 and rerun.counts.unchanged == 299
+    assert table_rows_at(postgres_url) == expected
+    letters = fetch_dicts(postgres_url, "SELECT key, record, error FROM batchsync_errors")
+    assert len(letters) == 1, "the rerun replaced the entry rather than adding one"
+    assert letters[0]["key"] == bad + "\\u0000"
+    assert letters[0]["error"] == "column item_id: text contains a NUL byte, which PostgreSQL cannot store"
+    assert orjson.loads(letters[0]["record"])["item_id"] == bad + "\x00"
+
+
+def test_a_nul_byte_in_a_key_that_does_not_convert_is_a_dead_letter_on_both(database_url: str) -> None:
+    with SampleApi(Inventory(size=120)) as api:
+        bad = api.inventory.items()[3]["item_id"]
+        api.settings.faults = _NulInKey(bad)
+        pipeline = pipeline_config(api.url)
+        pipeline["destination"]["columns"]["item_id"]["type"] = "integer"
+
+        result = batchsync.run("items", url_document(database_url, {"items": pipeline}))
+
+        expected = {int(item["item_id"]) for item in api.inventory.items()} - {int(bad)}
+    assert result.status is RunStatus.PARTIAL and result.counts.created == 119
+    assert {key for (key,) in fetch_all(database_url, "SELECT item_id FROM items")} == expected
+    (letter,) = fetch_dicts(database_url, "SELECT key, error FROM batchsync_errors")
+    assert letter["key"] == bad + "\\u0000"
+    assert "\x00" not in letter["error"] and "column 'item_id': cannot convert" in letter["error"]
+
+
+def test_a_run_stopped_by_a_nul_byte_in_a_key_is_recorded_as_failed(postgres_url: str) -> None:
+    with SampleApi(Inventory(size=10)) as api:
+        bad = api.inventory.items()[3]["item_id"]
+        api.settings.faults = _NulInKey(bad)
+        pipeline = {**pipeline_config(api.url), "on_record_error": "fail"}
+
+        result = batchsync.run("items", url_document(postgres_url, {"items": pipeline}))
+
+    (run,) = fetch_dicts(postgres_url, "SELECT status, error FROM batchsync_runs")
+    assert result.status is RunStatus.FAILED and run["status"] == "failed"
+    assert run["error"] == (
+        f"record {bad}\\u0000: column item_id: text contains a NUL byte, which PostgreSQL cannot store"
+    )

@@ -6,13 +6,21 @@ from typing import Annotated, Literal
 
 from pydantic import Field, PositiveInt, SecretStr, field_validator, model_validator
 
-from batchsync.config.base import IDENTIFIER, SECRET_PARAM, Model, check_path
+from batchsync.config.base import SECRET_PARAM, Model, check_path
 from batchsync.config.http import (
     BasicAuthConfig,
     RateLimitConfig,
     RestSourceConfig,
     RetryConfig,
     TimeoutConfig,
+)
+from batchsync.config.names import (
+    check_column_names,
+    check_name,
+    check_schema_name,
+    check_table_name,
+    is_plain_identifier,
+    optional,
 )
 from batchsync.config.sources import FanoutSourceConfig, LookupSourceConfig, PythonSourceConfig
 from batchsync.errors import ConfigError
@@ -49,21 +57,15 @@ class DestinationConfig(Model):
     """What a complete full pass does with rows it did not see: keep them, set _batchsync_deleted_at,
     or delete them."""
 
-    @field_validator("table")
-    @classmethod
-    def _table_identifier(cls, name: str) -> str:
-        if not IDENTIFIER.match(name):
-            raise ValueError("must be a plain identifier (letters, digits, underscore)")
-        if name.lower().startswith("batchsync_"):
-            raise ValueError("the batchsync_ prefix is reserved for batchsync's own tables")
-        return name
+    # Names reach the database: see config/names.py for the rule and why.
+    _table = field_validator("table")(check_table_name)
+    _primary_key = field_validator("primary_key")(check_name)
+    _schema = field_validator("db_schema")(optional(check_schema_name))
 
     @field_validator("columns")
     @classmethod
-    def _column_identifiers(cls, columns: dict[str, ColumnConfig]) -> dict[str, ColumnConfig]:
-        for name in columns:
-            if not IDENTIFIER.match(name) or name.lower().startswith("_batchsync"):
-                raise ValueError(f"column name {name!r} must be a plain identifier not starting _batchsync")
+    def _column_names(cls, columns: dict[str, ColumnConfig]) -> dict[str, ColumnConfig]:
+        check_column_names(columns)
         return columns
 
 
@@ -95,7 +97,7 @@ class PipelineConfig(Model):
                     "a lookup refreshes rows in place: destination.table and primary_key must be "
                     f"keys.table and keys.column ({keys.table}.{keys.column})"
                 )
-            if destination.primary_key in destination.columns:
+            if destination.primary_key.lower() in {name.lower() for name in destination.columns}:
                 raise ValueError(
                     f"primary_key {destination.primary_key!r} is the lookup key, not a column to set"
                 )
@@ -159,11 +161,13 @@ class Config(Model):
     unavailable: dict[str, list[str]] = Field(default_factory=dict, exclude=True)
     """Pipelines left out because environment variables they use are not set (name → problems)."""
 
+    _state_schema = field_validator("state_schema")(optional(check_schema_name))
+
     @field_validator("pipelines")
     @classmethod
     def _pipeline_names(cls, pipelines: dict[str, PipelineConfig]) -> dict[str, PipelineConfig]:
         for name in pipelines:
-            if not IDENTIFIER.match(name):
+            if not is_plain_identifier(name):
                 raise ValueError(f"pipeline name {name!r} must be a plain identifier")
         return pipelines
 

@@ -10,8 +10,9 @@ from typing import Any, Literal
 
 from pydantic import Field, PositiveInt, field_validator, model_validator
 
-from batchsync.config.base import IDENTIFIER, Model, check_path
+from batchsync.config.base import Model, check_path
 from batchsync.config.http import HttpEndpointConfig
+from batchsync.config.names import check_name, optional
 
 _FUNCTION = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 _TEMPLATE_FIELD = re.compile(r"\{(entity|child)\.([A-Za-z_][\w.]*)\}")
@@ -63,8 +64,10 @@ Where = dict[str, Condition]
 
 def _check_columns(where: Where) -> Where:
     for column in where:
-        if not IDENTIFIER.match(column):
-            raise ValueError(f"column {column!r} in where must be a plain identifier")
+        try:
+            check_name(column)
+        except ValueError as exc:
+            raise ValueError(f"column in where: {exc}") from None
     return where
 
 
@@ -91,13 +94,7 @@ class KeysConfig(Model):
     where: Where = Field(default_factory=dict)
 
     _where = field_validator("where")(_check_columns)
-
-    @field_validator("table", "column")
-    @classmethod
-    def _identifier(cls, name: str) -> str:
-        if not IDENTIFIER.match(name):
-            raise ValueError("must be a plain identifier")
-        return name
+    _names = field_validator("table", "column")(check_name)
 
 
 class SendKeysAsConfig(Model):
@@ -156,13 +153,12 @@ class EntitiesConfig(Model):
     rules: list[Rule] = Field(default_factory=list)
 
     _where = field_validator("where")(_check_columns)
+    _table = field_validator("table")(optional(check_name))
 
     @model_validator(mode="after")
     def _one_origin(self) -> EntitiesConfig:
         if (self.table is None) == (self.api is None):
             raise ValueError("set exactly one of table or api")
-        if self.table is not None and not IDENTIFIER.match(self.table):
-            raise ValueError("table must be a plain identifier")
         return self
 
 
@@ -177,6 +173,7 @@ class ChildrenConfig(Model):
     rules: list[Rule] = Field(default_factory=list)
 
     _where = field_validator("where")(_check_columns)
+    _names = field_validator("table", "entity_column")(check_name)
 
 
 class FanoutSourceConfig(Model):

@@ -16,11 +16,26 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, column, inspect, select, table, update
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    MetaData,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    column,
+    inspect,
+    select,
+    table,
+    update,
+)
 from sqlalchemy.exc import SQLAlchemyError
 
 from batchsync import jsontext
 from batchsync.config import DestinationConfig, LookupSourceConfig, Where
+from batchsync.database import AddColumn
 from batchsync.errors import ConfigError, PermanentHttpError, RecordError, SinkError, TransientHttpError
 from batchsync.http.client import HttpClient
 from batchsync.models import Checkpoint, JSONObject, PageRequest, RecordFailure, WriteCounts
@@ -37,10 +52,6 @@ log = logging.getLogger("batchsync.lookup")
 # 4xx answers that mean "something in this batch is unacceptable": worth splitting to find it. Others
 # (401, 403, 404…) are wrong for every batch alike and stop the run.
 _SPLITTABLE = frozenset({400, 413, 414, 422})
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 class LookupRefresher:
@@ -294,9 +305,8 @@ def prepare_lookup_table(
         if missing:
             raise ConfigError(f"table {name} has no column {', '.join(missing)}")
         if SEEN_AT_COLUMN not in existing and not dry_run:
+            keys_table = Table(name, MetaData(), Column(SEEN_AT_COLUMN, Text()))
             with engine.begin() as connection:
-                connection.exec_driver_sql(
-                    f"ALTER TABLE {_quote(name)} ADD COLUMN {_quote(SEEN_AT_COLUMN)} TEXT"
-                )
+                connection.execute(AddColumn(keys_table, keys_table.c[SEEN_AT_COLUMN]))
     except SQLAlchemyError as exc:
         raise SinkError(f"preparing table {name} failed: {getattr(exc, 'orig', exc)}") from exc

@@ -7,7 +7,8 @@ but creating the temporary table costs a few milliseconds, so small batches bind
 returns the rows it inserted or updated, with `xmax = 0` telling an insert from an update; every other
 row of the batch was unchanged and is only marked as seen. PostgreSQL aborts a transaction on any error,
 so the batch runs in a savepoint: a row the database refuses is then found row by row, each in its own
-savepoint, and the rest are still written.
+savepoint, and the rest are still written. Text holding a NUL byte, which PostgreSQL cannot store at all
+(psycopg refuses it before sending), is set aside before the batch is sent, with a reason that says so.
 """
 
 from __future__ import annotations
@@ -48,6 +49,12 @@ _WRITTEN_BOOKKEEPING = (HASH_COLUMN, SYNCED_AT_COLUMN, SEEN_AT_COLUMN, DELETED_A
 # The database refused a row (a constraint, a trigger, a value out of range): find it row by row. COPY
 # runs on the psycopg connection itself, so its errors arrive unwrapped by SQLAlchemy.
 _REFUSED = (IntegrityError, DataError, psycopg.IntegrityError, psycopg.DataError)
+
+_NUL_REASON = "text contains a NUL byte, which PostgreSQL cannot store"
+
+
+def _holds_nul(value: Any) -> bool:
+    return isinstance(value, str) and "\x00" in value
 
 
 def _stage_table(table: Table, names: list[str]) -> Table:
@@ -104,7 +111,29 @@ class PostgresSink:
         return self._table
 
     def write(self, connection: Connection, rows: Sequence[MappedRow], synced_at: datetime) -> WriteOutcome:
-        unique = last_row_per_key(rows)
+        unique, unstorable = self._set_aside_nul_text(last_row_per_key(rows))
+        outcome = self._write_storable(connection, unique, synced_at)
+        return WriteOutcome(outcome.counts, [*unstorable, *outcome.rejected])
+
+    def _set_aside_nul_text(
+        self, rows: list[MappedRow]
+    ) -> tuple[list[MappedRow], list[tuple[MappedRow, str]]]:
+        """The rows PostgreSQL can store, and the others with why: a NUL byte in any text value (the
+        primary key included). Found here rather than by the driver, which would refuse the whole batch
+        and leave the row-by-row search to find the row again, with a less telling message."""
+        storable: list[MappedRow] = []
+        unstorable: list[tuple[MappedRow, str]] = []
+        for row in rows:
+            nul_at = next((i for i, value in enumerate(row.values) if _holds_nul(value)), None)
+            if nul_at is None:
+                storable.append(row)
+            else:
+                unstorable.append((row, f"column {self._names[nul_at]}: {_NUL_REASON}"))
+        return storable, unstorable
+
+    def _write_storable(
+        self, connection: Connection, unique: list[MappedRow], synced_at: datetime
+    ) -> WriteOutcome:
         if not unique:
             return WriteOutcome(WriteCounts())
         try:
@@ -131,6 +160,7 @@ class PostgresSink:
 
     def mark_seen(self, connection: Connection, keys: list[Any], seen_at: datetime) -> None:
         table = self._table
+        keys = _storable_keys(keys)
         for start in range(0, len(keys), _KEYS_PER_STATEMENT):
             chunk = keys[start : start + _KEYS_PER_STATEMENT]
             connection.execute(
@@ -209,6 +239,7 @@ class PostgresSink:
 
     def _stored_hashes(self, connection: Connection, keys: list[Any]) -> dict[Any, str]:
         stored: dict[Any, str] = {}
+        keys = _storable_keys(keys)
         for start in range(0, len(keys), _KEYS_PER_STATEMENT):
             chunk = keys[start : start + _KEYS_PER_STATEMENT]
             query = select(self._key, self._table.c[HASH_COLUMN]).where(self._key.in_(chunk))
@@ -222,3 +253,9 @@ class PostgresSink:
         values[SEEN_AT_COLUMN] = synced_at
         values[DELETED_AT_COLUMN] = None
         return values
+
+
+def _storable_keys(keys: list[Any]) -> list[Any]:
+    """`keys` without those holding a NUL byte: no row can have one (PostgreSQL cannot store it), and
+    binding one would fail the whole statement."""
+    return [key for key in keys if not _holds_nul(key)]

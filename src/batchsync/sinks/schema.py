@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.schema import CreateSchema
 from sqlalchemy.types import TypeEngine
 
 from batchsync.config import DestinationConfig
@@ -92,7 +93,7 @@ def ensure_table(engine: Engine, table: Table, destination: DestinationConfig) -
     try:
         with engine.begin() as connection:  # one connection: SQLite allows one writer at a time
             if table.schema is not None and not inspect(connection).has_schema(table.schema):
-                connection.exec_driver_sql(f'CREATE SCHEMA "{table.schema}"')
+                connection.execute(CreateSchema(table.schema, if_not_exists=True))
             table.create(connection, checkfirst=True)
             existing = {
                 column["name"]: column["type"]
@@ -137,10 +138,16 @@ def check_types(
         if any(family in stored for family in _TYPE_FAMILIES[column.type]):
             continue
         wanted = table.c[name].type.compile(dialect=engine.dialect)
+        # Quoted as the statements batchsync runs are, and schema-qualified, so it can be pasted as it is.
+        preparer = engine.dialect.identifier_preparer
+        qualified, column_name = preparer.format_table(table), preparer.quote(name)
         if engine.dialect.name == "postgresql":
-            migration = f"ALTER TABLE {table.name} ALTER COLUMN {name} TYPE {wanted} USING {name}::{wanted}"
+            migration = (
+                f"ALTER TABLE {qualified} ALTER COLUMN {column_name} TYPE {wanted} "
+                f"USING {column_name}::{wanted}"
+            )
         else:  # SQLite cannot change a column's type: drop it, and the next run adds and refills it
-            migration = f"ALTER TABLE {table.name} DROP COLUMN {name}"
+            migration = f"ALTER TABLE {qualified} DROP COLUMN {column_name}"
         raise ConfigError(
             f"column {name} of {table.name} is {stored} in the database but {column.type} in the config; "
             f"migrate it first: {migration}"

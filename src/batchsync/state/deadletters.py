@@ -4,6 +4,9 @@ Written in the same transaction as the batch they came from and its checkpoint, 
 in the table, in the dead letters, or (after a crash) in neither and fetched again — never lost. There is
 at most one entry per failing key: a newer failure replaces the older one, and a later successful write
 of the key resolves it.
+
+Keys and reasons are stored with a NUL byte written as `\\u0000` (as the record's JSON shows it):
+PostgreSQL cannot store NUL in text, and a record whose key holds one must still become a dead letter.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, RowMapping, delete, func, insert, select
 
-from batchsync.state.tables import dead_letters
+from batchsync.state.tables import dead_letters, storable_text
 
 _KEYS_PER_STATEMENT = 500
 
@@ -41,9 +44,9 @@ def add(
             {
                 "pipeline": pipeline,
                 "run_id": run_id,
-                "key": letter.key,
-                "record": letter.record_json,
-                "error": letter.error,
+                "key": None if letter.key is None else storable_text(letter.key),
+                "record": letter.record_json,  # JSON: a NUL is already written \\u0000
+                "error": storable_text(letter.error),
                 "created_at": now.isoformat(),
             }
             for letter in letters
@@ -53,7 +56,7 @@ def add(
 
 def resolve(connection: Connection, pipeline: str, keys: Iterable[str]) -> int:
     """Remove the entries of keys that now synced (or failed anew); returns how many went."""
-    unique = list(dict.fromkeys(keys))
+    unique = list(dict.fromkeys(storable_text(key) for key in keys))
     removed = 0
     for start in range(0, len(unique), _KEYS_PER_STATEMENT):
         chunk = unique[start : start + _KEYS_PER_STATEMENT]

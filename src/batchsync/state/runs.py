@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from batchsync.database import retrying_when_disconnected
 from batchsync.errors import SinkError
 from batchsync.models import RunResult, RunStatus, Trigger
-from batchsync.state.tables import runs
+from batchsync.state.tables import runs, storable_text
 
 INTERRUPTED_MESSAGE = "the process ended without finishing the run (killed or crashed)"
 
@@ -79,7 +79,7 @@ def _update_finish(engine: Engine, result: RunResult) -> None:
                 deleted=result.deleted,
                 failed=len(result.failures),
                 is_pass_complete=result.is_pass_complete,
-                error=result.error,
+                error=None if result.error is None else storable_text(result.error),
                 details=orjson.dumps(details).decode(),
             )
         )

@@ -23,11 +23,19 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.schema import CreateSchema
 
 from batchsync.database import STATE_SCHEMA, AddColumn, state_schema_of
 from batchsync.errors import SinkError
 
 metadata = MetaData(schema=STATE_SCHEMA)  # mapped to the real schema by each engine
+
+
+def storable_text(text: str) -> str:
+    """`text` with a NUL byte written `\\u0000` (as JSON shows it): PostgreSQL cannot store NUL in text, and
+    a key or a reason quoting hostile input may hold one."""
+    return text.replace("\x00", "\\u0000")
+
 
 checkpoints = Table(
     "batchsync_checkpoints",
@@ -121,11 +129,13 @@ def ensure_state_tables(engine: Engine) -> None:
         with engine.begin() as connection:  # one writer at a time (BEGIN IMMEDIATE on SQLite)
             schema = state_schema_of(engine)
             if schema is not None and not inspect(connection).has_schema(schema):
-                connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+                connection.execute(CreateSchema(schema, if_not_exists=True))
             schema_version.create(connection, checkfirst=True)
             if connection.dialect.name == "postgresql":  # concurrent starts wait here, then see the result
-                qualified = f'"{schema}".batchsync_schema_version' if schema else "batchsync_schema_version"
-                connection.exec_driver_sql(f"LOCK TABLE {qualified} IN EXCLUSIVE MODE")
+                # Named with the real schema (the config's state_schema), quoted by the dialect.
+                locked = Table(schema_version.name, MetaData(), schema=schema)
+                name = connection.dialect.identifier_preparer.format_table(locked)
+                connection.exec_driver_sql(f"LOCK TABLE {name} IN EXCLUSIVE MODE")
             current = connection.execute(select(func.max(schema_version.c.version))).scalar_one() or 0
             for version, migrate in enumerate(MIGRATIONS, start=1):
                 if version > current:
