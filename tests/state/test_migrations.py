@@ -53,3 +53,49 @@ def test_a_database_from_before_versioning_is_upgraded_keeping_its_data(database
         engine.dispose()
     assert tuple(row) == ("r1", "succeeded", 0, 0)
     assert version == len(MIGRATIONS)
+
+
+def test_a_database_at_version_1_gains_the_holder_start_time_keeping_its_lease(database_url: str) -> None:
+    raw = create_engine(database_url)
+    with raw.begin() as connection:  # batchsync 0.1's lease and run tables, with a lease held
+        connection.execute(
+            text("CREATE TABLE batchsync_schema_version (version INTEGER PRIMARY KEY, applied_at TEXT)")
+        )
+        connection.execute(text("INSERT INTO batchsync_schema_version VALUES (1, '2026-01-01T00:00:00')"))
+        connection.execute(
+            text(
+                "CREATE TABLE batchsync_leases (pipeline VARCHAR(200) PRIMARY KEY,"
+                " run_id VARCHAR(36) NOT NULL, host VARCHAR(255) NOT NULL, pid INTEGER NOT NULL,"
+                " started_at VARCHAR(40) NOT NULL,"
+                " heartbeat_at VARCHAR(40) NOT NULL)"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO batchsync_leases VALUES"
+                " ('items', 'r1', 'host-a', 4242, '2026-01-01T00:00:00', '2026-01-01T00:00:00')"
+            )
+        )
+        connection.execute(
+            text(
+                "CREATE TABLE batchsync_runs (run_id VARCHAR(36) PRIMARY KEY, pipeline VARCHAR(200) NOT NULL,"
+                " trigger VARCHAR(20) NOT NULL, status VARCHAR(20) NOT NULL, started_at VARCHAR(40) NOT NULL,"
+                " host VARCHAR(255), pid INTEGER)"
+            )
+        )
+    raw.dispose()
+    engine = open_database(database_url)
+    try:
+        ensure_state_tables(engine)
+
+        with engine.connect() as connection:
+            lease = connection.execute(
+                text("SELECT run_id, pid, process_start_ticks FROM batchsync_leases")
+            ).one()
+            version = state_version(connection)
+        run_columns = {column["name"] for column in inspect(engine).get_columns("batchsync_runs")}
+    finally:
+        engine.dispose()
+    assert tuple(lease) == ("r1", 4242, None)
+    assert "process_start_ticks" in run_columns
+    assert version == len(MIGRATIONS) == 2

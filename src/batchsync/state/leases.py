@@ -2,9 +2,11 @@
 
 A run takes the pipeline's row in `batchsync_leases` in a write transaction, refreshes its heartbeat while
 it works, and deletes the row at the end. Another run finding a live lease stops with the holder's run id
-and start time. A lease whose holder died is taken over: at once when the holder was a dead process on
-this host, otherwise once its heartbeat is older than `lease_seconds`. The same rule holds on SQLite
-(within one machine) and PostgreSQL (across machines), because it is only rows and transactions.
+and start time. A lease whose holder died is taken over: at once when the holder was a process on this
+host that has ended (gone, a zombie not yet reaped, or its pid now another process's: the row keeps the
+holder's start time, see state/processes.py), otherwise once its heartbeat is older than
+`lease_seconds`. The same rule holds on SQLite (within one machine) and PostgreSQL (across machines),
+because it is only rows and transactions.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from batchsync.database import retrying_when_disconnected
 from batchsync.errors import RunConflictError, SinkError
-from batchsync.state.runs import is_alive
+from batchsync.state import processes
 from batchsync.state.tables import leases
 
 log = logging.getLogger("batchsync.leases")
@@ -65,6 +67,7 @@ class Lease:
                     "run_id": self._run_id,
                     "host": host,
                     "pid": pid,
+                    "process_start_ticks": processes.start_ticks(pid),
                     "started_at": _stamp(now),
                     "heartbeat_at": _stamp(now),
                 }
@@ -99,7 +102,9 @@ class Lease:
             )
 
     def _is_live(self, holder: RowMapping, now: datetime) -> bool:
-        if holder["host"] == socket.gethostname() and not is_alive(int(holder["pid"])):
+        if holder["host"] == socket.gethostname() and not processes.is_running(
+            int(holder["pid"]), holder["process_start_ticks"]
+        ):
             return False
         heartbeat = datetime.fromisoformat(str(holder["heartbeat_at"]))
         return now - heartbeat < timedelta(seconds=self._lease_seconds)

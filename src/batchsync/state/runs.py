@@ -1,7 +1,8 @@
 """Run history in `batchsync_runs`: a row when a run starts, completed when it ends.
 
 A run killed with `kill -9` cannot finish its row; the next run of the pipeline on the same host finds it
-still `running` with a dead process id and closes it as failed, so history never shows a ghost run.
+still `running` with a process that has ended (see state/processes.py) and closes it as failed, so history
+never shows a ghost run.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from batchsync.database import retrying_when_disconnected
 from batchsync.errors import SinkError
 from batchsync.models import RunResult, RunStatus, Trigger
+from batchsync.state import processes
 from batchsync.state.tables import runs
 
 INTERRUPTED_MESSAGE = "the process ended without finishing the run (killed or crashed)"
@@ -43,6 +45,7 @@ def _insert_start(engine: Engine, run_id: str, pipeline: str, trigger: Trigger, 
                 started_at=started_at.isoformat(),
                 host=socket.gethostname(),
                 pid=os.getpid(),
+                process_start_ticks=processes.start_ticks(os.getpid()),
             )
         )
 
@@ -95,12 +98,14 @@ def recent(connection: Connection, pipeline: str | None = None, limit: int = 20)
 def _close_abandoned(connection: Connection, pipeline: str) -> None:
     host = socket.gethostname()
     rows = connection.execute(
-        select(runs.c.run_id, runs.c.pid).where(
+        select(runs.c.run_id, runs.c.pid, runs.c.process_start_ticks).where(
             runs.c.pipeline == pipeline, runs.c.status == RunStatus.RUNNING.value, runs.c.host == host
         )
     ).all()
-    for run_id, pid in rows:
-        if pid is None or not is_alive(pid):
+    for run_id, pid, start_ticks in rows:
+        # The caller holds the pipeline's lease, so a row left by this very process (a run whose end
+        # could not be recorded) is over too, though its pid is alive.
+        if pid is None or pid == os.getpid() or not processes.is_running(pid, start_ticks):
             connection.execute(
                 update(runs)
                 .where(runs.c.run_id == run_id)
@@ -110,19 +115,6 @@ def _close_abandoned(connection: Connection, pipeline: str) -> None:
                     error=INTERRUPTED_MESSAGE,
                 )
             )
-
-
-def is_alive(pid: int) -> bool:
-    """Whether a process with this id runs on this host."""
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def row_as_dict(row: RowMapping) -> dict[str, Any]:
