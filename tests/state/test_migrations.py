@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import create_engine, inspect, text
 
 from batchsync.database import open_database
+from batchsync.state import runs
 from batchsync.state.tables import MIGRATIONS, ensure_state_tables, metadata, state_version
 
 
@@ -99,3 +100,34 @@ def test_a_database_at_version_1_gains_the_holder_start_time_keeping_its_lease(d
     assert tuple(lease) == ("r1", 4242, None)
     assert "process_start_ticks" in run_columns
     assert version == len(MIGRATIONS) == 2
+
+
+def test_the_history_of_a_database_no_run_has_upgraded_yet_can_be_read(database_url: str) -> None:
+    raw = create_engine(database_url)
+    with raw.begin() as connection:  # batchsync 0.1's batchsync_runs, as its release made it
+        connection.execute(
+            text(
+                "CREATE TABLE batchsync_runs (run_id VARCHAR(36) PRIMARY KEY, pipeline VARCHAR(200) NOT NULL,"
+                " trigger VARCHAR(20) NOT NULL, status VARCHAR(20) NOT NULL, started_at VARCHAR(40) NOT NULL,"
+                " finished_at VARCHAR(40), duration_seconds FLOAT, api_calls INTEGER DEFAULT 0 NOT NULL,"
+                " retries INTEGER DEFAULT 0 NOT NULL, pages INTEGER DEFAULT 0 NOT NULL,"
+                " created INTEGER DEFAULT 0 NOT NULL, updated INTEGER DEFAULT 0 NOT NULL,"
+                " unchanged INTEGER DEFAULT 0 NOT NULL, deleted INTEGER DEFAULT 0 NOT NULL,"
+                " failed INTEGER DEFAULT 0 NOT NULL, is_pass_complete BOOLEAN DEFAULT false NOT NULL,"
+                " error TEXT, details TEXT, host VARCHAR(255), pid INTEGER)"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO batchsync_runs (run_id, pipeline, trigger, status, started_at)"
+                " VALUES ('r1', 'items', 'manual', 'succeeded', '2026-01-01T00:00:00')"
+            )
+        )
+    raw.dispose()
+    engine = open_database(database_url, read_only=True)
+    try:
+        with engine.connect() as connection:
+            history = [runs.row_as_dict(row) for row in runs.recent(connection, "items")]
+    finally:
+        engine.dispose()
+    assert [(row["run_id"], row["status"]) for row in history] == [("r1", "succeeded")]

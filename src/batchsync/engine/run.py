@@ -15,8 +15,9 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from batchsync.config import Config, LookupSourceConfig, PipelineConfig, PythonSourceConfig, RestSourceConfig
-from batchsync.database import open_database
+from batchsync.database import database_error_reason, open_database
 from batchsync.engine.batches import BatchWriter, dead_letter
+from batchsync.engine.ending import end_run, release_after_crash
 from batchsync.engine.lookup import LookupRefresher, prepare_lookup_table
 from batchsync.engine.options import Progress, ProgressCallback, RunOptions
 from batchsync.engine.targeted import check_targetable, fetch_by_ids
@@ -168,10 +169,12 @@ class PipelineRun:
             lease = Lease(engine, self.name, self.run_id, self.pipeline.lease_seconds)
             lease.acquire()
             try:
-                runs.record_start(engine, self.run_id, self.name, self.options.trigger, started_at)
-                return self._run(engine, writer, start, started_at)
-            finally:
-                lease.release()
+                runs.record_start(engine, self.run_id, self.name, self.options.trigger, started_at, start)
+                result = self._run(engine, writer, start, started_at)
+            except BaseException:
+                release_after_crash(engine, lease)
+                raise
+            return end_run(engine, result, lease)
         finally:
             engine.dispose()
 
@@ -211,7 +214,7 @@ class PipelineRun:
         except SQLAlchemyError as exc:
             status, error = (
                 RunStatus.FAILED,
-                self.redactor.redact(f"the database failed: {getattr(exc, 'orig', exc)}"),
+                self.redactor.redact(f"the database failed: {database_error_reason(exc)}"),
             )
         except Exception as exc:  # a bug: record it as a failed run rather than a ghost "running" one
             status, error = RunStatus.FAILED, self.redactor.redact(f"internal error: {exc!r}")
@@ -243,8 +246,6 @@ class PipelineRun:
         log.info(
             "%s %s: %d records, %d API calls", self.name, status.value, result.total_synced, result.api_calls
         )
-        if self.record_run:
-            runs.record_finish(engine, result)
         return result
 
     def _walk_passes(
