@@ -5,6 +5,7 @@ when batches were committed, and the next run closes the record it could not fin
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -232,3 +233,31 @@ def tiny_disk(tmp_path: Path) -> Any:
         pytest.skip(f"cannot mount a tmpfs: {mounted.stderr.decode().strip()}")
     yield mount_point
     subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def test_a_run_stopped_while_postgresql_is_down_still_reports_and_exits_130(
+    postgres_server: Any, postgres_url: str, tmp_path: Path
+) -> None:
+    with SampleApi(Inventory(size=1_000)) as api:
+        config_file = write_config(
+            tmp_path / "c.yaml", url_document(postgres_url, {"items": slow_pipeline(api)})
+        )
+        sync = Sync(config_file)
+        try:
+            wait_for_committed_rows(postgres_url, sync)
+            api.settings.latency_seconds = 10  # the next page keeps the run waiting, with no batch to write
+            time.sleep(0.5)  # the page in flight is written before the server goes
+            postgres_server.pause()
+            try:
+                sync.process.send_signal(signal.SIGTERM)
+                sync.wait_for_output("cannot record the run's end yet")
+            finally:
+                postgres_server.resume()
+            code = sync.wait(timeout_seconds=60)
+        finally:
+            sync.kill()
+
+    output = sync.output
+    assert code == 130, output
+    assert "items: cancelled" in output and "pass not complete" in output, output
+    assert fetch_all(postgres_url, "SELECT status FROM batchsync_runs") == [("cancelled",)]

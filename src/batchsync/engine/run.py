@@ -22,7 +22,14 @@ from batchsync.engine.lookup import LookupRefresher, prepare_lookup_table
 from batchsync.engine.options import Progress, ProgressCallback, RunOptions
 from batchsync.engine.targeted import check_targetable, fetch_by_ids
 from batchsync.engine.walk import PassWalker
-from batchsync.errors import BatchsyncError, CheckpointError, ConfigError, QuotaExhaustedError, RecordError
+from batchsync.errors import (
+    BatchsyncError,
+    CheckpointError,
+    ConfigError,
+    QuotaExhaustedError,
+    RecordError,
+    SinkError,
+)
 from batchsync.http.auth import build_auth
 from batchsync.http.client import HttpClient
 from batchsync.http.ratelimit import RateLimiter
@@ -387,10 +394,17 @@ class PipelineRun:
         return stored, has_dead_letters
 
     def _committed_checkpoint(self, engine: Engine, fallback: Checkpoint) -> Checkpoint:
+        """The checkpoint as committed; `fallback` (what the run last committed or started from) when
+        the database cannot be read just now, so the outcome is still reported."""
         if self.options.dry_run:
             return fallback
-        with engine.connect() as connection:
-            return checkpoints.load(connection, self.state_key) or fallback
+        try:
+            with engine.connect() as connection:
+                return checkpoints.load(connection, self.state_key) or fallback
+        except (SQLAlchemyError, SinkError) as exc:
+            reason = str(exc) if isinstance(exc, SinkError) else database_error_reason(exc)
+            log.warning("cannot read the committed checkpoint back (%s); reporting the run's own", reason)
+            return fallback
 
     def _starting_checkpoint(self, stored: Checkpoint | None) -> Checkpoint:
         """Resume an unfinished pass, or begin a new one from the saved watermark."""
