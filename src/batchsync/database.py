@@ -29,7 +29,7 @@ DEFAULT_WAIT_SECONDS = 30.0
 """How long a write waits for SQLite's lock (unless the URL says `?timeout=`), and how long the
 bookkeeping at a run's end waits, in all, for a database that is locked or unreachable."""
 
-_WAIT_SECONDS = "batchsync_wait_seconds"  # execution option: the engine's DEFAULT_WAIT_SECONDS
+_WAIT_SECONDS = "batchsync_wait_seconds"  # execution option: how long this database may be waited for
 _LOCK_WAIT_MS = "batchsync_lock_wait_ms"  # execution option (and connection info): SQLite's busy timeout
 _NEARLY_FULL_BYTES = 1 << 20  # less free space than this, and an I/O error is a full disk
 
