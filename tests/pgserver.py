@@ -4,7 +4,8 @@
 starts `postgres` through `pg_ctl` on a free port of 127.0.0.1 with settings that trade durability for
 speed (fsync off: the cluster is deleted at the end anyway). Each test gets its own database from
 `fresh_database()`, so tests never see each other's tables. `restart()` lets a test pull the server out
-from under a running sync; `stop()` shuts it down and deletes the directory.
+from under a running sync, `pause()` and `resume()` keep it away for as long as the test likes; `stop()`
+shuts it down and deletes the directory.
 
 initdb and postgres refuse to run as root, and the suite runs as root here and in CI, so as root the
 cluster belongs to a system user (`batchsync-pg`, created on first use) and the commands run as that user.
@@ -275,6 +276,18 @@ class PostgresServer:
         with _adopting_orphans():
             self._pg_ctl("restart", "-m", "fast")
         _reap(old_pid)
+        self._wait_until_accepting()
+
+    def pause(self) -> None:
+        """`pg_ctl stop -m fast`, keeping the cluster: the server is down until `resume()`."""
+        old_pid = _postmaster_pid(self._data)
+        self._pg_ctl("stop", "-m", "fast")
+        _reap(old_pid)
+
+    def resume(self) -> None:
+        """Start the paused server again on the same port; returns once it accepts connections."""
+        with _adopting_orphans():
+            self._pg_ctl("start")
         self._wait_until_accepting()
 
     def stop(self) -> None:

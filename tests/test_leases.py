@@ -1,8 +1,12 @@
 """Only one run of a pipeline at a time: a second run is refused with the first's id and start time, the
-first is unharmed, and a lease left by a killed run does not block the next one."""
+first is unharmed, and a lease left by a killed run does not block the next one: not when the killed run
+is a zombie its parent has not reaped, nor when its pid now belongs to another process."""
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -16,6 +20,7 @@ import batchsync
 from batchsync.cli import app
 from batchsync.models import RunStatus
 from batchsync.sampleapi import Inventory, SampleApi
+from batchsync.state.processes import read_stat, start_ticks
 from syncsupport import assert_table_equals_source, config_document, pipeline_config, write_config
 
 runner = CliRunner(env={"COLUMNS": "250"})
@@ -83,7 +88,8 @@ def test_a_lease_held_elsewhere_expires_after_lease_seconds(tmp_path: Path) -> N
         with sqlite3.connect(database) as connection:  # a run on another machine that stopped beating
             now = datetime.now(UTC).isoformat(timespec="microseconds")
             connection.execute(
-                "INSERT INTO batchsync_leases VALUES ('items', 'run-on-host-b', 'host-b', 4242, ?, ?)",
+                "INSERT INTO batchsync_leases (pipeline, run_id, host, pid, started_at, heartbeat_at)"
+                " VALUES ('items', 'run-on-host-b', 'host-b', 4242, ?, ?)",
                 (now, now),
             )
 
@@ -93,3 +99,88 @@ def test_a_lease_held_elsewhere_expires_after_lease_seconds(tmp_path: Path) -> N
 
         assert refused.exit_code == 2 and "run-on-host-b" in refused.output and "host-b" in refused.output
         assert taken_over.exit_code == 0, taken_over.output
+
+
+# A parent that starts the sync and waits for it, like a supervisor or `timeout -s KILL` would.
+SUPERVISOR = """
+import subprocess, sys
+child = subprocess.Popen([sys.executable, "-m", "batchsync", "run", "items", "-c", sys.argv[1], "-q"])
+print(child.pid, flush=True)
+child.wait()
+"""
+
+
+def wait_for_a_committed_batch(database: Path, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        assert process.poll() is None and time.monotonic() < deadline
+        try:
+            with sqlite3.connect(database) as connection:
+                if connection.execute("SELECT count(*) FROM items").fetchone()[0]:
+                    return
+        except sqlite3.OperationalError:  # the table is not there yet
+            pass
+        time.sleep(0.01)
+
+
+def test_a_run_killed_with_its_parent_is_taken_over_at_once_while_still_a_zombie(tmp_path: Path) -> None:
+    with SampleApi(Inventory(size=1_000)) as api:
+        config_file, database = slow_setup(tmp_path, api)
+        supervisor = subprocess.Popen(
+            [sys.executable, "-c", SUPERVISOR, str(config_file)], stdout=subprocess.PIPE
+        )
+        try:
+            assert supervisor.stdout is not None
+            run_pid = int(supervisor.stdout.readline())
+            wait_for_a_committed_batch(database, supervisor)
+            # Stopped, the parent cannot reap its killed child: the run stays a zombie, deterministically.
+            os.kill(supervisor.pid, signal.SIGSTOP)
+            os.kill(run_pid, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while (stat := read_stat(run_pid)) is not None and stat.state != "Z":
+                assert time.monotonic() < deadline, stat
+                time.sleep(0.005)
+            pages_before = len(api.requests)
+            api.settings.latency_seconds = 0
+
+            result = runner.invoke(app, ["run", "items", "-c", str(config_file)])
+
+            if sys.platform.startswith("linux"):
+                assert read_stat(run_pid) is not None, "the killed run was a zombie during the rerun"
+        finally:
+            os.kill(supervisor.pid, signal.SIGKILL)
+            supervisor.wait()
+        assert result.exit_code == 0, result.output
+        assert_table_equals_source(database, api.inventory)
+        rerun_pages = [request.query["page"] for request in api.requests[pages_before:]]
+        assert "1" not in rerun_pages, f"the rerun resumed from the checkpoint, not page 1: {rerun_pages}"
+        with sqlite3.connect(database) as connection:
+            statuses = sorted(status for (status,) in connection.execute("SELECT status FROM batchsync_runs"))
+        assert statuses == ["failed", "succeeded"], "the killed run's record was closed"
+
+
+def test_a_lease_whose_pid_now_belongs_to_another_process_is_taken_over_at_once(tmp_path: Path) -> None:
+    with SampleApi(Inventory(size=200)) as api:
+        config_file, database = slow_setup(tmp_path, api)
+        config = batchsync.load_config(config_file)
+        assert batchsync.run("items", config).status is RunStatus.SUCCEEDED
+        other = subprocess.Popen(["sleep", "60"])  # an unrelated process that got the dead holder's pid
+        try:
+            ticks = start_ticks(other.pid)
+            with sqlite3.connect(database) as connection:  # a fresh lease, as if its holder died just now
+                now = datetime.now(UTC).isoformat(timespec="microseconds")
+                connection.execute(
+                    "INSERT INTO batchsync_leases (pipeline, run_id, host, pid, started_at, heartbeat_at,"
+                    " process_start_ticks) VALUES ('items', 'dead-run', ?, ?, ?, ?, ?)",
+                    (socket.gethostname(), other.pid, now, now, None if ticks is None else ticks - 1),
+                )
+
+            result = runner.invoke(app, ["run", "items", "-c", str(config_file)])
+        finally:
+            other.kill()
+            other.wait()
+
+        if ticks is None:  # no /proc: a live pid is taken for the holder, as before
+            assert result.exit_code == 2 and "dead-run" in result.output
+        else:
+            assert result.exit_code == 0, result.output

@@ -150,10 +150,10 @@ def render_result(console: Console, result: RunResult) -> None:
         console.print("  pass complete", highlight=False)
     else:
         console.print("  pass not complete: the next run resumes from the checkpoint", highlight=False)
+    if result.error:  # first: a warning about recording the run's end must not bury why it failed
+        console.print(f"  [red]error:[/] {escape(result.error)}", highlight=False)
     for warning in result.warnings:
         console.print(f"  [yellow]warning:[/] {escape(warning)}", highlight=False)
-    if result.error:
-        console.print(f"  [red]error:[/] {escape(result.error)}", highlight=False)
     for failure in result.failures[:20]:
         console.print(
             f"  [red]failed[/] {escape(str(failure.key))}: {escape(failure.error)}", highlight=False

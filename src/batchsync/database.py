@@ -2,28 +2,37 @@
 
 SQLite runs in WAL mode with `synchronous=NORMAL`: a committed batch survives a killed process (the
 guarantee resumability needs) at a fraction of the cost of a full fsync per commit. Write transactions
-start with `BEGIN IMMEDIATE` so a batch never fails half-way for want of the write lock.
+start with `BEGIN IMMEDIATE` so a batch never fails half-way for want of the write lock; they wait for a
+lock another connection holds for the URL's `?timeout=SECONDS` (default 30), then fail with "database is
+locked".
+
+Errors from the database are put into words here (`database_error_reason`), once: a locked database and
+a full disk say so, whatever statement met them.
 """
 
 from __future__ import annotations
 
 import contextlib
-import time
-from collections.abc import Callable
+import shutil
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import Column, Engine, Table, create_engine, event, make_url
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import ArgumentError, DisconnectionError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DataError, IntegrityError, ProgrammingError, SQLAlchemyError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.ddl import ExecutableDDLElement
 
 from batchsync import jsontext
 from batchsync.errors import ConfigError, SinkError
 
-_BUSY_TIMEOUT_MS = 30_000
-T = TypeVar("T")
+DEFAULT_WAIT_SECONDS = 30.0
+"""How long a write waits for SQLite's lock (unless the URL says `?timeout=`), and how long the
+bookkeeping at a run's end waits, in all, for a database that is locked or unreachable."""
+
+_WAIT_SECONDS = "batchsync_wait_seconds"  # execution option: how long this database may be waited for
+_LOCK_WAIT_MS = "batchsync_lock_wait_ms"  # execution option (and connection info): SQLite's busy timeout
+_NEARLY_FULL_BYTES = 1 << 20  # less free space than this, and an I/O error is a full disk
 
 
 def describe_url(url: str) -> str:
@@ -32,6 +41,44 @@ def describe_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
         return "<unparseable database URL>"
+
+
+def database_error_reason(exc: BaseException, *, database_file: Path | None = None) -> str:
+    """Why a database call failed, in words a user can act on; the driver's own text stays in them.
+
+    A lock held too long and a full disk are named as such (SQLite's "disk I/O error" at open is, when
+    the disk of `database_file` has no room left), so neither reads like a problem with the data.
+    """
+    cause = getattr(exc, "orig", None) or exc
+    text = str(cause).strip()
+    sqlite_code = str(getattr(cause, "sqlite_errorname", ""))
+    sqlstate = str(getattr(cause, "sqlstate", "") or "")
+    if sqlite_code.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+        return (
+            "database is locked: another connection kept its write lock past the busy timeout "
+            "(find that process, or wait longer with ?timeout=SECONDS in the database URL)"
+        )
+    if sqlstate == "55P03":  # lock_not_available: lock_timeout, NOWAIT
+        return f"database is locked: {text}"
+    if sqlite_code == "SQLITE_FULL" or sqlstate == "53100" or "No space left on device" in text:
+        return f"disk full: the database cannot grow ({text}); free space on its disk, then run again"
+    if sqlite_code.startswith("SQLITE_IOERR") and database_file is not None and _is_disk_full(database_file):
+        return f"disk full: no space left on the disk that holds {database_file} (SQLite said: {text})"
+    return text
+
+
+def is_refusal(exc: SQLAlchemyError) -> bool:
+    """Whether the database refused what was sent (a constraint, a value, a statement), rather than
+    failing to do any work at all (locked, full, unreachable)."""
+    return isinstance(exc, IntegrityError | DataError | ProgrammingError)
+
+
+def _is_disk_full(database_file: Path) -> bool:
+    folder = database_file.parent
+    try:
+        return shutil.disk_usage(folder if folder.exists() else Path.cwd()).free < _NEARLY_FULL_BYTES
+    except OSError:
+        return False
 
 
 STATE_SCHEMA = "batchsync_state_schema_"
@@ -61,10 +108,15 @@ def open_database(url: str, *, read_only: bool = False, state_schema: str | None
         backend = "postgresql"
     if backend == "postgresql" and parsed.drivername.partition("+")[2] not in ("", "psycopg"):
         raise ConfigError(f"database: use a postgresql:// URL (psycopg 3), not {parsed.drivername}://")
+    wait_seconds = DEFAULT_WAIT_SECONDS
+    database_file: Path | None = None
     if backend == "postgresql":
         engine = _postgres_engine(parsed, read_only)
     elif backend == "sqlite":
-        engine = _sqlite_engine(parsed, read_only)
+        wait_seconds = _sqlite_wait_seconds(parsed)
+        engine = _sqlite_engine(parsed, read_only, wait_seconds)
+        if parsed.database not in (None, "", ":memory:"):
+            database_file = Path(parsed.database)
     else:
         raise ConfigError(f"database: {backend} is not supported; use a sqlite:/// or postgresql:// URL")
     try:
@@ -75,12 +127,42 @@ def open_database(url: str, *, read_only: bool = False, state_schema: str | None
                     pass
     except SQLAlchemyError as exc:
         engine.dispose()
-        reason = getattr(exc, "orig", None) or exc
+        reason = database_error_reason(exc, database_file=database_file)
         raise SinkError(f"cannot open the database {describe_url(url)}: {reason}") from exc
     if state_schema is not None and engine.dialect.name != "postgresql":
         engine.dispose()
         raise ConfigError("state_schema applies to PostgreSQL; SQLite has one schema per file")
-    return engine.execution_options(schema_translate_map={STATE_SCHEMA: state_schema})
+    return engine.execution_options(
+        schema_translate_map={STATE_SCHEMA: state_schema}, **{_WAIT_SECONDS: wait_seconds}
+    )
+
+
+def wait_seconds_of(engine: Engine) -> float:
+    """How long this database may be waited for: SQLite's busy timeout, or DEFAULT_WAIT_SECONDS."""
+    return float(engine.get_execution_options().get(_WAIT_SECONDS, DEFAULT_WAIT_SECONDS))
+
+
+def with_lock_wait(engine: Engine, seconds: float) -> Engine:
+    """The same engine (same pool), whose transactions wait at most `seconds` for SQLite's write lock.
+
+    For the bookkeeping at a run's end, which must fit in its own budget however long the busy timeout
+    is. PostgreSQL ignores it.
+    """
+    return engine.execution_options(**{_LOCK_WAIT_MS: max(int(seconds * 1000), 0)})
+
+
+def _sqlite_wait_seconds(url: URL) -> float:
+    """`?timeout=SECONDS` from the URL: the sqlite3 driver's own parameter, here also the busy timeout."""
+    value = url.query.get("timeout")
+    if value is None:
+        return DEFAULT_WAIT_SECONDS
+    try:
+        seconds = float(value if isinstance(value, str) else value[-1])
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:
+        raise ConfigError(f"database: timeout={value} in the SQLite URL must be a number of seconds (>= 0)")
+    return seconds
 
 
 def _postgres_engine(url: URL, read_only: bool) -> Engine:
@@ -102,7 +184,7 @@ def _postgres_engine(url: URL, read_only: bool) -> Engine:
     return engine
 
 
-def _sqlite_engine(url: URL, read_only: bool) -> Engine:
+def _sqlite_engine(url: URL, read_only: bool, wait_seconds: float) -> Engine:
     database = url.database or ""
     is_memory = database in ("", ":memory:")
     if read_only and not is_memory:
@@ -117,13 +199,15 @@ def _sqlite_engine(url: URL, read_only: bool) -> Engine:
             # a dry run or a status check leaves the directory exactly as it found it.
             url = url.set(database=f"file:{file.resolve()}?mode=ro&immutable=1", query={"uri": "true"})
     engine = create_engine(url)
+    busy_timeout_ms = int(wait_seconds * 1000)
 
     @event.listens_for(engine, "connect")
-    def _configure(dbapi_connection: Any, _record: Any) -> None:
+    def _configure(dbapi_connection: Any, record: Any) -> None:
         # Let SQLAlchemy's "begin" event, not pysqlite's guesswork, decide where transactions start.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
+        record.info[_LOCK_WAIT_MS] = busy_timeout_ms
         if not read_only and not is_memory:
             with contextlib.suppress(Exception):  # a read-only file keeps its journal mode
                 cursor.execute("PRAGMA journal_mode = WAL")
@@ -132,6 +216,10 @@ def _sqlite_engine(url: URL, read_only: bool) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Any) -> None:
+        lock_wait_ms = connection.get_execution_options().get(_LOCK_WAIT_MS, busy_timeout_ms)
+        if connection.info.get(_LOCK_WAIT_MS) != lock_wait_ms:  # set (or set back) for this transaction
+            connection.exec_driver_sql(f"PRAGMA busy_timeout = {lock_wait_ms}")
+            connection.info[_LOCK_WAIT_MS] = lock_wait_ms
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
@@ -151,21 +239,3 @@ class AddColumn(ExecutableDDLElement):
 def _compile_add_column(element: AddColumn, compiler: Any, **kw: Any) -> str:
     definition = compiler.get_column_specification(element.column)
     return f"ALTER TABLE {compiler.preparer.format_table(element.table)} ADD COLUMN {definition}"
-
-
-def retrying_when_disconnected(
-    action: Callable[[], T], *, attempts: int = 20, wait_seconds: float = 0.5
-) -> T:
-    """Run `action`, trying again while the database is unreachable (a restart takes a moment).
-
-    For the bookkeeping after a failed run — recording its end, releasing its lease — which must not be
-    lost to the same outage that failed the run. Other errors, and the last attempt's, propagate.
-    """
-    for attempt in range(1, attempts + 1):
-        try:
-            return action()
-        except (OperationalError, DisconnectionError):
-            if attempt == attempts:
-                raise
-            time.sleep(wait_seconds)
-    raise AssertionError("unreachable")

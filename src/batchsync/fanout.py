@@ -37,6 +37,7 @@ from batchsync.config import (
 )
 from batchsync.config.pipeline import http_secret_values
 from batchsync.database import open_database
+from batchsync.engine.ending import end_run, release_after_crash
 from batchsync.engine.options import ProgressCallback, RunOptions
 from batchsync.engine.run import PipelineRun
 from batchsync.errors import BatchsyncError, ConfigError, SinkError
@@ -134,9 +135,11 @@ class FanoutRun:
             lease = Lease(engine, self.name, self.run_id, self.pipeline.lease_seconds)
             lease.acquire()
             try:
-                return self._run(engine, decisions, started_at)
-            finally:
-                lease.release()
+                result = self._run(engine, decisions, started_at)
+            except BaseException:
+                release_after_crash(engine, lease)
+                raise
+            return end_run(engine, result, lease)
         finally:
             engine.dispose()
 
@@ -148,9 +151,7 @@ class FanoutRun:
         is_complete = not self.stop.is_set() and len(results) == len(pending)
         if is_complete and not self.only:
             self._save(engine, checkpoint, done, is_complete=True)
-        result = self._result(started_at, results, None if is_complete else "interrupted")
-        runs.record_finish(engine, result)
-        return result
+        return self._result(started_at, results, None if is_complete else "interrupted")
 
     # --- who, and whether -------------------------------------------------------------------------------
 

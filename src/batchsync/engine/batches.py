@@ -15,6 +15,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from batchsync import jsontext
+from batchsync.database import database_error_reason, is_refusal
 from batchsync.errors import RecordError, SinkError
 from batchsync.models import Checkpoint, Cursor, JSONObject, RecordFailure, WriteCounts
 from batchsync.redaction import Redactor
@@ -116,8 +117,9 @@ class BatchWriter:
                     if following is not None:
                         deleted = self._settle_missing(connection, following, now)
                         checkpoints.save(connection, self._pipeline, following)
-        except SQLAlchemyError as exc:
-            raise SinkError(f"the database refused a batch: {getattr(exc, 'orig', exc)}") from exc
+        except SQLAlchemyError as exc:  # "refused" only when it was: a lock or a full disk is not the data
+            failed = "the database refused a batch" if is_refusal(exc) else "cannot commit a batch"
+            raise SinkError(f"{failed}: {database_error_reason(exc)}") from exc
         if self._dry_run:
             letters += self._refused(outcome)
         self.deleted += deleted

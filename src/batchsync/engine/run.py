@@ -15,13 +15,21 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from batchsync.config import Config, LookupSourceConfig, PipelineConfig, PythonSourceConfig, RestSourceConfig
-from batchsync.database import open_database
+from batchsync.database import database_error_reason, open_database
 from batchsync.engine.batches import BatchWriter, dead_letter
+from batchsync.engine.ending import end_run, release_after_crash
 from batchsync.engine.lookup import LookupRefresher, prepare_lookup_table
 from batchsync.engine.options import Progress, ProgressCallback, RunOptions
 from batchsync.engine.targeted import check_targetable, fetch_by_ids
 from batchsync.engine.walk import PassWalker
-from batchsync.errors import BatchsyncError, CheckpointError, ConfigError, QuotaExhaustedError, RecordError
+from batchsync.errors import (
+    BatchsyncError,
+    CheckpointError,
+    ConfigError,
+    QuotaExhaustedError,
+    RecordError,
+    SinkError,
+)
 from batchsync.http.auth import build_auth
 from batchsync.http.client import HttpClient
 from batchsync.http.ratelimit import RateLimiter
@@ -168,10 +176,12 @@ class PipelineRun:
             lease = Lease(engine, self.name, self.run_id, self.pipeline.lease_seconds)
             lease.acquire()
             try:
-                runs.record_start(engine, self.run_id, self.name, self.options.trigger, started_at)
-                return self._run(engine, writer, start, started_at)
-            finally:
-                lease.release()
+                runs.record_start(engine, self.run_id, self.name, self.options.trigger, started_at, start)
+                result = self._run(engine, writer, start, started_at)
+            except BaseException:
+                release_after_crash(engine, lease)
+                raise
+            return end_run(engine, result, lease)
         finally:
             engine.dispose()
 
@@ -211,7 +221,7 @@ class PipelineRun:
         except SQLAlchemyError as exc:
             status, error = (
                 RunStatus.FAILED,
-                self.redactor.redact(f"the database failed: {getattr(exc, 'orig', exc)}"),
+                self.redactor.redact(f"the database failed: {database_error_reason(exc)}"),
             )
         except Exception as exc:  # a bug: record it as a failed run rather than a ghost "running" one
             status, error = RunStatus.FAILED, self.redactor.redact(f"internal error: {exc!r}")
@@ -243,8 +253,6 @@ class PipelineRun:
         log.info(
             "%s %s: %d records, %d API calls", self.name, status.value, result.total_synced, result.api_calls
         )
-        if self.record_run:
-            runs.record_finish(engine, result)
         return result
 
     def _walk_passes(
@@ -386,10 +394,17 @@ class PipelineRun:
         return stored, has_dead_letters
 
     def _committed_checkpoint(self, engine: Engine, fallback: Checkpoint) -> Checkpoint:
+        """The checkpoint as committed; `fallback` (what the run last committed or started from) when
+        the database cannot be read just now, so the outcome is still reported."""
         if self.options.dry_run:
             return fallback
-        with engine.connect() as connection:
-            return checkpoints.load(connection, self.state_key) or fallback
+        try:
+            with engine.connect() as connection:
+                return checkpoints.load(connection, self.state_key) or fallback
+        except (SQLAlchemyError, SinkError) as exc:
+            reason = str(exc) if isinstance(exc, SinkError) else database_error_reason(exc)
+            log.warning("cannot read the committed checkpoint back (%s); reporting the run's own", reason)
+            return fallback
 
     def _starting_checkpoint(self, stored: Checkpoint | None) -> Checkpoint:
         """Resume an unfinished pass, or begin a new one from the saved watermark."""

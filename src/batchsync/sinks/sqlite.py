@@ -17,6 +17,7 @@ from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from batchsync import jsontext
 from batchsync.config import DestinationConfig
+from batchsync.database import database_error_reason
 from batchsync.errors import SinkError
 from batchsync.models import WriteCounts
 from batchsync.sinks.base import WriteOutcome, last_row_per_key
@@ -98,7 +99,7 @@ class SqliteSink:
         except (IntegrityError, DataError):
             return self._write_row_by_row(connection, counts, changed, parameters)
         except SQLAlchemyError as exc:
-            raise SinkError(f"writing to {self._table.name} failed: {getattr(exc, 'orig', exc)}") from exc
+            raise SinkError(f"writing to {self._table.name} failed: {database_error_reason(exc)}") from exc
         return WriteOutcome(counts)
 
     def _write_row_by_row(
@@ -139,7 +140,7 @@ class SqliteSink:
                 result = connection.exec_driver_sql(self._soft_delete_sql, (stamp(now), stamp(seen_before)))
         except SQLAlchemyError as exc:
             raise SinkError(
-                f"marking missing rows of {self._table.name} failed: {getattr(exc, 'orig', exc)}"
+                f"marking missing rows of {self._table.name} failed: {database_error_reason(exc)}"
             ) from exc
         return int(result.rowcount)
 
@@ -154,7 +155,7 @@ class SqliteSink:
                 sql = self._seen_sql + "(" + ",".join("?" * len(chunk)) + ")"
                 connection.exec_driver_sql(sql, (now, *chunk))
         except SQLAlchemyError as exc:
-            raise SinkError(f"writing to {self._table.name} failed: {getattr(exc, 'orig', exc)}") from exc
+            raise SinkError(f"writing to {self._table.name} failed: {database_error_reason(exc)}") from exc
 
     def _split(
         self, connection: Connection, rows: list[MappedRow]
@@ -182,7 +183,7 @@ class SqliteSink:
                 sql = self._lookup_sql + "(" + ",".join("?" * len(chunk)) + ")"
                 stored.update(tuple(row) for row in connection.exec_driver_sql(sql, tuple(chunk)))
         except SQLAlchemyError as exc:
-            raise SinkError(f"reading {self._table.name} failed: {getattr(exc, 'orig', exc)}") from exc
+            raise SinkError(f"reading {self._table.name} failed: {database_error_reason(exc)}") from exc
         return stored
 
     def _db_values(self, values: tuple[Any, ...]) -> tuple[Any, ...] | list[Any]:

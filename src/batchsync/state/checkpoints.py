@@ -14,6 +14,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from batchsync import jsontext
+from batchsync.database import database_error_reason
 from batchsync.errors import CheckpointError, SinkError
 from batchsync.models import Checkpoint
 from batchsync.state.tables import checkpoints
@@ -50,7 +51,7 @@ def load(connection: Connection, pipeline: str) -> Checkpoint | None:
             select(checkpoints.c.state).where(checkpoints.c.pipeline == pipeline)
         ).scalar_one_or_none()
     except SQLAlchemyError as exc:
-        raise SinkError(f"cannot read the checkpoint of {pipeline}: {getattr(exc, 'orig', exc)}") from exc
+        raise SinkError(f"cannot read the checkpoint of {pipeline}: {database_error_reason(exc)}") from exc
     return None if text is None else decode(text)
 
 
@@ -63,7 +64,7 @@ def save(connection: Connection, pipeline: str, checkpoint: Checkpoint) -> None:
         if result.rowcount == 0:
             connection.execute(insert(checkpoints).values(pipeline=pipeline, **values))
     except SQLAlchemyError as exc:
-        raise SinkError(f"cannot save the checkpoint of {pipeline}: {getattr(exc, 'orig', exc)}") from exc
+        raise SinkError(f"cannot save the checkpoint of {pipeline}: {database_error_reason(exc)}") from exc
 
 
 def remove(connection: Connection, pipeline: str) -> bool:

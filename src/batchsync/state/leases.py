@@ -2,9 +2,11 @@
 
 A run takes the pipeline's row in `batchsync_leases` in a write transaction, refreshes its heartbeat while
 it works, and deletes the row at the end. Another run finding a live lease stops with the holder's run id
-and start time. A lease whose holder died is taken over: at once when the holder was a dead process on
-this host, otherwise once its heartbeat is older than `lease_seconds`. The same rule holds on SQLite
-(within one machine) and PostgreSQL (across machines), because it is only rows and transactions.
+and start time. A lease whose holder died is taken over: at once when the holder was a process on this
+host that has ended (gone, a zombie not yet reaped, or its pid now another process's: the row keeps the
+holder's start time, see state/processes.py), otherwise once its heartbeat is older than
+`lease_seconds`. The same rule holds on SQLite (within one machine) and PostgreSQL (across machines),
+because it is only rows and transactions.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, RowMapping, delete, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from batchsync.database import retrying_when_disconnected
+from batchsync.database import database_error_reason
 from batchsync.errors import RunConflictError, SinkError
-from batchsync.state.runs import is_alive
+from batchsync.state import processes
+from batchsync.state.bookkeeping import Bookkeeping
 from batchsync.state.tables import leases
 
 log = logging.getLogger("batchsync.leases")
@@ -65,6 +68,7 @@ class Lease:
                     "run_id": self._run_id,
                     "host": host,
                     "pid": pid,
+                    "process_start_ticks": processes.start_ticks(pid),
                     "started_at": _stamp(now),
                     "heartbeat_at": _stamp(now),
                 }
@@ -76,30 +80,34 @@ class Lease:
                         update(leases).where(leases.c.pipeline == self._pipeline).values(**values)
                     )
         except SQLAlchemyError as exc:
-            raise SinkError(f"cannot take the run lease: {getattr(exc, 'orig', exc)}") from exc
+            raise SinkError(f"cannot take the run lease: {database_error_reason(exc)}") from exc
         self._beater = threading.Thread(target=self._beat, name="batchsync-lease", daemon=True)
         self._beater.start()
 
-    def release(self) -> None:
+    def release(self, bookkeeping: Bookkeeping) -> None:
+        """Stop beating and delete the lease row, within the bookkeeping's budget. Never raises: a lease
+        that cannot be deleted expires by itself, and a run on this host takes it over at once."""
         self._stop_beating.set()
         if self._beater is not None:
-            self._beater.join(timeout=5)
+            self._beater.join(timeout=min(5.0, bookkeeping.remaining_seconds()))
 
-        def delete_own_row() -> None:
-            with self._engine.begin() as connection:
+        def delete_own_row(engine: Engine) -> None:
+            with engine.begin() as connection:
                 connection.execute(
                     delete(leases).where(leases.c.pipeline == self._pipeline, leases.c.run_id == self._run_id)
                 )
 
         try:
-            retrying_when_disconnected(delete_own_row)
+            bookkeeping.run(delete_own_row)
         except SQLAlchemyError as exc:  # the lease will expire on its own: say so, do not fail the run
             log.warning(
-                "could not release the run lease (it expires by itself): %s", getattr(exc, "orig", exc)
+                "could not release the run lease (it expires by itself): %s", database_error_reason(exc)
             )
 
     def _is_live(self, holder: RowMapping, now: datetime) -> bool:
-        if holder["host"] == socket.gethostname() and not is_alive(int(holder["pid"])):
+        if holder["host"] == socket.gethostname() and not processes.is_running(
+            int(holder["pid"]), holder["process_start_ticks"]
+        ):
             return False
         heartbeat = datetime.fromisoformat(str(holder["heartbeat_at"]))
         return now - heartbeat < timedelta(seconds=self._lease_seconds)
@@ -116,4 +124,4 @@ class Lease:
                         .values(heartbeat_at=_stamp(datetime.now(UTC)))
                     )
             except SQLAlchemyError as exc:
-                log.warning("lease heartbeat failed (will retry): %s", getattr(exc, "orig", exc))
+                log.warning("lease heartbeat failed (will retry): %s", database_error_reason(exc))

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Connection,
@@ -68,6 +69,7 @@ runs = Table(
     Column("details", Text),  # JSON: warnings and error_details
     Column("host", String(255)),
     Column("pid", Integer),
+    Column("process_start_ticks", BigInteger),  # with pid, names the process: see state/processes.py
 )
 
 
@@ -80,6 +82,7 @@ leases = Table(
     Column("pid", Integer, nullable=False),
     Column("started_at", String(40), nullable=False),
     Column("heartbeat_at", String(40), nullable=False),
+    Column("process_start_ticks", BigInteger),  # None: written by batchsync 0.1, or no /proc on the host
 )
 
 dead_letters = Table(
@@ -118,7 +121,24 @@ def _migration_1_tables_as_of_0_1(connection: Connection) -> None:
                 connection.execute(AddColumn(table, column))
 
 
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_migration_1_tables_as_of_0_1,)
+def _migration_2_process_start_ticks(connection: Connection) -> None:
+    """The holder's process start time beside its pid, in leases and run records, so a zombie or a
+    recycled pid is never taken for a live run. Migration 1 declares today's tables, so on a database it
+    created just now the columns are there already: add them only where missing."""
+    inspector = inspect(connection)
+    for table in (leases, runs):
+        existing = {
+            column["name"]
+            for column in inspector.get_columns(table.name, schema=state_schema_of(connection.engine))
+        }
+        if "process_start_ticks" not in existing:
+            connection.execute(AddColumn(table, table.c.process_start_ticks))
+
+
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
+    _migration_1_tables_as_of_0_1,
+    _migration_2_process_start_ticks,
+)
 """Migration N is MIGRATIONS[N - 1]. Append, never edit: a database records the last one it ran."""
 
 
