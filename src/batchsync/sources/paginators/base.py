@@ -12,6 +12,8 @@ from batchsync.errors import PaginationError
 from batchsync.models import Cursor, JSONValue, Page, PageRequest
 from batchsync.paths import MISSING, DottedPath
 
+_MESSAGE_CURSOR_CHARS = 60
+
 
 class Paginator(Protocol):
     is_positional: bool
@@ -39,6 +41,16 @@ class Paginator(Protocol):
         """How many records the whole pass holds, when the API says so (for progress and ETA)."""
         ...
 
+    def describe(self, cursor: Cursor) -> str:
+        """The page at `cursor` as the user would name it ("offset 200", "page 3"), for error messages."""
+        ...
+
+    @property
+    def position_hint(self) -> str:
+        """What to check when the API answers as if it ignored the position asked for, e.g. "is
+        `offset_param: start` right?": the settings that move the API from one page to the next."""
+        ...
+
 
 def request_for_url_cursor(
     cursor: Cursor, template: PageRequest, size_param: str | None, page_size: int | None
@@ -51,6 +63,20 @@ def request_for_url_cursor(
     if size_param and page_size:
         return template.with_params(**{size_param: str(page_size)})
     return template
+
+
+def describe_opaque_cursor(cursor: Cursor) -> str:
+    """A token cursor for a message: "the first page" before any, else its start (opaque cursors run to
+    hundreds of characters; the start tells one from another)."""
+    if cursor is None:
+        return "the first page"
+    text = repr(cursor)
+    return f"cursor {text if len(text) <= _MESSAGE_CURSOR_CHARS else text[:_MESSAGE_CURSOR_CHARS] + '…'}"
+
+
+def describe_url_cursor(cursor: Cursor, noun: str) -> str:
+    """A URL cursor for a message, whole: the user may want to open it."""
+    return "the first page" if cursor is None else f"{noun} {cursor!r}"
 
 
 def read_flag(page: Page, path: DottedPath) -> bool:

@@ -11,7 +11,7 @@ from urllib.parse import urljoin
 
 from batchsync.config import LinkHeaderPaginatorConfig
 from batchsync.models import Cursor, Page, PageRequest
-from batchsync.sources.paginators.base import request_for_url_cursor
+from batchsync.sources.paginators.base import describe_url_cursor, request_for_url_cursor
 
 # <target> then any number of `; name` or `; name=token` or `; name="quoted, maybe with commas"`.
 _LINK = re.compile(r'<([^>]*)>((?:\s*;\s*[^;,=\s]+\s*(?:=\s*(?:"(?:[^"\\]|\\.)*"|[^;,]*))?)*)')
@@ -55,3 +55,10 @@ class LinkHeaderPaginator:
 
     def expected_total(self, page: Page) -> int | None:
         return None
+
+    def describe(self, cursor: Cursor) -> str:
+        return describe_url_cursor(cursor, "the next link")
+
+    @property
+    def position_hint(self) -> str:
+        return 'does the `rel="next"` link of the `Link` header lead to the next page?'

@@ -12,7 +12,7 @@ from urllib.parse import urljoin
 from batchsync.config import NextUrlPaginatorConfig
 from batchsync.models import Cursor, Page, PageRequest
 from batchsync.paths import MISSING, DottedPath
-from batchsync.sources.paginators.base import request_for_url_cursor
+from batchsync.sources.paginators.base import describe_url_cursor, request_for_url_cursor
 
 
 class NextUrlPaginator:
@@ -43,3 +43,10 @@ class NextUrlPaginator:
 
     def expected_total(self, page: Page) -> int | None:
         return None
+
+    def describe(self, cursor: Cursor) -> str:
+        return describe_url_cursor(cursor, "the next URL")
+
+    @property
+    def position_hint(self) -> str:
+        return f"does `next_url_path: {self._config.next_url_path}` hold the next page's URL?"
