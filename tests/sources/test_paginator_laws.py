@@ -273,6 +273,20 @@ def test_offset_with_total_yields_every_record_once(shape: tuple[int, int]) -> N
 @LAW
 @given(collections_and_page_sizes())
 @with_edges()
+def test_offset_with_has_more_and_total_yields_every_record_once(shape: tuple[int, int]) -> None:
+    """The total then bounds the pass (past twice the total it fails): an honest API never reaches it."""
+    count, limit = shape
+    config = OffsetPaginatorConfig(
+        type="offset", limit=limit, has_more_path="hasMore", total_path="totalResults"
+    )
+    records, requests = walk(make_paginator(config), offset_api(collection(count)), count + 2)
+    assert ids(records) == list(range(count))
+    assert requests == pages_when_told(count, limit)
+
+
+@LAW
+@given(collections_and_page_sizes())
+@with_edges()
 def test_offset_without_signals_stops_on_a_short_page(shape: tuple[int, int]) -> None:
     count, limit = shape
     paginator = make_paginator(OffsetPaginatorConfig(type="offset", limit=limit))
@@ -306,6 +320,26 @@ def test_page_number_with_total_pages_yields_every_record_once(shape: tuple[int,
     count, size = shape
     config = PageNumberPaginatorConfig(
         type="page_number", page_size=size, start=start, total_pages_path="page_context.total_pages"
+    )
+    records, requests = walk(make_paginator(config), page_number_api(collection(count), start), count + 2)
+    assert ids(records) == list(range(count))
+    assert requests == pages_when_told(count, size)
+
+
+@LAW
+@given(collections_and_page_sizes(), st.sampled_from([0, 1]))
+@with_edges(1)
+@with_edges(0)
+def test_page_number_with_has_more_and_total_pages_yields_every_record_once(
+    shape: tuple[int, int], start: int
+) -> None:
+    count, size = shape
+    config = PageNumberPaginatorConfig(
+        type="page_number",
+        page_size=size,
+        start=start,
+        has_more_path="page_context.has_more_page",
+        total_pages_path="page_context.total_pages",
     )
     records, requests = walk(make_paginator(config), page_number_api(collection(count), start), count + 2)
     assert ids(records) == list(range(count))

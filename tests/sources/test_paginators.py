@@ -277,10 +277,31 @@ def test_offset_total_says_when_every_record_was_served() -> None:
     assert paginator.expected_total(page({"meta": {"total": "1234"}})) == 1234
 
 
+def test_offset_has_more_fails_once_the_pass_is_past_twice_the_total_plus_a_page() -> None:
+    paginator = make_paginator(
+        offset(limit=2, has_more_path="more", offset_param="start", total_path="total")
+    )
+    answer = page({"more": True, "total": 5})  # two records a page
+    assert paginator.next_cursor(answer, 10) == 12  # 2 × 5 + 2: totals drift a little, so still going
+    with pytest.raises(PaginationError, match=r"holds 5 records .* has read 13 .*`offset_param: start`"):
+        paginator.next_cursor(answer, 11)
+
+
 def test_offset_total_that_is_not_a_number_is_a_pagination_error() -> None:
     paginator = make_paginator(offset(total_path="meta.total"))
     with pytest.raises(PaginationError, match=r"meta\.total.*total_path"):
         paginator.next_cursor(page({"meta": {"total": "many"}}), 0)
+
+
+@pytest.mark.parametrize("start", [0, 1])
+def test_page_number_has_more_fails_once_the_pass_is_past_twice_the_page_count_plus_one(start: int) -> None:
+    paginator = make_paginator(
+        page_number(page_size=2, start=start, page_param="p", has_more_path="more", total_pages_path="pages")
+    )
+    answer = page({"more": True, "pages": 3})
+    assert paginator.next_cursor(answer, start + 6) == start + 7  # 7 pages read: 2 × 3 + 1
+    with pytest.raises(PaginationError, match=r"has 3 pages .* has read 8 .*`page_param: p`"):
+        paginator.next_cursor(answer, start + 7)
 
 
 def test_page_number_total_pages_counts_from_the_configured_start() -> None:

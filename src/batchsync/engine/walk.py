@@ -1,7 +1,8 @@
 """Walking one pass: fetch a page, map its records, commit it in batches, move to the next cursor.
 
 The next page's fetch starts as soon as its cursor is known, before the current page is written. A stop
-request is honoured after a committed batch (or while waiting for a page), never in the middle of one.
+request is honoured after a committed batch (or while waiting for a page), never in the middle of one. A
+page that only repeats the one before it stops the pass before it is written (see `sources/runaway.py`).
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
 
 from sqlalchemy import Connection
 
@@ -21,6 +21,7 @@ from batchsync.redaction import Redactor
 from batchsync.sinks.mapping import MappedRow, RowMapper
 from batchsync.sources.base import PagedSource
 from batchsync.sources.drift import DriftDetector
+from batchsync.sources.runaway import RunawayDetector
 from batchsync.state.deadletters import DeadLetter
 
 log = logging.getLogger("batchsync.engine")
@@ -52,6 +53,8 @@ class PassWalker:
         self.pages = 0
         self.expected_total: int | None = None
         self.drift = DriftDetector()
+        hint = source.position_hint
+        self._runaway = None if hint is None else RunawayDetector(source.describe_position, hint)
         self._last: Checkpoint | None = None
 
     def walk(self, connection: Connection, checkpoint: Checkpoint) -> Checkpoint:
@@ -75,21 +78,22 @@ class PassWalker:
             if total is not None:
                 self.expected_total = total
             next_cursor = self._source.next_cursor(page, cursor)
+            # Every record's key, dead-lettered or not, as the end-of-pass re-read of page 1 sees them.
+            page_keys = [self._mapper.key_of(record) for record in page.records]
+            if self._runaway is not None:  # before the next fetch starts, so a runaway costs no request
+                self._runaway.observe_page(
+                    [key for key in page_keys if key is not None], cursor, page.response.url
+                )
             if next_cursor is not None:
                 pending = fetcher.submit(next_cursor)
             records = page.records[skip:]
-            keys: list[Any] = []
+            keys = [key for key in page_keys[skip:] if key is not None]
             size = self._db_batch_size
             for start in range(0, len(records), size) if records else range(1):
                 # Mapped batch by batch, so with on_record_error: fail the batches before a bad record
                 # are committed and only the bad record's own batch is lost.
                 chunk = records[start : start + size]
                 batch = [self._map(record) for record in chunk]
-                # Every record's key, dead-lettered or not, as the end-of-pass re-read of page 1 sees them.
-                for record, item in zip(chunk, batch, strict=True):
-                    key = item.key if isinstance(item, MappedRow) else self._mapper.key_of(record)
-                    if key is not None:
-                        keys.append(key)
                 is_page_end = start + size >= len(records)
                 position = BatchPosition(
                     cursor=next_cursor if is_page_end else cursor,

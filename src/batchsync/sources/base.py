@@ -24,3 +24,14 @@ class PagedSource(Protocol):
         ...
 
     def expected_total(self, page: Page) -> int | None: ...
+
+    def describe_position(self, cursor: Cursor) -> str:
+        """The page at `cursor` as the user would name it ("offset 200", "page 3"), for error messages."""
+        ...
+
+    @property
+    def position_hint(self) -> str | None:
+        """What to check when pages come back as if the API ignored the position asked for ("is
+        `offset_param: start` right?"); None when such pages are the source's own business and the
+        engine does not look for them."""
+        ...

@@ -49,6 +49,13 @@ class PullSource:
     def expected_total(self, page: Page) -> int | None:
         return self.paginator.expected_total(page)
 
+    def describe_position(self, cursor: Cursor) -> str:
+        return self.paginator.describe(cursor)
+
+    @property
+    def position_hint(self) -> str:
+        return self.paginator.position_hint
+
     def fetch_page(self, cursor: Cursor) -> Page:
         """Fetch the page at `cursor`. Raises SourceError (incl. PaginationError for a missing list)."""
         response = self._client.fetch(self.paginator.request_for(cursor, self._template))

@@ -92,6 +92,14 @@ class PythonSource:
     def expected_total(self, page: Page) -> int | None:
         return None
 
+    def describe_position(self, cursor: Cursor) -> str:
+        return f"cursor {cursor!r}"
+
+    @property
+    def position_hint(self) -> None:
+        """Not checked: the function decides what each page holds, and may mean to repeat records."""
+        return None
+
     def _start(self, cursor: Cursor) -> _Progress:
         resume = cursor.get("after") if isinstance(cursor, dict) else None
         skip = int(cursor.get("skip", 0)) if isinstance(cursor, dict) else 0

@@ -40,6 +40,13 @@ class SinglePagePaginator:
     def expected_total(self, page: Page) -> int | None:
         return len(page.records)
 
+    def describe(self, cursor: Cursor) -> str:
+        return "the only page"
+
+    @property
+    def position_hint(self) -> str:  # never asked: a single page cannot repeat the one before it
+        return "does the API page its answers? Then configure a paginator"
+
 
 def make_paginator(config: PaginatorConfig | None, page_size: int | None = None) -> Paginator:
     """The paginator for a source; `page_size` overrides the configured one (CLI `--batch-size`)."""

@@ -13,6 +13,8 @@ from batchsync.errors import PaginationError
 from batchsync.models import Cursor, JSONValue, Page, PageRequest
 from batchsync.paths import MISSING, DottedPath
 
+_MESSAGE_CURSOR_CHARS = 60
+
 
 class Paginator(Protocol):
     is_positional: bool
@@ -40,6 +42,16 @@ class Paginator(Protocol):
         """How many records the whole pass holds, when the API says so (for progress and ETA)."""
         ...
 
+    def describe(self, cursor: Cursor) -> str:
+        """The page at `cursor` as the user would name it ("offset 200", "page 3"), for error messages."""
+        ...
+
+    @property
+    def position_hint(self) -> str:
+        """What to check when the API answers as if it ignored the position asked for, e.g. "is
+        `offset_param: start` right?": the settings that move the API from one page to the next."""
+        ...
+
 
 def request_for_url_cursor(
     cursor: Cursor, template: PageRequest, size_param: str | None, page_size: int | None
@@ -61,6 +73,20 @@ def next_page_url(page_url: str, link: str) -> str:
         return urljoin(page_url, link)
     except ValueError as exc:
         raise PaginationError(f"the API named a next page that is not a valid URL: {link!r} ({exc})") from exc
+
+
+def describe_opaque_cursor(cursor: Cursor) -> str:
+    """A token cursor for a message: "the first page" before any, else its start (opaque cursors run to
+    hundreds of characters; the start tells one from another)."""
+    if cursor is None:
+        return "the first page"
+    text = repr(cursor)
+    return f"cursor {text if len(text) <= _MESSAGE_CURSOR_CHARS else text[:_MESSAGE_CURSOR_CHARS] + '…'}"
+
+
+def describe_url_cursor(cursor: Cursor, noun: str) -> str:
+    """A URL cursor for a message, whole: the user may want to open it."""
+    return "the first page" if cursor is None else f"{noun} {cursor!r}"
 
 
 def read_flag(page: Page, path: DottedPath) -> bool:

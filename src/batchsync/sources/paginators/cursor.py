@@ -12,7 +12,7 @@ from batchsync.config import CursorPaginatorConfig
 from batchsync.errors import PaginationError
 from batchsync.models import Cursor, Page, PageRequest
 from batchsync.paths import MISSING, DottedPath
-from batchsync.sources.paginators.base import read_flag
+from batchsync.sources.paginators.base import describe_opaque_cursor, read_flag
 
 
 class CursorPaginator:
@@ -65,3 +65,15 @@ class CursorPaginator:
 
     def expected_total(self, page: Page) -> int | None:
         return None
+
+    def describe(self, cursor: Cursor) -> str:
+        return describe_opaque_cursor(cursor)
+
+    @property
+    def position_hint(self) -> str:
+        source = (
+            f"next_cursor_path: {self._config.next_cursor_path}"
+            if self._config.next_cursor_path
+            else f"cursor_from_last_record: {self._config.cursor_from_last_record}"
+        )
+        return f"are `cursor_param: {self._config.cursor_param}` and `{source}` right?"

@@ -10,7 +10,11 @@ import re
 
 from batchsync.config import LinkHeaderPaginatorConfig
 from batchsync.models import Cursor, Page, PageRequest
-from batchsync.sources.paginators.base import next_page_url, request_for_url_cursor
+from batchsync.sources.paginators.base import (
+    describe_url_cursor,
+    next_page_url,
+    request_for_url_cursor,
+)
 
 # <target> then any number of `; name` or `; name=token` or `; name="quoted, maybe with commas"`.
 _LINK = re.compile(r'<([^>]*)>((?:\s*;\s*[^;,=\s]+\s*(?:=\s*(?:"(?:[^"\\]|\\.)*"|[^;,]*))?)*)')
@@ -54,3 +58,10 @@ class LinkHeaderPaginator:
 
     def expected_total(self, page: Page) -> int | None:
         return None
+
+    def describe(self, cursor: Cursor) -> str:
+        return describe_url_cursor(cursor, "the next link")
+
+    @property
+    def position_hint(self) -> str:
+        return 'does the `rel="next"` link of the `Link` header lead to the next page?'

@@ -10,7 +10,11 @@ from __future__ import annotations
 from batchsync.config import NextUrlPaginatorConfig
 from batchsync.models import Cursor, Page, PageRequest
 from batchsync.paths import MISSING, DottedPath
-from batchsync.sources.paginators.base import next_page_url, request_for_url_cursor
+from batchsync.sources.paginators.base import (
+    describe_url_cursor,
+    next_page_url,
+    request_for_url_cursor,
+)
 
 
 class NextUrlPaginator:
@@ -41,3 +45,10 @@ class NextUrlPaginator:
 
     def expected_total(self, page: Page) -> int | None:
         return None
+
+    def describe(self, cursor: Cursor) -> str:
+        return describe_url_cursor(cursor, "the next URL")
+
+    @property
+    def position_hint(self) -> str:
+        return f"does `next_url_path: {self._config.next_url_path}` hold the next page's URL?"

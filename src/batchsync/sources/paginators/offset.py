@@ -5,11 +5,14 @@ Stops on `has_more_path` when set, else when `total_path` says every record was 
 page; always on an empty page. The next offset adds the records actually served, so with
 `has_more_path` or `total_path` an API that caps the limit below the one asked for still loses nothing;
 with neither, such a capped page looks short and ends the pass (set `limit` to the API's maximum).
+With both, `has_more_path` decides and `total_path` bounds it: a pass past twice the total is reading the
+same records again (an API that ignores `offset_param` says "more" forever) and fails.
 """
 
 from __future__ import annotations
 
 from batchsync.config import OffsetPaginatorConfig
+from batchsync.errors import PaginationError
 from batchsync.models import Cursor, Page, PageRequest
 from batchsync.paths import DottedPath
 from batchsync.sources.paginators.base import read_flag, read_int
@@ -42,10 +45,38 @@ class OffsetPaginator:
             return None
         next_offset = int(cursor) + served
         if self._has_more is not None:
-            return next_offset if read_flag(page, self._has_more) else None
+            if not read_flag(page, self._has_more):
+                return None
+            if self._total is not None:
+                self._check_within_total(page, next_offset, served)
+            return next_offset
         if self._total is not None:
             return next_offset if next_offset < read_int(page, self._total, "total_path") else None
         return next_offset if served >= self._limit else None
 
     def expected_total(self, page: Page) -> int | None:
         return read_int(page, self._total, "total_path") if self._total else None
+
+    def describe(self, cursor: Cursor) -> str:
+        return f"offset {cursor}"
+
+    @property
+    def position_hint(self) -> str:
+        return f"is `offset_param: {self._config.offset_param}` right?"
+
+    def _check_within_total(self, page: Page, next_offset: int, served: int) -> None:
+        """The offset counts the records this pass has read. Past twice the total plus a page (totals
+        drift a little during a sync, never by that much), the pages are not moving through the
+        collection, and the records read so far cannot be trusted to be the collection."""
+        assert self._total is not None
+        total = read_int(page, self._total, "total_path")
+        if next_offset > 2 * total + served:
+            raise PaginationError(
+                f"the answer from {page.response.url} says the collection holds {total} records "
+                f"(`total_path: {self._config.total_path}`), but this pass has read {next_offset} and "
+                f"`has_more_path: {self._config.has_more_path}` still says more follow: is "
+                f"`offset_param: {self._config.offset_param}` right, and does `total_path` hold the "
+                "total? Once the cause is fixed, start the pass over (`batchsync run --full-refresh` or "
+                "`batchsync reset`)",
+                url=page.response.url,
+            )
