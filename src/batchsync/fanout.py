@@ -133,7 +133,7 @@ class FanoutRun:
             if self.options.dry_run:
                 return self._result(started_at, [self._dry(decision) for decision in decisions], None)
             lease = Lease(engine, self.name, self.run_id, self.pipeline.lease_seconds)
-            lease.acquire()
+            lease.acquire(started_at)
             try:
                 result = self._run(engine, decisions, started_at)
             except BaseException:

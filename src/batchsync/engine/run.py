@@ -174,7 +174,7 @@ class PipelineRun:
             if not self.record_run:  # dry runs, and a fan-out's child syncs (inside the parent's lease)
                 return self._run(engine, writer, start, started_at)
             lease = Lease(engine, self.name, self.run_id, self.pipeline.lease_seconds)
-            lease.acquire()
+            lease.acquire(started_at)
             try:
                 runs.record_start(engine, self.run_id, self.name, self.options.trigger, started_at, start)
                 result = self._run(engine, writer, start, started_at)

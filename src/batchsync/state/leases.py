@@ -44,8 +44,9 @@ class Lease:
         self._stop_beating = threading.Event()
         self._beater: threading.Thread | None = None
 
-    def acquire(self) -> None:
-        """Take the lease or raise RunConflictError naming the run that holds it."""
+    def acquire(self, started_at: datetime) -> None:
+        """Take the lease or raise RunConflictError naming the run that holds it. `started_at` is the
+        run's own start, so a refused run names the same time as `batchsync runs` shows."""
         now = datetime.now(UTC)
         host, pid = socket.gethostname(), os.getpid()
         try:
@@ -69,7 +70,7 @@ class Lease:
                     "host": host,
                     "pid": pid,
                     "process_start_ticks": processes.start_ticks(pid),
-                    "started_at": _stamp(now),
+                    "started_at": _stamp(started_at),
                     "heartbeat_at": _stamp(now),
                 }
                 if holder is None:
