@@ -135,11 +135,16 @@ def test_a_run_killed_with_its_parent_is_taken_over_at_once_while_still_a_zombie
             wait_for_a_committed_batch(database, supervisor)
             # Stopped, the parent cannot reap its killed child: the run stays a zombie, deterministically.
             os.kill(supervisor.pid, signal.SIGSTOP)
-            os.kill(run_pid, signal.SIGKILL)
             deadline = time.monotonic() + 10
+            # kill() returns before the stop takes effect: a parent still running could reap at once.
+            while (parent := read_stat(supervisor.pid)) is not None and parent.state != "T":
+                assert time.monotonic() < deadline, parent
+                time.sleep(0.005)
+            os.kill(run_pid, signal.SIGKILL)
             while (stat := read_stat(run_pid)) is not None and stat.state != "Z":
                 assert time.monotonic() < deadline, stat
                 time.sleep(0.005)
+            assert stat is not None, "the stopped parent cannot have reaped its child"
             pages_before = len(api.requests)
             api.settings.latency_seconds = 0
 
