@@ -80,7 +80,8 @@ def next_steps(database: Path, items: int, result: RunResult) -> list[tuple[str,
     if result.status is RunStatus.SUCCEEDED:
         again = "run it again: every item is unchanged"
     else:
-        again = f"run it again: it starts over; the {result.total_synced:,} items synced so far count as unchanged"
+        synced = f"{result.total_synced:,}"
+        again = f"run it again: it starts over; the {synced} items synced so far count as unchanged"
     return [
         (demo_command(database, items), again),
         (f"sqlite3 {shlex.quote(str(database))} 'select * from products limit 5'", ""),
