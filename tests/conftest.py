@@ -34,7 +34,10 @@ def database(tmp_path: Path) -> Path:
 # PostgreSQL on the machine these tests skip, unless BATCHSYNC_REQUIRE_POSTGRES=1 (CI sets it through
 # scripts/test), where a missing server fails them: CI must never quietly drop the PostgreSQL half.
 
-POSTGRES_MISSING = "skipped: no PostgreSQL (install the postgresql package, or run ./scripts/test which does)"
+POSTGRES_MISSING = (
+    "skipped: no PostgreSQL (install the postgresql package, or run BATCHSYNC_WITH_POSTGRES=1 ./scripts/test,"
+    " which installs it)"
+)
 
 
 @pytest.fixture(scope="session")

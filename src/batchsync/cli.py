@@ -326,27 +326,33 @@ def demo(
     json_output: JsonOption = False,
 ) -> None:
     """Sync the built-in sample inventory API into a local SQLite file, and show what to try next."""
-    from batchsync.demo import run_demo
+    from batchsync.demo import next_steps, prepare_inventory, run_demo
 
     _configure_logging(verbose=False, quiet=json_output)
+    # A relative path is taken from the directory the command runs in (scripts/demo keeps the caller's),
+    # once, so the file and every path printed below agree.
+    target = database.absolute()
+    try:
+        if not json_output:
+            _stderr().print(f"preparing {items:,} sample items…", highlight=False)
+        inventory = prepare_inventory(items)  # seconds for 100,000s of items: before the bar and the run
+    except KeyboardInterrupt:
+        _stderr().print("stopped before syncing: nothing was written", highlight=False)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     stop = threading.Event()
     with _user_errors(False):
         display = ProgressDisplay(_stderr(), "demo", enabled=not json_output)
         with display, _stop_on_signals(stop, json_output):
-            result = run_demo(database, items, stop=stop, on_progress=display.update)
+            result = run_demo(target, inventory, stop=stop, on_progress=display.update)
     if json_output:
         sys.stdout.write(orjson.dumps(result.to_dict()).decode() + "\n")
         raise typer.Exit(exit_code_for(result))
-    render_result(_stdout(), result)
-    _stdout().print(
-        "\n[bold]Try next[/]\n"
-        "  batchsync demo                      run it again: every item is unchanged\n"
-        f"  sqlite3 {database} 'select * from products limit 5'\n"
-        "  batchsync sample-api --port 8765    serve the sample API, then sync it with your own config:\n"
-        "  batchsync run products -c examples/sample-api.yaml   (from the repository root)\n"
-        "  docs/configuration.md               every setting; docs/vendors.md: configs for real APIs",
-        highlight=False,
+    # Every demo serves its API on a new port, so it cannot resume a pass: say what the next one does.
+    render_result(
+        _stdout(), result, unfinished_pass="the next demo starts over from the first page (it cannot resume)"
     )
+    steps = [f"  {command:<35} {what}".rstrip() for command, what in next_steps(database, items, result)]
+    _stdout().print("\n[bold]Try next[/]\n" + escape("\n".join(steps)), highlight=False)
     raise typer.Exit(exit_code_for(result))
 
 

@@ -120,7 +120,11 @@ def render_entities(console: Console, result: RunResult) -> None:
         console.print(escape(result.message), highlight=False)
 
 
-def render_result(console: Console, result: RunResult) -> None:
+def render_result(
+    console: Console, result: RunResult, *, unfinished_pass: str = "the next run resumes from the checkpoint"
+) -> None:
+    """The run summary. `unfinished_pass` says what happens to a pass this run did not finish: the demo,
+    which cannot resume, says so instead."""
     if result.entities or result.message:
         render_entities(console, result)
     style = _STATUS_STYLE.get(result.status, "white")
@@ -149,7 +153,7 @@ def render_result(console: Console, result: RunResult) -> None:
     elif result.is_pass_complete:
         console.print("  pass complete", highlight=False)
     else:
-        console.print("  pass not complete: the next run resumes from the checkpoint", highlight=False)
+        console.print(f"  pass not complete: {unfinished_pass}", highlight=False)
     if result.error:  # first: a warning about recording the run's end must not bury why it failed
         console.print(f"  [red]error:[/] {escape(result.error)}", highlight=False)
     for warning in result.warnings:
