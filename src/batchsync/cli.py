@@ -25,7 +25,8 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from rich.table import Table
 
-from batchsync import logs, operations
+from batchsync import __version__, logs, operations
+from batchsync.cli_help import HELP_OPTION_NAMES, Command, Group
 from batchsync.cli_render import (
     ProgressDisplay,
     describe_source,
@@ -47,6 +48,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    cls=Group,
+    context_settings={"help_option_names": HELP_OPTION_NAMES},
 )
 
 
@@ -64,7 +67,24 @@ ConfigOption = Annotated[
     typer.Option("--config", "-c", help="Config file (default: $BATCHSYNC_CONFIG or ./batchsync.yaml)."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
+JsonArrayOption = Annotated[bool, typer.Option("--json", help="Print a JSON array instead of tables.")]
 VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Log every request; show tracebacks.")]
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        _stdout().print(f"batchsync {__version__}", highlight=False)
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Options of `batchsync` itself, before the command."""
 
 
 def exit_code_for(result: RunResult) -> int:
@@ -127,9 +147,9 @@ def _stop_on_signals(stop: threading.Event, quiet: bool) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-@app.command()
+@app.command(cls=Command)
 def run(
-    name: Annotated[str, typer.Argument(help="Pipeline name from the config.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Pipeline name from the config.")],
     config: ConfigOption = None,
     batch_size: Annotated[
         int | None, typer.Option(min=1, help="Records per API request (page size).")
@@ -146,13 +166,17 @@ def run(
     only: Annotated[
         str | None,
         typer.Option(
-            "--only", help="ID,ID: fan-out: just these entities; rest with item_path: just these records."
+            "--only",
+            metavar="ID,ID",
+            help="Fan-out: just these entities; rest with item_path: just these records.",
         ),
     ] = None,
     filters: Annotated[
         list[str] | None,
         typer.Option(
-            "--filter", help="Lookups: only keys whose row matches, e.g. status=active or prd~Office."
+            "--filter",
+            metavar="COLUMN=VALUE",
+            help="Lookups: only keys whose row matches, e.g. status=active or prd~Office (repeatable).",
         ),
     ] = None,
     log_format: Annotated[
@@ -188,11 +212,11 @@ def run(
     raise typer.Exit(exit_code_for(result))
 
 
-@app.command()
+@app.command(cls=Command)
 def status(
-    name: Annotated[str | None, typer.Argument(help="One pipeline (default: all).")] = None,
+    name: Annotated[str | None, typer.Argument(metavar="NAME", help="One pipeline (default: all).")] = None,
     config: ConfigOption = None,
-    json_output: JsonOption = False,
+    json_output: JsonArrayOption = False,
     verbose: VerboseOption = False,
 ) -> None:
     """Show each pipeline's position, records synced, last sync time, completeness and table rows."""
@@ -205,9 +229,9 @@ def status(
         render_status(_stdout(), statuses)
 
 
-@app.command()
+@app.command(cls=Command)
 def reset(
-    name: Annotated[str, typer.Argument(help="Pipeline whose checkpoint to clear.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Pipeline whose checkpoint to clear.")],
     config: ConfigOption = None,
     verbose: VerboseOption = False,
 ) -> None:
@@ -221,12 +245,12 @@ def reset(
         _stdout().print(f"{name}: no checkpoint to clear; the next run starts from the beginning.")
 
 
-@app.command()
+@app.command(cls=Command)
 def runs(
-    name: Annotated[str | None, typer.Argument(help="One pipeline (default: all).")] = None,
+    name: Annotated[str | None, typer.Argument(metavar="NAME", help="One pipeline (default: all).")] = None,
     config: ConfigOption = None,
     limit: Annotated[int, typer.Option(min=1, help="How many runs to show.")] = 20,
-    json_output: JsonOption = False,
+    json_output: JsonArrayOption = False,
     verbose: VerboseOption = False,
 ) -> None:
     """Show the run history, newest first."""
@@ -239,9 +263,9 @@ def runs(
         render_runs(_stdout(), history)
 
 
-@app.command()
+@app.command(cls=Command)
 def stats(
-    name: Annotated[str, typer.Argument(help="Pipeline whose table to describe.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Pipeline whose table to describe.")],
     config: ConfigOption = None,
     stale_after: Annotated[str, typer.Option(help="A row no sync has seen for this long is stale.")] = "24h",
     json_output: JsonOption = False,
@@ -257,12 +281,12 @@ def stats(
         render_stats(_stdout(), figures, stale_after)
 
 
-@app.command()
+@app.command(cls=Command)
 def errors(
-    name: Annotated[str, typer.Argument(help="Pipeline whose dead letters to list.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Pipeline whose dead letters to list.")],
     config: ConfigOption = None,
     limit: Annotated[int, typer.Option(min=1, help="How many to show, newest first.")] = 100,
-    json_output: JsonOption = False,
+    json_output: JsonArrayOption = False,
     verbose: VerboseOption = False,
 ) -> None:
     """List the records that could not be synced (dead letters), with the reason for each."""
@@ -275,9 +299,11 @@ def errors(
         render_dead_letters(_stdout(), name, letters)
 
 
-@app.command("retry-failed")
+@app.command("retry-failed", cls=Command)
 def retry_failed(
-    name: Annotated[str, typer.Argument(help="Pipeline whose dead letters to process again.")],
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="Pipeline whose dead letters to process again.")
+    ],
     config: ConfigOption = None,
     verbose: VerboseOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors and the summary.")] = False,
@@ -303,7 +329,7 @@ def retry_failed(
     raise typer.Exit(exit_code_for(result))
 
 
-@app.command()
+@app.command(cls=Command)
 def validate(config: ConfigOption = None, verbose: VerboseOption = False) -> None:
     """Check the config file: structure, values, and that every ${VAR} it uses is set."""
     _configure_logging(verbose, quiet=True)
@@ -319,7 +345,7 @@ def validate(config: ConfigOption = None, verbose: VerboseOption = False) -> Non
     _stdout().print(f"[green]config OK[/]: {len(loaded.pipelines)} pipeline(s)")
 
 
-@app.command()
+@app.command(cls=Command)
 def demo(
     database: Annotated[Path, typer.Option(help="SQLite file to sync into.")] = Path("batchsync-demo.db"),
     items: Annotated[int, typer.Option(min=1, help="Items in the sample inventory.")] = 3000,
@@ -350,7 +376,7 @@ def demo(
     raise typer.Exit(exit_code_for(result))
 
 
-@app.command("sample-api")
+@app.command("sample-api", cls=Command)
 def sample_api(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8765,
     items: Annotated[int, typer.Option(min=1, help="Items in the sample inventory.")] = 3000,
