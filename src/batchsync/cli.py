@@ -1,7 +1,8 @@
 """Typer commands: parse the flags, call `operations`, render with Rich, and exit with a meaningful code.
 
 Exit codes: 0 success; 1 some records or batches failed; 2 nothing processed, or a configuration or usage
-error; 130 interrupted (the checkpoint is saved).
+error; 130 interrupted (the checkpoint is saved). A reader that closes stdout early (`| head`) changes
+none of that: the command goes on to its end and says so on stderr (cli_output.py).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from rich.table import Table
 
 from batchsync import __version__, logs, operations
 from batchsync.cli_help import HELP_OPTION_NAMES, Command, Group
+from batchsync.cli_output import PipeSafeConsole, PipeSafeStreamHandler, flush_standard_streams, write_stdout
 from batchsync.cli_render import (
     ProgressDisplay,
     describe_source,
@@ -55,11 +57,11 @@ app = typer.Typer(
 
 def _stdout() -> Console:
     """Made per command, so the terminal width is read when the command runs."""
-    return Console(emoji=False)
+    return PipeSafeConsole(emoji=False)
 
 
 def _stderr() -> Console:
-    return Console(stderr=True, emoji=False)
+    return PipeSafeConsole(stderr=True, emoji=False)
 
 
 ConfigOption = Annotated[
@@ -106,7 +108,7 @@ def _configure_logging(verbose: bool, quiet: bool, log_format: LogFormat = LogFo
     level = logging.DEBUG if verbose else logging.ERROR if quiet else logging.WARNING
     handler: logging.Handler
     if log_format is LogFormat.JSON:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = PipeSafeStreamHandler(sys.stderr)
         level = logging.DEBUG if verbose else logging.INFO  # machines want the run's story, not silence
     else:
         handler = RichHandler(console=_stderr(), show_path=False, rich_tracebacks=verbose, markup=False)
@@ -206,7 +208,7 @@ def run(
                 on_progress=display.update,
             )
     if json_output:
-        sys.stdout.write(orjson.dumps(result.to_dict()).decode() + "\n")
+        write_stdout(orjson.dumps(result.to_dict()).decode() + "\n")
     else:
         render_result(_stdout(), result)
     raise typer.Exit(exit_code_for(result))
@@ -224,7 +226,7 @@ def status(
     with _user_errors(verbose):
         statuses = operations.status(name, config)
     if json_output:
-        sys.stdout.write(orjson.dumps([s.to_dict() for s in statuses]).decode() + "\n")
+        write_stdout(orjson.dumps([s.to_dict() for s in statuses]).decode() + "\n")
     else:
         render_status(_stdout(), statuses)
 
@@ -258,7 +260,7 @@ def runs(
     with _user_errors(verbose):
         history = operations.history(name, config, limit)
     if json_output:
-        sys.stdout.write(orjson.dumps(history).decode() + "\n")
+        write_stdout(orjson.dumps(history).decode() + "\n")
     else:
         render_runs(_stdout(), history)
 
@@ -276,7 +278,7 @@ def stats(
     with _user_errors(verbose):
         figures = operations.stats(name, config, stale_after=operations.parse_duration(stale_after))
     if json_output:
-        sys.stdout.write(orjson.dumps(figures.to_dict()).decode() + "\n")
+        write_stdout(orjson.dumps(figures.to_dict()).decode() + "\n")
     else:
         render_stats(_stdout(), figures, stale_after)
 
@@ -294,7 +296,7 @@ def errors(
     with _user_errors(verbose):
         letters = operations.dead_letters(name, config, limit)
     if json_output:
-        sys.stdout.write(orjson.dumps(letters).decode() + "\n")
+        write_stdout(orjson.dumps(letters).decode() + "\n")
     else:
         render_dead_letters(_stdout(), name, letters)
 
@@ -320,9 +322,7 @@ def retry_failed(
         with display, _stop_on_signals(stop, quiet or json_output):
             result, remaining = operations.retry_failed(name, resolved, stop=stop, on_progress=display.update)
     if json_output:
-        sys.stdout.write(
-            orjson.dumps({**result.to_dict(), "dead_letters_remaining": remaining}).decode() + "\n"
-        )
+        write_stdout(orjson.dumps({**result.to_dict(), "dead_letters_remaining": remaining}).decode() + "\n")
     else:
         render_result(_stdout(), result)
         _stdout().print(f"  {remaining} dead letter(s) remain for {name}", highlight=False)
@@ -361,7 +361,7 @@ def demo(
         with display, _stop_on_signals(stop, json_output):
             result = run_demo(database, items, stop=stop, on_progress=display.update)
     if json_output:
-        sys.stdout.write(orjson.dumps(result.to_dict()).decode() + "\n")
+        write_stdout(orjson.dumps(result.to_dict()).decode() + "\n")
         raise typer.Exit(exit_code_for(result))
     render_result(_stdout(), result)
     _stdout().print(
@@ -390,4 +390,7 @@ def sample_api(
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    finally:
+        flush_standard_streams()
