@@ -130,16 +130,17 @@ def _user_errors(verbose: bool) -> Iterator[None]:
 
 
 @contextmanager
-def _stop_on_signals(stop: threading.Event, quiet: bool) -> Iterator[None]:
+def _stop_on_signals(stop: threading.Event, quiet: bool, display: ProgressDisplay) -> Iterator[None]:
     """First Ctrl+C or SIGTERM: finish the current batch and stop. Second Ctrl+C: abort the batch now
-    (its transaction rolls back; the checkpoint still points at the last committed batch)."""
+    (its transaction rolls back; the checkpoint still points at the last committed batch). The notice
+    goes through the progress display, so it starts a line of its own rather than trailing the bar."""
 
     def handle(signum: int, _frame: FrameType | None) -> None:
         if stop.is_set() and signum == signal.SIGINT:
             raise KeyboardInterrupt
         stop.set()
         if not quiet:
-            _stderr().print("[yellow]stopping after the current batch (Ctrl+C again to abort it)…[/]")
+            display.say("[yellow]stopping after the current batch (Ctrl+C again to abort it)…[/]")
 
     previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -193,7 +194,7 @@ def run(
         # No live bar with JSON logs: its frames would land in the JSON stream.
         show_bar = not (quiet or json_output or log_format is LogFormat.JSON)
         display = ProgressDisplay(_stderr(), name, enabled=show_bar)
-        with display, _stop_on_signals(stop, quiet or json_output):
+        with display, _stop_on_signals(stop, quiet or json_output, display):
             result = operations.run(
                 name,
                 resolved,
@@ -319,7 +320,7 @@ def retry_failed(
     with _user_errors(verbose):
         resolved = operations.resolve_config(config, [name])
         display = ProgressDisplay(_stderr(), name, enabled=not (quiet or json_output))
-        with display, _stop_on_signals(stop, quiet or json_output):
+        with display, _stop_on_signals(stop, quiet or json_output, display):
             result, remaining = operations.retry_failed(name, resolved, stop=stop, on_progress=display.update)
     if json_output:
         write_stdout(orjson.dumps({**result.to_dict(), "dead_letters_remaining": remaining}).decode() + "\n")
@@ -358,7 +359,7 @@ def demo(
     stop = threading.Event()
     with _user_errors(False):
         display = ProgressDisplay(_stderr(), "demo", enabled=not json_output)
-        with display, _stop_on_signals(stop, json_output):
+        with display, _stop_on_signals(stop, json_output, display):
             result = run_demo(database, items, stop=stop, on_progress=display.update)
     if json_output:
         write_stdout(orjson.dumps(result.to_dict()).decode() + "\n")
