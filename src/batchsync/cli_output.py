@@ -4,10 +4,11 @@ Python ignores SIGPIPE, so a write to a pipe nobody reads raises BrokenPipeError
 logging, in the interpreter's last flush, and in Rich, whose default answer is `SystemExit(1)` from
 whichever thread was printing, mid-pass. None of that may stop a sync. As the Python documentation
 advises (https://docs.python.org/3/library/signal.html#note-on-sigpipe), SIGPIPE stays ignored (its
-default would kill the process at any write, between a batch and its checkpoint) and the first broken
-write points that stream's file descriptor at /dev/null: later writes vanish, the command goes on to its
-end, and the exit code is the command's own. A closed stdout is said once on stderr (when stderr is
-itself the closed pipe, there is nowhere left to say it; the run record still tells the run's outcome).
+default would kill the process at the next write, mid-pass, its run left recorded as running) and the
+first broken write points that stream's file descriptor at /dev/null: later writes vanish, the command
+goes on to its end, and the exit code is the command's own. A closed stdout is said once on stderr
+(when stderr is itself the closed pipe, there is nowhere left to say it; the run record still tells the
+run's outcome).
 """
 
 from __future__ import annotations
