@@ -59,7 +59,7 @@ def test_demo_announces_the_sample_items_it_prepares_before_the_progress_bar(tmp
 
     assert result.exit_code == 0, result.output
     assert result.stderr.startswith("preparing 1,200 sample items…\n"), result.stderr
-    assert "1200/1200 records" in result.stderr  # the bar comes after it
+    assert "1,200/1,200 records" in result.stderr  # the bar comes after it
 
 
 def test_demo_in_json_mode_prints_only_the_json(tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """Typer commands: parse the flags, call `operations`, render with Rich, and exit with a meaningful code.
 
 Exit codes: 0 success; 1 some records or batches failed; 2 nothing processed, or a configuration or usage
-error; 130 interrupted (the checkpoint is saved).
+error; 130 interrupted (the checkpoint is saved). A reader that closes stdout early (`| head`) changes
+none of that: the command goes on to its end and says so on stderr (cli_output.py).
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from rich.table import Table
 
-from batchsync import logs, operations
+from batchsync import __version__, logs, operations
+from batchsync.cli_help import HELP_OPTION_NAMES, Command, Group
+from batchsync.cli_output import PipeSafeConsole, PipeSafeStreamHandler, flush_standard_streams, write_stdout
 from batchsync.cli_render import (
     ProgressDisplay,
     describe_source,
@@ -47,16 +50,18 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    cls=Group,
+    context_settings={"help_option_names": HELP_OPTION_NAMES},
 )
 
 
 def _stdout() -> Console:
     """Made per command, so the terminal width is read when the command runs."""
-    return Console(emoji=False)
+    return PipeSafeConsole(emoji=False)
 
 
 def _stderr() -> Console:
-    return Console(stderr=True, emoji=False)
+    return PipeSafeConsole(stderr=True, emoji=False)
 
 
 ConfigOption = Annotated[
@@ -64,7 +69,24 @@ ConfigOption = Annotated[
     typer.Option("--config", "-c", help="Config file (default: $BATCHSYNC_CONFIG or ./batchsync.yaml)."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
+JsonArrayOption = Annotated[bool, typer.Option("--json", help="Print a JSON array instead of tables.")]
 VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Log every request; show tracebacks.")]
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        _stdout().print(f"batchsync {__version__}", highlight=False)
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Options of `batchsync` itself, before the command."""
 
 
 def exit_code_for(result: RunResult) -> int:
@@ -86,7 +108,7 @@ def _configure_logging(verbose: bool, quiet: bool, log_format: LogFormat = LogFo
     level = logging.DEBUG if verbose else logging.ERROR if quiet else logging.WARNING
     handler: logging.Handler
     if log_format is LogFormat.JSON:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = PipeSafeStreamHandler(sys.stderr)
         level = logging.DEBUG if verbose else logging.INFO  # machines want the run's story, not silence
     else:
         handler = RichHandler(console=_stderr(), show_path=False, rich_tracebacks=verbose, markup=False)
@@ -108,16 +130,17 @@ def _user_errors(verbose: bool) -> Iterator[None]:
 
 
 @contextmanager
-def _stop_on_signals(stop: threading.Event, quiet: bool) -> Iterator[None]:
+def _stop_on_signals(stop: threading.Event, quiet: bool, display: ProgressDisplay) -> Iterator[None]:
     """First Ctrl+C or SIGTERM: finish the current batch and stop. Second Ctrl+C: abort the batch now
-    (its transaction rolls back; the checkpoint still points at the last committed batch)."""
+    (its transaction rolls back; the checkpoint still points at the last committed batch). The notice
+    goes through the progress display, so it starts a line of its own rather than trailing the bar."""
 
     def handle(signum: int, _frame: FrameType | None) -> None:
         if stop.is_set() and signum == signal.SIGINT:
             raise KeyboardInterrupt
         stop.set()
         if not quiet:
-            _stderr().print("[yellow]stopping after the current batch (Ctrl+C again to abort it)…[/]")
+            display.say("[yellow]stopping after the current batch (Ctrl+C again to abort it)…[/]")
 
     previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -127,9 +150,9 @@ def _stop_on_signals(stop: threading.Event, quiet: bool) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-@app.command()
+@app.command(cls=Command)
 def run(
-    name: Annotated[str, typer.Argument(help="Pipeline name from the config.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Pipeline name from the config.")],
     config: ConfigOption = None,
     batch_size: Annotated[
         int | None, typer.Option(min=1, help="Records per API request (page size).")
@@ -146,13 +169,17 @@ def run(
     only: Annotated[
         str | None,
         typer.Option(
-            "--only", help="ID,ID: fan-out: just these entities; rest with item_path: just these records."
+            "--only",
+            metavar="ID,ID",
+            help="Fan-out: just these entities; rest with item_path: just these records.",
         ),
     ] = None,
     filters: Annotated[
         list[str] | None,
         typer.Option(
-            "--filter", help="Lookups: only keys whose row matches, e.g. status=active or prd~Office."
+            "--filter",
+            metavar="COLUMN=VALUE",
+            help="Lookups: only keys whose row matches, e.g. status=active or prd~Office (repeatable).",
         ),
     ] = None,
     log_format: Annotated[
@@ -167,7 +194,7 @@ def run(
         # No live bar with JSON logs: its frames would land in the JSON stream.
         show_bar = not (quiet or json_output or log_format is LogFormat.JSON)
         display = ProgressDisplay(_stderr(), name, enabled=show_bar)
-        with display, _stop_on_signals(stop, quiet or json_output):
+        with display, _stop_on_signals(stop, quiet or json_output, display):
             result = operations.run(
                 name,
                 resolved,
@@ -182,17 +209,17 @@ def run(
                 on_progress=display.update,
             )
     if json_output:
-        sys.stdout.write(orjson.dumps(result.to_dict()).decode() + "\n")
+        write_stdout(orjson.dumps(result.to_dict()).decode() + "\n")
     else:
         render_result(_stdout(), result)
     raise typer.Exit(exit_code_for(result))
 
 
-@app.command()
+@app.command(cls=Command)
 def status(
-    name: Annotated[str | None, typer.Argument(help="One pipeline (default: all).")] = None,
+    name: Annotated[str | None, typer.Argument(metavar="NAME", help="One pipeline (default: all).")] = None,
     config: ConfigOption = None,
-    json_output: JsonOption = False,
+    json_output: JsonArrayOption = False,
     verbose: VerboseOption = False,
 ) -> None:
     """Show each pipeline's position, records synced, last sync time, completeness and table rows."""
@@ -200,14 +227,14 @@ def status(
     with _user_errors(verbose):
         statuses = operations.status(name, config)
     if json_output:
-        sys.stdout.write(orjson.dumps([s.to_dict() for s in statuses]).decode() + "\n")
+        write_stdout(orjson.dumps([s.to_dict() for s in statuses]).decode() + "\n")
     else:
         render_status(_stdout(), statuses)
 
 
-@app.command()
+@app.command(cls=Command)
 def reset(
-    name: Annotated[str, typer.Argument(help="Pipeline whose checkpoint to clear.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Pipeline whose checkpoint to clear.")],
     config: ConfigOption = None,
     verbose: VerboseOption = False,
 ) -> None:
@@ -221,12 +248,12 @@ def reset(
         _stdout().print(f"{name}: no checkpoint to clear; the next run starts from the beginning.")
 
 
-@app.command()
+@app.command(cls=Command)
 def runs(
-    name: Annotated[str | None, typer.Argument(help="One pipeline (default: all).")] = None,
+    name: Annotated[str | None, typer.Argument(metavar="NAME", help="One pipeline (default: all).")] = None,
     config: ConfigOption = None,
     limit: Annotated[int, typer.Option(min=1, help="How many runs to show.")] = 20,
-    json_output: JsonOption = False,
+    json_output: JsonArrayOption = False,
     verbose: VerboseOption = False,
 ) -> None:
     """Show the run history, newest first."""
@@ -234,14 +261,14 @@ def runs(
     with _user_errors(verbose):
         history = operations.history(name, config, limit)
     if json_output:
-        sys.stdout.write(orjson.dumps(history).decode() + "\n")
+        write_stdout(orjson.dumps(history).decode() + "\n")
     else:
         render_runs(_stdout(), history)
 
 
-@app.command()
+@app.command(cls=Command)
 def stats(
-    name: Annotated[str, typer.Argument(help="Pipeline whose table to describe.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Pipeline whose table to describe.")],
     config: ConfigOption = None,
     stale_after: Annotated[str, typer.Option(help="A row no sync has seen for this long is stale.")] = "24h",
     json_output: JsonOption = False,
@@ -252,17 +279,17 @@ def stats(
     with _user_errors(verbose):
         figures = operations.stats(name, config, stale_after=operations.parse_duration(stale_after))
     if json_output:
-        sys.stdout.write(orjson.dumps(figures.to_dict()).decode() + "\n")
+        write_stdout(orjson.dumps(figures.to_dict()).decode() + "\n")
     else:
         render_stats(_stdout(), figures, stale_after)
 
 
-@app.command()
+@app.command(cls=Command)
 def errors(
-    name: Annotated[str, typer.Argument(help="Pipeline whose dead letters to list.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Pipeline whose dead letters to list.")],
     config: ConfigOption = None,
     limit: Annotated[int, typer.Option(min=1, help="How many to show, newest first.")] = 100,
-    json_output: JsonOption = False,
+    json_output: JsonArrayOption = False,
     verbose: VerboseOption = False,
 ) -> None:
     """List the records that could not be synced (dead letters), with the reason for each."""
@@ -270,14 +297,16 @@ def errors(
     with _user_errors(verbose):
         letters = operations.dead_letters(name, config, limit)
     if json_output:
-        sys.stdout.write(orjson.dumps(letters).decode() + "\n")
+        write_stdout(orjson.dumps(letters).decode() + "\n")
     else:
         render_dead_letters(_stdout(), name, letters)
 
 
-@app.command("retry-failed")
+@app.command("retry-failed", cls=Command)
 def retry_failed(
-    name: Annotated[str, typer.Argument(help="Pipeline whose dead letters to process again.")],
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="Pipeline whose dead letters to process again.")
+    ],
     config: ConfigOption = None,
     verbose: VerboseOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors and the summary.")] = False,
@@ -291,19 +320,17 @@ def retry_failed(
     with _user_errors(verbose):
         resolved = operations.resolve_config(config, [name])
         display = ProgressDisplay(_stderr(), name, enabled=not (quiet or json_output))
-        with display, _stop_on_signals(stop, quiet or json_output):
+        with display, _stop_on_signals(stop, quiet or json_output, display):
             result, remaining = operations.retry_failed(name, resolved, stop=stop, on_progress=display.update)
     if json_output:
-        sys.stdout.write(
-            orjson.dumps({**result.to_dict(), "dead_letters_remaining": remaining}).decode() + "\n"
-        )
+        write_stdout(orjson.dumps({**result.to_dict(), "dead_letters_remaining": remaining}).decode() + "\n")
     else:
         render_result(_stdout(), result)
         _stdout().print(f"  {remaining} dead letter(s) remain for {name}", highlight=False)
     raise typer.Exit(exit_code_for(result))
 
 
-@app.command()
+@app.command(cls=Command)
 def validate(config: ConfigOption = None, verbose: VerboseOption = False) -> None:
     """Check the config file: structure, values, and that every ${VAR} it uses is set."""
     _configure_logging(verbose, quiet=True)
@@ -319,7 +346,7 @@ def validate(config: ConfigOption = None, verbose: VerboseOption = False) -> Non
     _stdout().print(f"[green]config OK[/]: {len(loaded.pipelines)} pipeline(s)")
 
 
-@app.command()
+@app.command(cls=Command)
 def demo(
     database: Annotated[Path, typer.Option(help="SQLite file to sync into.")] = Path("batchsync-demo.db"),
     items: Annotated[int, typer.Option(min=1, help="Items in the sample inventory.")] = 3000,
@@ -342,10 +369,10 @@ def demo(
     stop = threading.Event()
     with _user_errors(False):
         display = ProgressDisplay(_stderr(), "demo", enabled=not json_output)
-        with display, _stop_on_signals(stop, json_output):
+        with display, _stop_on_signals(stop, json_output, display):
             result = run_demo(target, inventory, stop=stop, on_progress=display.update)
     if json_output:
-        sys.stdout.write(orjson.dumps(result.to_dict()).decode() + "\n")
+        write_stdout(orjson.dumps(result.to_dict()).decode() + "\n")
         raise typer.Exit(exit_code_for(result))
     # Every demo serves its API on a new port, so it cannot resume a pass: say what the next one does.
     render_result(
@@ -356,7 +383,7 @@ def demo(
     raise typer.Exit(exit_code_for(result))
 
 
-@app.command("sample-api")
+@app.command("sample-api", cls=Command)
 def sample_api(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8765,
     items: Annotated[int, typer.Option(min=1, help="Items in the sample inventory.")] = 3000,
@@ -370,4 +397,7 @@ def sample_api(
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    finally:
+        flush_standard_streams()

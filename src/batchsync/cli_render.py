@@ -6,19 +6,16 @@ import time
 from types import TracebackType
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.control import Control
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.measure import Measurement
+from rich.progress import Progress, ProgressColumn, Task, TaskID
+from rich.progress_bar import ProgressBar
+from rich.segment import ControlType
+from rich.spinner import Spinner
 from rich.table import Table
+from rich.text import Text
 
 from batchsync import engine
 from batchsync.config import LookupSourceConfig, PythonSourceConfig, RestSourceConfig, SourceConfig
@@ -35,56 +32,168 @@ _STATUS_STYLE = {
 
 
 class ProgressDisplay:
-    """A Rich progress bar fed by the engine's progress callback: records, pages, rate, ETA."""
+    """A live progress line on stderr, fed by the engine's progress callback.
+
+    It starts with the run's first report, after its first committed batch: a config, lease or import
+    error that stops the command before the run has begun draws no bar (and no empty one is left on
+    screen). A fan-out shows entities done out of all, and the records of their syncs."""
 
     def __init__(self, console: Console, label: str, *, enabled: bool) -> None:
+        self._console = console
+        self._label = label
         self._enabled = enabled
-        self._progress = Progress(
-            SpinnerColumn(),
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("records · {task.fields[pages]} pages · {task.fields[rate]} rec/s"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=console,
-            transient=False,
-            disable=not enabled,
-        )
-        self._task: TaskID = self._progress.add_task(label, total=None, pages=0, rate="-")
+        self._progress = Progress(_LineColumn(), console=console, transient=False, disable=not enabled)
+        self._task: TaskID | None = None
+        self._started_at = time.monotonic()
         self._first_batch_at: float | None = None
         self._records_before = 0
 
     def __enter__(self) -> ProgressDisplay:
-        if self._enabled:
-            self._progress.start()
+        self._started_at = time.monotonic()  # the elapsed time counts from here, before the bar shows
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self._enabled:
+        if self._task is not None:
             self._progress.stop()
 
     def update(self, progress: engine.Progress) -> None:
+        if not self._enabled:
+            return
+        if self._task is None:
+            self._task = self._progress.add_task(
+                self._label, total=None, records=0, pages=0, rate="-", since=self._started_at
+            )
+            self._progress.start()
         # The rate counts from the first batch, not from start-up (opening the database, first request).
         now = time.monotonic()
-        if self._first_batch_at is None:
+        if self._first_batch_at is None and progress.pages > 0:
             self._first_batch_at, self._records_before = now, progress.records
-        elapsed = now - self._first_batch_at
+        elapsed = now - self._first_batch_at if self._first_batch_at is not None else 0.0
         done = progress.records - self._records_before
         rate = f"{done / elapsed:,.0f}" if elapsed > 0 else "-"
-        total = progress.expected_total
-        if progress.is_pass_complete or (total is not None and total < progress.pass_records):
-            total = progress.pass_records  # totals from page counts are estimates; the end is exact
+        total: int | None
+        if progress.entities_total is not None:
+            completed, total = progress.entities_done, progress.entities_total
+        else:
+            completed, total = progress.pass_records, progress.expected_total
+            if progress.is_pass_complete or (total is not None and total < progress.pass_records):
+                total = progress.pass_records  # totals from page counts are estimates; the end is exact
         self._progress.update(
             self._task,
-            completed=progress.pass_records,
+            completed=completed,
             total=total,
+            records=progress.records,
             pages=progress.pages,
             rate=rate,
+            unit="entities" if progress.entities_total is not None else "records",
         )
+
+    def say(self, text: str) -> None:
+        """`text` on a line of its own: above the live bar (Rich redraws the bar below it), or, before
+        the bar has started, at the start of the line, where a terminal may have echoed ^C."""
+        if self._task is None and self._console.is_terminal:
+            self._console.control(Control((ControlType.CARRIAGE_RETURN,), (ControlType.ERASE_IN_LINE, 2)))
+        self._console.print(text, highlight=False)
+
+
+class _LineColumn(ProgressColumn):
+    """The whole progress line, spinner included; see `_ProgressLine`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._spinner = Spinner("dots", style="progress.spinner")
+
+    def render(self, task: Task) -> RenderableType:
+        return _ProgressLine(task, self._spinner)
+
+
+class _ProgressLine:
+    """`⠋ label ━━━━━━━━ 12,345/50,000 records · 40 pages · 1,234 rec/s · 0:00:10 · ETA 0:00:31`, fitted
+    to the terminal: the numbers that say how far and how long (done/total, rate, ETA) always stay; the
+    bar shrinks first, then the pages and the elapsed time go, then the label is shortened, and only
+    then does the bar go. Two columns stay free at the right margin, where a terminal echoes ^C: on the
+    bar's line, Rich erases it with the bar when it redraws."""
+
+    _BAR_MIN, _BAR_MAX, _LABEL_MIN, _ECHO_ROOM = 10, 40, 8, 2
+
+    def __init__(self, task: Task, spinner: Spinner) -> None:
+        self._task = task
+        self._spinner = spinner
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        width = self._fitted(console).cell_len
+        return Measurement(width, width)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield self._fitted(console)
+
+    def _fitted(self, console: Console) -> Text:
+        task = self._task
+        width = max(1, console.width - self._ECHO_ROOM)
+        fields = task.fields
+        completed, total = int(task.completed), None if task.total is None else int(task.total)
+        unit = fields.get("unit", "records")
+        counts = (f"{completed:,}" if total is None else f"{completed:,}/{total:,}") + f" {unit}"
+        if unit != "records":
+            counts += f" · {fields['records']:,} records"
+        parts = {
+            "counts": counts,
+            "pages": f"{fields['pages']:,} pages",
+            "rate": f"{fields['rate']} rec/s",
+            "elapsed": _clock(self._elapsed()),
+            "eta": "ETA " + _clock(0 if task.finished else task.time_remaining),
+        }
+        label, bar = task.description, self._BAR_MIN
+        for optional in ("pages", "elapsed"):
+            if _length(label, bar, parts) > width:
+                del parts[optional]
+        excess = _length(label, bar, parts) - width
+        if excess > 0:
+            label = _shorten(label, max(self._LABEL_MIN, len(label) - excess))
+        if _length(label, bar, parts) > width:
+            bar = 0
+            label = _shorten(label, max(1, len(label) - (_length(label, bar, parts) - width)))
+        if bar:
+            bar = min(self._BAR_MAX, bar + width - _length(label, bar, parts))
+        frame = self._spinner.render(task.get_time())
+        spinner = frame if isinstance(frame, Text) and not task.finished else Text(" ")
+        line = Text.assemble(spinner, " ", (label, "bold"), " ")
+        if bar:
+            drawn = ProgressBar(total=total, completed=completed, width=bar, animation_time=task.get_time())
+            for segment in console.render(drawn, console.options.update_width(bar)):
+                line.append(segment.text, segment.style)
+            line.append(" ")
+        line.append(" · ".join(parts.values()))
+        line.no_wrap, line.overflow = True, "crop"  # past every shortening (a very narrow terminal)
+        line.truncate(width)
+        return line
+
+    def _elapsed(self) -> float:
+        """Since the command began (`since`), not since the bar appeared; frozen once finished."""
+        task = self._task
+        now = task.get_time()
+        if task.finished and task.start_time is not None and task.finished_time is not None:
+            now = task.start_time + task.finished_time
+        return now - float(task.fields.get("since", task.start_time or now))
+
+
+def _length(label: str, bar: int, parts: dict[str, str]) -> int:
+    """The fitted line's width: spinner and space, label, bar and space, the numbers."""
+    return 2 + len(label) + 1 + (bar + 1 if bar else 0) + len(" · ".join(parts.values()))
+
+
+def _clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "-:--:--"
+    minutes, whole = divmod(max(0, int(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{whole:02d}"
+
+
+def _shorten(text: str, length: int) -> str:
+    return text if len(text) <= length else text[: max(0, length - 1)] + "…"
 
 
 def describe_source(source: SourceConfig) -> tuple[str, str]:

@@ -10,6 +10,7 @@ parent checkpoint lists the entities done, so an interrupted fan-out resumes wit
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import threading
 import time
@@ -38,7 +39,7 @@ from batchsync.config import (
 from batchsync.config.pipeline import http_secret_values
 from batchsync.database import open_database
 from batchsync.engine.ending import end_run, release_after_crash
-from batchsync.engine.options import ProgressCallback, RunOptions
+from batchsync.engine.options import Progress, ProgressCallback, RunOptions
 from batchsync.engine.run import PipelineRun
 from batchsync.errors import BatchsyncError, ConfigError, SinkError
 from batchsync.http.auth import build_auth
@@ -87,10 +88,13 @@ def run_fanout(
     stop: threading.Event | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> RunResult:
-    """Sync every eligible entity of fan-out pipeline `name`. Never raises for entity failures."""
+    """Sync every eligible entity of fan-out pipeline `name`. Never raises for entity failures.
+    `on_progress` hears of entities done out of all, and of the records and pages of their syncs."""
     run_id = str(uuid.uuid4())
     with run_context(run_id, name):
-        return FanoutRun(config, name, options, run_id, only, stop or threading.Event()).execute()
+        return FanoutRun(
+            config, name, options, run_id, only, stop or threading.Event(), on_progress
+        ).execute()
 
 
 class FanoutRun:
@@ -102,6 +106,7 @@ class FanoutRun:
         run_id: str,
         only: Sequence[str],
         stop: threading.Event,
+        on_progress: ProgressCallback | None = None,
     ) -> None:
         pipeline = config.pipeline(name)
         if not isinstance(pipeline.source, FanoutSourceConfig):
@@ -118,6 +123,10 @@ class FanoutRun:
         self.api_calls = 0
         self.pages = 0
         self.failures: list[RecordFailure] = []
+        self.on_progress = on_progress
+        self._entities_done = 0
+        self._entities_total = 0
+        self._child_progress: dict[str, Progress] = {}  # by child state key: the latest report of each
 
     def execute(self) -> RunResult:
         started_at = datetime.now(UTC)
@@ -147,6 +156,8 @@ class FanoutRun:
         done, checkpoint = self._progress(engine)
         runs.record_start(engine, self.run_id, self.name, self.options.trigger, started_at)
         pending = [decision for decision in decisions if decision.id not in done]
+        self._entities_total = len(decisions)
+        self._entities_done = len(decisions) - len(pending)  # done by the run this one resumes
         results = self._run_all(engine, pending, done, checkpoint)
         is_complete = not self.stop.is_set() and len(results) == len(pending)
         if is_complete and not self.only:
@@ -232,6 +243,8 @@ class FanoutRun:
                 done.add(decision.id)
                 if not self.only:
                     self._save(engine, checkpoint, done, is_complete=False)
+                self._entities_done += 1
+                self._report_progress()
             return result
 
         if self.source.concurrency == 1:
@@ -301,7 +314,7 @@ class FanoutRun:
             self.name,
             self.options,
             self.stop,
-            None,
+            functools.partial(self._child_progressed, state_key),
             pipeline=pipeline,
             state_key=state_key,
             record_run=False,
@@ -310,6 +323,33 @@ class FanoutRun:
         return run.execute()
 
     # --- progress and results -----------------------------------------------------------------------
+
+    def _child_progressed(self, state_key: str, progress: Progress) -> None:
+        with self._lock:
+            self._child_progress[state_key] = progress
+            self._report_progress()
+
+    def _report_progress(self) -> None:
+        """Entities done out of all, with the records and pages of every child sync so far (in flight
+        or finished). Called with `_lock` held, so reports from concurrent entities never interleave."""
+        if self.on_progress is None:
+            return
+        children = self._child_progress.values()
+        counts = WriteCounts()
+        for child in children:
+            counts += child.counts
+        self.on_progress(
+            Progress(
+                pages=sum(child.pages for child in children),
+                records=sum(child.records for child in children),
+                pass_records=self._entities_done,
+                expected_total=self._entities_total,
+                counts=counts,
+                is_pass_complete=self._entities_done == self._entities_total,
+                entities_done=self._entities_done,
+                entities_total=self._entities_total,
+            )
+        )
 
     def _progress(self, engine: Engine) -> tuple[set[str], Checkpoint]:
         with engine.connect() as connection:

@@ -26,6 +26,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     column,
+    func,
     inspect,
     select,
     table,
@@ -74,6 +75,7 @@ class LookupRefresher:
         on_batch: Callable[[Checkpoint], None] | None = None,
         dialect: str = "sqlite",
     ) -> None:
+        """`on_batch` is called with the checkpoint after every committed batch."""
         self._pipeline = pipeline
         self._run_id = run_id
         self._source = source
@@ -108,9 +110,12 @@ class LookupRefresher:
         self.deleted = 0
         self.requests = 0
         self.pages = 0
+        self.expected_total: int | None = None
+        """Keys in this pass: those already committed plus those left, counted as the refresh starts."""
 
     def refresh(self, connection: Connection, checkpoint: Checkpoint) -> Checkpoint:
         """Refresh every remaining key; returns the last committed checkpoint (complete at the end)."""
+        self.expected_total = checkpoint.pass_records + self._count_keys(connection, checkpoint.cursor)
         while True:
             keys = self._next_keys(connection, checkpoint.cursor)
             if not keys:
@@ -123,6 +128,20 @@ class LookupRefresher:
                 self._on_batch(checkpoint)
             if self._stop.is_set():
                 return checkpoint
+
+    def _count_keys(self, connection: Connection, after: Any) -> int:
+        """How many keys are left after `after`, with the same filter as `_next_keys`: one COUNT, for
+        the progress bar's total (keys added or removed meanwhile make it an estimate)."""
+        query = select(func.count()).select_from(self._keys_table).where(self._filter)
+        if after is not None:
+            query = query.where(self._key > after)
+        try:
+            with connection.begin():
+                return int(connection.execute(query).scalar_one())
+        except SQLAlchemyError as exc:
+            raise SinkError(
+                f"counting keys in {self._source.keys.table} failed: {getattr(exc, 'orig', exc)}"
+            ) from exc
 
     def _next_keys(self, connection: Connection, after: Any) -> list[Any]:
         query = select(self._key).where(self._filter).order_by(self._key).limit(self._batch_size)

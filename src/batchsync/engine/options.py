@@ -24,7 +24,8 @@ class RunOptions:
 
 @dataclass(frozen=True, slots=True)
 class Progress:
-    """Reported after every committed batch, for progress bars."""
+    """Reported after every committed batch (and by a fan-out after each entity it finishes), for
+    progress bars."""
 
     pages: int
     records: int
@@ -32,6 +33,10 @@ class Progress:
     expected_total: int | None
     counts: WriteCounts
     is_pass_complete: bool = False
+    entities_done: int = 0
+    entities_total: int | None = None
+    """Fan-out only: entities processed (synced, failed or skipped, in this run or the one it resumes)
+    out of how many; `entities_total` is None for a single pipeline."""
 
 
 ProgressCallback = Callable[[Progress], None]

@@ -336,7 +336,7 @@ class PipelineRun:
                     tally.pages,
                     tally.records,
                     committed.pass_records,
-                    None,
+                    tally.expected_total,
                     tally.counts,
                     committed.is_complete,
                 )
