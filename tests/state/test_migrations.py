@@ -99,7 +99,7 @@ def test_a_database_at_version_1_gains_the_holder_start_time_keeping_its_lease(d
         engine.dispose()
     assert tuple(lease) == ("r1", 4242, None)
     assert "process_start_ticks" in run_columns
-    assert version == len(MIGRATIONS) == 2
+    assert version == len(MIGRATIONS) == 3
 
 
 def test_the_history_of_a_database_no_run_has_upgraded_yet_can_be_read(database_url: str) -> None:

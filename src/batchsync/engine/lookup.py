@@ -108,6 +108,7 @@ class LookupRefresher:
         self.deleted = 0
         self.requests = 0
         self.pages = 0
+        self.batches_committed = 0
 
     def refresh(self, connection: Connection, checkpoint: Checkpoint) -> Checkpoint:
         """Refresh every remaining key; returns the last committed checkpoint (complete at the end)."""
@@ -223,6 +224,8 @@ class LookupRefresher:
             raise SinkError(f"writing lookup answers failed: {getattr(exc, 'orig', exc)}") from exc
         self.counts += counts
         self.records += len(values) + len(letters)
+        if not self._dry_run:
+            self.batches_committed += 1
         self.failures.extend(RecordFailure(letter.key, letter.error) for letter in letters)
         return following
 
