@@ -105,3 +105,28 @@ def test_a_value_the_filter_cannot_judge_is_a_dead_letter_saying_why(
     assert [letter["key"] for letter in letters] == [odd]
     assert "stock_on_hand is the text 'lots', not a number (must be > 250)" in letters[0]["error"]
     assert result.counts.filtered + result.counts.created + 1 == len(api.inventory)
+
+
+def test_the_watermark_moves_past_filtered_records_so_the_next_run_does_not_fetch_them_again(
+    api: SampleApi, database_url: str
+) -> None:
+    incremental = {"cursor_path": "last_modified_time", "param": "modified_since"}
+    pipeline = pipeline_config(
+        api.url,
+        "offset_has_more",
+        incremental=incremental,
+        record_filter=[{"field": "status", "equals": "active"}],
+    )
+    config = url_document(database_url, {"items": pipeline})
+    batchsync.run("items", config)
+    inactive = [item["item_id"] for item in api.inventory.items() if item["status"] != "active"][:4]
+    api.inventory.update_ids(inactive)  # the newest changes are all records the filter leaves out
+    newest = max(item["last_modified_time"] for item in api.inventory.items())
+
+    second = batchsync.run("items", config)
+    api.clear_log()
+    third = batchsync.run("items", config)
+
+    assert (second.counts.filtered, second.total_synced) == (4, 0)
+    assert (third.counts.filtered, third.total_synced) == (0, 0)
+    assert {request.query.get("modified_since") for request in api.requests} == {newest}
