@@ -402,7 +402,7 @@ class FanoutRun:
         )
 
     def _unknown_ids(self) -> str:
-        """`--only nobody: no entity has that id (in table users)`: which ids, and why they did nothing."""
+        """`--only nobody: no entity has that id (in table users, by id)`: which ids did nothing, and why."""
         entities = self.source.entities
         origin = f"table {entities.table}" if entities.table else "the entities the API lists"
         ids = ", ".join(self.unknown)

@@ -335,8 +335,9 @@ class PipelineRun:
 
     @property
     def _record_filter(self) -> list[Rule]:
-        source = self.pipeline.source
-        return source.record_filter if isinstance(source, RestSourceConfig) else []
+        """A rest source's record_filter; other sources have none."""
+        record_filter: list[Rule] = getattr(self.pipeline.source, "record_filter", [])
+        return record_filter
 
     def _refresher(self, client: HttpClient) -> LookupRefresher:
         source = self.pipeline.source
@@ -450,9 +451,7 @@ class PipelineRun:
         if stored is not None and stored.is_started and not self.options.full_refresh:
             if stored.fingerprint != self._fingerprint():
                 before = stored.settings or settings_of_fingerprint(stored.fingerprint)
-                source = self.pipeline.source
-                rest = source if isinstance(source, RestSourceConfig) else None
-                message = mismatch_message(self.name, before, self._settings(), rest)
+                message = mismatch_message(self.name, before, self._settings(), self.pipeline.source)
                 raise CheckpointError(self.redactor.redact(message))
             log.info(
                 "%s: resuming at cursor %r (+%d records), %d records already committed in this pass",

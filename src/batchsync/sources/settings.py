@@ -8,6 +8,7 @@ old and new values and the flag that puts it back, rather than showing two finge
 
 Keys are stable names (`paginator`, `page_size`, `start`, `url`, `param:NAME`, `function`, `keys`);
 `_LABELS` words them. Values of secret-looking parameters are stored as a digest, never as given.
+`with_params` applies a run's `--param`s to its pipeline, refusing those batchsync sets itself.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 
-from batchsync.config import PageNumberPaginatorConfig, PipelineConfig, RestSourceConfig
+from batchsync.config import PageNumberPaginatorConfig, PipelineConfig, RestSourceConfig, SourceConfig
 from batchsync.config.base import SECRET_PARAM
 from batchsync.errors import ConfigError
 from batchsync.sources.paginators import make_paginator
@@ -109,7 +110,7 @@ def settings_of_fingerprint(fingerprint: str) -> dict[str, str]:
 
 
 def mismatch_message(
-    name: str, before: Mapping[str, str], now: Mapping[str, str], source: RestSourceConfig | None
+    name: str, before: Mapping[str, str], now: Mapping[str, str], source: SourceConfig
 ) -> str:
     """Why pipeline `name`'s unfinished pass cannot resume, in the user's terms: "page size 1000 then,
     200 now: rerun with --batch-size 1000, or run `batchsync reset NAME` to start the pass over"."""
@@ -158,9 +159,9 @@ def mismatch_message(
     )
 
 
-def _batch_size_sets_page_size(source: RestSourceConfig | None) -> bool:
+def _batch_size_sets_page_size(source: SourceConfig) -> bool:
     """`--batch-size` changes a page-number paginator's page size only when the size is sent."""
-    paginator = source.paginator if source is not None else None
+    paginator = getattr(source, "paginator", None)
     return isinstance(paginator, PageNumberPaginatorConfig) and paginator.size_param is not None
 
 
