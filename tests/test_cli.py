@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from batchsync.cli import app
 from batchsync.sampleapi import SampleApi
+from batchsync.sampleapi.faults import AlwaysFail, FailWhere
 from syncsupport import config_document, pipeline_config, write_config
 
 runner = CliRunner(env={"COLUMNS": "200"})
@@ -113,6 +114,36 @@ def test_failed_run_that_processed_nothing_exits_2(tmp_path: Path, api: SampleAp
 
     assert result.exit_code == 2
     assert "404" in result.output
+
+
+def test_a_run_that_committed_nothing_says_so_rather_than_promising_a_resume(
+    tmp_path: Path, api: SampleApi, database: Path
+) -> None:
+    api.settings.faults = AlwaysFail("server_error")
+    pipeline = {**pipeline_config(api.url), "retry": {"max_attempts": 1}}
+    config_file = write_config(tmp_path / "c.yaml", config_document(database, {"items": pipeline}))
+
+    shown = invoke("run", "items", "-c", str(config_file))
+    result = orjson.loads(invoke("run", "items", "-c", str(config_file), "--json").stdout)
+
+    assert shown.exit_code == 2
+    assert "pass not complete: nothing was committed" in shown.output
+    assert "resumes from the checkpoint" not in shown.output
+    assert result["committed_batches"] == 0
+
+
+def test_a_run_that_failed_after_committing_batches_says_the_next_run_resumes(
+    tmp_path: Path, api: SampleApi, database: Path
+) -> None:
+    api.settings.faults = FailWhere({"page": 3}, "server_error")
+    pipeline = {**pipeline_config(api.url), "retry": {"max_attempts": 1}}
+    config_file = write_config(tmp_path / "c.yaml", config_document(database, {"items": pipeline}))
+
+    shown = invoke("run", "items", "-c", str(config_file))
+
+    assert shown.exit_code == 1
+    assert "pass not complete: the next run resumes from the checkpoint" in shown.output
+    assert "nothing was committed" not in shown.output
 
 
 def test_status_shows_position_records_and_rows_then_reset_starts_over(config_file: Path) -> None:

@@ -324,6 +324,30 @@ def test_invalid_yaml_reports_the_line_of_a_bad_indent(tmp_path: Path) -> None:
         load_config(file, environ=ENV)
 
 
+def test_invalid_yaml_shows_the_line_with_a_caret_under_the_column(tmp_path: Path) -> None:
+    file = tmp_path / "batchsync.yaml"
+    file.write_text("pipelines:\n  p:\n    source:\n      page_size: 200: 300\n", encoding="utf-8")
+
+    with pytest.raises(ConfigError) as raised:
+        load_config(file, environ={})
+
+    message = str(raised.value).splitlines()
+    assert "not valid YAML at line 4, column 21: mapping values are not allowed here" in message[0]
+    assert message[1:] == ["  4 |       page_size: 200: 300", "    |                     ^"]
+    assert message[2].index("^") == message[1].index(": 300")
+
+
+def test_the_caret_stays_under_the_character_after_a_tab(tmp_path: Path) -> None:
+    file = tmp_path / "batchsync.yaml"
+    file.write_text('pipelines:\n  p: ["a\tb", }\n', encoding="utf-8")
+
+    with pytest.raises(ConfigError) as raised:
+        load_config(file, environ={})
+
+    shown, caret = str(raised.value).splitlines()[1:]
+    assert caret.expandtabs().index("^") == shown.expandtabs().index("}")
+
+
 def test_config_option_wins_over_the_environment_variable(tmp_path: Path) -> None:
     chosen, from_env = tmp_path / "chosen.yaml", tmp_path / "env.yaml"
     chosen.write_text("{}", encoding="utf-8")

@@ -278,3 +278,32 @@ def test_a_child_that_cannot_run_fails_its_entity_only(api: SampleApi, sqlite_ur
     statuses = {entity.id: (entity.status, entity.error or entity.reason) for entity in result.entities}
     assert statuses["u000"][0] is EntityStatus.FAILED and "no_such_field" in statuses["u000"][1]
     assert statuses["u031"][0] is EntityStatus.SKIPPED
+
+
+def test_only_says_which_ids_are_no_entity_and_why_the_ineligible_are_skipped(
+    api: SampleApi, database_url: str
+) -> None:
+    make_tables(database_url, api)
+
+    result = batchsync.run("bank_sync", fanout_config(database_url, api), only=["u000", "u031", "nobody"])
+
+    outcomes = [(e.id, e.status, e.reason) for e in result.entities]
+    assert outcomes == [("u000", "success", None), ("u031", "skipped", "inactive user")]
+    assert result.warnings == ("--only nobody: no entity has that id (in table users, by id)",)
+    assert set(synced(database_url)) == expected_transactions(api, {"u000"})
+
+
+def test_only_with_no_known_entity_fails_without_reporting_a_complete_pass(
+    api: SampleApi, sqlite_url: str, tmp_path: Path
+) -> None:
+    make_tables(sqlite_url, api)
+    config_file = write_config(tmp_path / "c.yaml", fanout_config(sqlite_url, api))
+
+    result = runner.invoke(app, ["run", "bank_sync", "-c", str(config_file), "--only", "nobody,ghost"])
+
+    assert result.exit_code == 2
+    assert "no entities to sync (--only ghost, nobody: no entity has these ids (in table users, by id))" in (
+        result.output
+    )
+    assert "pass complete" not in result.output
+    assert "--only: just those ids; the pass checkpoint is left as it was" in result.output

@@ -3,6 +3,7 @@ PostgreSQL alike."""
 
 from __future__ import annotations
 
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -92,3 +93,43 @@ def test_a_record_yielding_source_resumes_by_skipping_what_is_committed(database
 def test_an_unknown_function_is_a_config_error(database: Path) -> None:
     with pytest.raises(batchsync.ConfigError, match="cannot be imported"):
         batchsync.run("squares", config(f"sqlite:///{database}", "no_such_function"))
+
+
+def test_a_module_in_the_working_directory_that_python_cannot_see_hints_pythonpath(
+    database: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "my_local_source.py").write_text("def numbers(cursor):\n    yield {'n': 1, 'square': 1}\n")
+    monkeypatch.chdir(tmp_path)
+    # As under the `batchsync` command: the working directory is not on Python's path.
+    monkeypatch.setattr(sys, "path", [entry for entry in sys.path if entry not in ("", ".", str(tmp_path))])
+    document = config(f"sqlite:///{database}", "numbers")
+    document["pipelines"]["squares"]["source"]["function"] = "my_local_source:numbers"
+
+    with pytest.raises(batchsync.ConfigError) as raised:
+        batchsync.run("squares", document)
+
+    assert "No module named 'my_local_source'" in str(raised.value)
+    assert "my_local_source is in the current directory" in str(raised.value)
+    assert "run with PYTHONPATH=." in str(raised.value)
+
+
+def test_a_module_found_nowhere_still_hints_pythonpath(database: Path) -> None:
+    document = config(f"sqlite:///{database}", "numbers")
+    document["pipelines"]["squares"]["source"]["function"] = "no_such_module_anywhere:numbers"
+
+    with pytest.raises(batchsync.ConfigError, match=r"is it installed\? .*run with PYTHONPATH=\."):
+        batchsync.run("squares", document)
+
+
+def test_a_module_whose_own_import_fails_gets_no_pythonpath_hint(
+    database: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "broken_source.py").write_text("import no_such_dependency_xyz\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    document = config(f"sqlite:///{database}", "numbers")
+    document["pipelines"]["squares"]["source"]["function"] = "broken_source:numbers"
+
+    with pytest.raises(batchsync.ConfigError) as raised:
+        batchsync.run("squares", document)
+
+    assert "no_such_dependency_xyz" in str(raised.value) and "PYTHONPATH" not in str(raised.value)

@@ -39,6 +39,7 @@ from batchsync.cli_render import (
     render_status,
 )
 from batchsync.config import load_config
+from batchsync.engine.options import parse_cli_params
 from batchsync.errors import BatchsyncError, ConfigError
 from batchsync.models import RunResult, RunStatus, Trigger
 
@@ -185,6 +186,13 @@ def run(
     log_format: Annotated[
         LogFormat, typer.Option(help="text, or json: one JSON object per line (with the run id) on stderr.")
     ] = LogFormat.TEXT,
+    params: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param",
+            help="NAME=VALUE: one query parameter for this run (repeatable), e.g. filter_by=Status.Active.",
+        ),
+    ] = None,
 ) -> None:
     """Sync one pipeline: page through the API and upsert every record, resuming where it stopped."""
     _configure_logging(verbose, quiet or json_output, log_format)
@@ -205,6 +213,7 @@ def run(
                 db_batch_size=db_batch_size,
                 filters=filters or [],
                 only=[item for item in (only or "").split(",") if item.strip()],
+                params=parse_cli_params(params or []),
                 stop=stop,
                 on_progress=display.update,
             )

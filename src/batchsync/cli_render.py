@@ -245,9 +245,10 @@ def render_result(
     )
     verb = "would be " if result.dry_run else ""
     counts = result.counts
+    filtered = f", {counts.filtered:,} filtered out" if counts.filtered else ""
     console.print(
         f"  {result.total_synced:,} records: {counts.created:,} {verb}created, "
-        f"{counts.updated:,} {verb}updated, {counts.unchanged:,} unchanged",
+        f"{counts.updated:,} {verb}updated, {counts.unchanged:,} unchanged{filtered}",
         highlight=False,
     )
     rate = result.total_synced / result.duration_seconds if result.duration_seconds > 0 else 0.0
@@ -259,8 +260,12 @@ def render_result(
         console.print(f"  {result.deleted:,} rows gone from the source were deleted", highlight=False)
     if result.dry_run:
         console.print("  nothing was written", highlight=False)
+    elif result.only:  # the run synced what --only named and left the pass alone: it has no pass to report
+        console.print("  --only: just those ids; the pass checkpoint is left as it was", highlight=False)
     elif result.is_pass_complete:
         console.print("  pass complete", highlight=False)
+    elif not result.committed_batches:
+        console.print("  pass not complete: nothing was committed", highlight=False)
     else:
         console.print(f"  pass not complete: {unfinished_pass}", highlight=False)
     if result.error:  # first: a warning about recording the run's end must not bury why it failed

@@ -18,7 +18,6 @@ import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -57,6 +56,7 @@ from batchsync.models import (
 )
 from batchsync.paths import MISSING, DottedPath
 from batchsync.redaction import Redactor
+from batchsync.rules import first_failing
 from batchsync.sinks.where import where_clause
 from batchsync.sources.pull import PullSource
 from batchsync.state import checkpoints, runs
@@ -64,8 +64,6 @@ from batchsync.state.leases import Lease
 from batchsync.state.tables import ensure_state_tables
 
 log = logging.getLogger("batchsync.fanout")
-
-_TRUE_TEXTS = frozenset({"true", "t", "yes", "y", "1", "on"})
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -122,11 +120,14 @@ class FanoutRun:
         self._lock = threading.Lock()
         self.api_calls = 0
         self.pages = 0
+        self.committed_batches = 0
         self.failures: list[RecordFailure] = []
         self.on_progress = on_progress
         self._entities_done = 0
         self._entities_total = 0
         self._child_progress: dict[str, Progress] = {}  # by child state key: the latest report of each
+        self.unknown: list[str] = []
+        """Ids --only named that are no entity at all (an entity the rules skip is reported as skipped)."""
 
     def execute(self) -> RunResult:
         started_at = datetime.now(UTC)
@@ -138,6 +139,7 @@ class FanoutRun:
                 ensure_state_tables(engine)
             decisions = [self._decide(engine, entity) for entity in self._entities(engine)]
             if self.only:
+                self.unknown = sorted(self.only - {decision.id for decision in decisions})
                 decisions = [decision for decision in decisions if decision.id in self.only]
             if self.options.dry_run:
                 return self._result(started_at, [self._dry(decision) for decision in decisions], None)
@@ -280,6 +282,7 @@ class FanoutRun:
                 self.failures.extend(result.failures)
                 self.api_calls += result.api_calls
                 self.pages += result.pages
+                self.committed_batches += result.committed_batches
             if result.status not in (RunStatus.SUCCEEDED, RunStatus.PARTIAL):
                 errors.append(f"{child_id}: {result.error or result.status.value}")
         duration = time.monotonic() - started
@@ -373,6 +376,7 @@ class FanoutRun:
                 checkpoints.save(connection, self.name, following)
         except SQLAlchemyError as exc:
             raise SinkError(f"cannot save the fan-out's progress: {getattr(exc, 'orig', exc)}") from exc
+        self.committed_batches += 1
 
     def _dry(self, decision: Decision) -> EntityResult:
         if decision.skip_reason is not None:
@@ -415,9 +419,7 @@ class FanoutRun:
         else:
             message = f"{verb}: {successful} successful, {failed} failed, {skipped} skipped"
         if not results:
-            message = "no entities to sync" + (
-                f" (--only {', '.join(sorted(self.only))})" if self.only else ""
-            )
+            message = "no entities to sync" + (f" ({self._unknown_ids()})" if self.unknown else "")
         return RunResult(
             run_id=self.run_id,
             pipeline=self.name,
@@ -434,7 +436,18 @@ class FanoutRun:
             entities=tuple(results),
             message=message,
             failures=tuple(self.failures),
+            warnings=(self._unknown_ids(),) if self.unknown and results else (),
+            only=tuple(sorted(self.only)),
+            committed_batches=self.committed_batches,
         )
+
+    def _unknown_ids(self) -> str:
+        """`--only nobody: no entity has that id (in table users, by id)`: which ids did nothing, and why."""
+        entities = self.source.entities
+        origin = f"table {entities.table}" if entities.table else "the entities the API lists"
+        ids = ", ".join(self.unknown)
+        verb = "has that id" if len(self.unknown) == 1 else "has these ids"
+        return f"--only {ids}: no entity {verb} (in {origin}, by {entities.id_field})"
 
 
 def _rows(engine: Engine, name: str, where: dict[str, Any], *, order_by: str) -> list[JSONObject]:
@@ -460,25 +473,5 @@ def _field(record: JSONObject, path: str | None) -> str:
 
 def _first_failing(rules: list[Rule], record: JSONObject) -> str | None:
     """The skip reason of the first rule the record fails, or None when it passes them all."""
-    for rule in rules:
-        value = DottedPath.parse(rule.field).get(record)
-        value = None if value is MISSING else value
-        if isinstance(value, Decimal):  # exact from the API, compared with the YAML's floats as a float
-            value = float(value)
-        if "equals" in rule.model_fields_set:
-            passed, wanted = value == rule.equals, f"must be {rule.equals!r}"
-        elif "not_equals" in rule.model_fields_set:
-            passed, wanted = value != rule.not_equals, f"must not be {rule.not_equals!r}"
-        elif "in_" in rule.model_fields_set:
-            passed, wanted = value in (rule.in_ or []), f"must be one of {rule.in_}"
-        else:
-            passed, wanted = _is_true(value) == rule.is_true, f"must be {'true' if rule.is_true else 'false'}"
-        if not passed:
-            return rule.reason or f"{rule.field} is {value!r} ({wanted})"
-    return None
-
-
-def _is_true(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in _TRUE_TEXTS
-    return bool(value)
+    failure = first_failing(rules, record)
+    return None if failure is None else failure.reason

@@ -91,6 +91,9 @@ class Checkpoint:
     fingerprint: str = ""
     total_expected: int | None = None
     last_synced_at: datetime | None = None
+    settings: dict[str, str] = field(default_factory=dict)
+    """The settings `fingerprint` stands for, by name (page size, `--param`s…), so a pass refused for
+    other settings can say which changed. Empty in checkpoints from before they were kept."""
 
     @property
     def is_started(self) -> bool:
@@ -120,15 +123,20 @@ class DriftReport:
 
 @dataclass(frozen=True, slots=True)
 class WriteCounts:
-    """What one database batch did, as the database saw it."""
+    """What one database batch did, as the database saw it, and how many records of it the source's
+    `record_filter` left out (`filtered`: not written, so not part of `total`)."""
 
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    filtered: int = 0
 
     def __add__(self, other: WriteCounts) -> WriteCounts:
         return WriteCounts(
-            self.created + other.created, self.updated + other.updated, self.unchanged + other.unchanged
+            self.created + other.created,
+            self.updated + other.updated,
+            self.unchanged + other.unchanged,
+            self.filtered + other.filtered,
         )
 
     @property
@@ -166,6 +174,7 @@ class EntityResult:
             "created": self.counts.created,
             "updated": self.counts.updated,
             "unchanged": self.counts.unchanged,
+            "filtered": self.counts.filtered,
             "children": self.children,
             "duration_seconds": round(self.duration_seconds, 3),
         }
@@ -194,6 +203,11 @@ class RunResult:
     deleted: int = 0
     entities: tuple[EntityResult, ...] = ()
     message: str | None = None
+    only: tuple[str, ...] = ()
+    """The ids `--only` named: the run synced just those and left the pass (and its checkpoint) alone."""
+    committed_batches: int = 0
+    """Database transactions the run committed (rows, dead letters or progress): 0 means it changed
+    nothing, and a next run starts where the runs before this one left the pass."""
 
     @property
     def duration_seconds(self) -> float:
@@ -221,10 +235,13 @@ class RunResult:
             "created": self.counts.created,
             "updated": self.counts.updated,
             "unchanged": self.counts.unchanged,
+            "filtered": self.counts.filtered,
             "deleted": self.deleted,
             "failed": len(self.failures),
             "errors": len(self.failures),
             "is_pass_complete": self.is_pass_complete,
+            "committed_batches": self.committed_batches,
+            "only": list(self.only),
             "error": self.error,
             "error_details": [{"key": f.key, "error": f.error} for f in self.failures],
             "warnings": list(self.warnings),

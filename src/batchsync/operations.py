@@ -65,13 +65,15 @@ def run(
     db_batch_size: int | None = None,
     filters: Sequence[str] = (),
     only: Sequence[str] = (),
+    params: Mapping[str, str] | None = None,
     stop: threading.Event | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> RunResult:
     """Run pipeline `name` to the end of its pass; the Python twin of `batchsync run NAME`.
 
     `filters` are the CLI's `--filter` conditions (`status=active`, `prd~Office`) on a lookup's keys;
-    `only` limits a fan-out to those entity ids, or makes a rest pipeline fetch just those records."""
+    `only` limits a fan-out to those entity ids, or makes a rest pipeline fetch just those records;
+    `params` sets query parameters for this run (`--param filter_by=Status.Active`), over the source's."""
     options = RunOptions(
         trigger=Trigger(trigger),
         full_refresh=full_refresh,
@@ -79,6 +81,7 @@ def run(
         page_size=batch_size,
         db_batch_size=db_batch_size,
         filters=dict(parse_cli_filter(text) for text in filters),
+        params=dict(params or {}),
     )
     resolved = resolve_config(config, [name])
     source = resolved.pipeline(name).source

@@ -99,7 +99,7 @@ def test_a_database_at_version_1_gains_the_holder_start_time_keeping_its_lease(d
         engine.dispose()
     assert tuple(lease) == ("r1", 4242, None)
     assert "process_start_ticks" in run_columns
-    assert version == len(MIGRATIONS) == 2
+    assert version == len(MIGRATIONS) == 3
 
 
 def test_the_history_of_a_database_no_run_has_upgraded_yet_can_be_read(database_url: str) -> None:
@@ -131,3 +131,63 @@ def test_the_history_of_a_database_no_run_has_upgraded_yet_can_be_read(database_
     finally:
         engine.dispose()
     assert [(row["run_id"], row["status"]) for row in history] == [("r1", "succeeded")]
+
+
+def _version_2_runs_table(database_url: str) -> None:
+    """batchsync_runs as migration 2 left it (no `filtered` column), with one finished run."""
+    raw = create_engine(database_url)
+    with raw.begin() as connection:
+        connection.execute(
+            text("CREATE TABLE batchsync_schema_version (version INTEGER PRIMARY KEY, applied_at TEXT)")
+        )
+        connection.execute(
+            text(
+                "INSERT INTO batchsync_schema_version VALUES"
+                " (1, '2026-01-01T00:00:00'), (2, '2026-01-02T00:00:00')"
+            )
+        )
+        connection.execute(
+            text(
+                "CREATE TABLE batchsync_runs (run_id VARCHAR(36) PRIMARY KEY, pipeline VARCHAR(200) NOT NULL,"
+                " trigger VARCHAR(20) NOT NULL, status VARCHAR(20) NOT NULL, started_at VARCHAR(40) NOT NULL,"
+                " finished_at VARCHAR(40), duration_seconds FLOAT, api_calls INTEGER DEFAULT 0 NOT NULL,"
+                " retries INTEGER DEFAULT 0 NOT NULL, pages INTEGER DEFAULT 0 NOT NULL,"
+                " created INTEGER DEFAULT 0 NOT NULL, updated INTEGER DEFAULT 0 NOT NULL,"
+                " unchanged INTEGER DEFAULT 0 NOT NULL, deleted INTEGER DEFAULT 0 NOT NULL,"
+                " failed INTEGER DEFAULT 0 NOT NULL, is_pass_complete BOOLEAN DEFAULT false NOT NULL,"
+                " error TEXT, details TEXT, host VARCHAR(255), pid INTEGER, process_start_ticks BIGINT)"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO batchsync_runs (run_id, pipeline, trigger, status, started_at, created)"
+                " VALUES ('r1', 'items', 'manual', 'succeeded', '2026-01-01T00:00:00', 7)"
+            )
+        )
+    raw.dispose()
+
+
+def test_a_database_at_version_2_gains_the_filtered_count_keeping_its_runs(database_url: str) -> None:
+    _version_2_runs_table(database_url)
+    engine = open_database(database_url)
+    try:
+        ensure_state_tables(engine)
+
+        with engine.connect() as connection:
+            row = connection.execute(text("SELECT run_id, created, filtered FROM batchsync_runs")).one()
+            version = state_version(connection)
+    finally:
+        engine.dispose()
+    assert tuple(row) == ("r1", 7, 0)
+    assert version == len(MIGRATIONS) == 3
+
+
+def test_the_history_of_a_version_2_database_reads_as_nothing_filtered(database_url: str) -> None:
+    _version_2_runs_table(database_url)
+    engine = open_database(database_url, read_only=True)
+    try:
+        with engine.connect() as connection:
+            history = [runs.row_as_dict(row) for row in runs.recent(connection, "items")]
+    finally:
+        engine.dispose()
+    assert [(row["run_id"], row["created"], row["filtered"]) for row in history] == [("r1", 7, 0)]

@@ -39,6 +39,7 @@ from batchsync.config.pipeline import (
     PipelineConfig,
     SourceConfig,
 )
+from batchsync.config.rules import Rule
 from batchsync.config.sources import (
     ChildrenConfig,
     Condition,
@@ -47,7 +48,6 @@ from batchsync.config.sources import (
     KeysConfig,
     LookupSourceConfig,
     PythonSourceConfig,
-    Rule,
     SendKeysAsConfig,
     Where,
     render_template,

@@ -15,6 +15,7 @@ from pydantic import (
 )
 
 from batchsync.config.base import Model, check_path
+from batchsync.config.rules import Rule
 
 # --- paginators ---------------------------------------------------------------------------------------
 
@@ -265,6 +266,9 @@ class RestSourceConfig(HttpEndpointConfig):
     """Targeted sync through the collection's list-by-ids form, e.g. `?item_ids=1,2,3`."""
     ids_separator: str = ","
     ids_batch_size: PositiveInt = 50
+    record_filter: list[Rule] = Field(default_factory=list)
+    """Rules every record must meet to be written (`{field: stock_on_hand, gt: 0}`), for what the API
+    cannot filter itself: the others are counted as filtered, and a row they left from before is kept."""
 
     _paths = field_validator("records_path", "item_record_path")(check_path)
 

@@ -47,14 +47,31 @@ def load_config(
     """
     file = find_config_file(path, environ)
     try:
-        document = yaml.safe_load(file.read_text(encoding="utf-8"))
+        text = file.read_text(encoding="utf-8")
+        document = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{file}: not valid YAML{where}: {exc.problem}") from exc
+        raise ConfigError(f"{file}: not valid YAML{where}: {exc.problem}{_caret(text, mark)}") from exc
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(f"{file}: cannot be read: {exc}") from exc
     return parse_config(document, pipelines=pipelines, environ=environ, source=str(file))
+
+
+def _caret(text: str, mark: yaml.Mark | None) -> str:
+    """The offending line of the file and a caret under the column YAML names, as two more lines:
+
+    12 |     page_size: 200: 300
+       |                  ^
+    """
+    lines = text.splitlines()
+    if mark is None or not 0 <= mark.line < len(lines):
+        return ""
+    line = lines[mark.line]
+    number = str(mark.line + 1)
+    # Tabs stay tabs under the caret, so it lands under the same character however they are shown.
+    under = "".join("\t" if char == "\t" else " " for char in line[: mark.column])
+    return f"\n  {number} | {line}\n  {' ' * len(number)} | {under}^"
 
 
 def parse_config(

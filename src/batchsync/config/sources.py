@@ -13,6 +13,7 @@ from pydantic import Field, PositiveInt, field_validator, model_validator
 from batchsync.config.base import Model, check_path
 from batchsync.config.http import HttpEndpointConfig
 from batchsync.config.names import check_name, optional
+from batchsync.config.rules import Rule
 
 _FUNCTION = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 _TEMPLATE_FIELD = re.compile(r"\{(entity|child)\.([A-Za-z_][\w.]*)\}")
@@ -120,25 +121,6 @@ class LookupSourceConfig(HttpEndpointConfig):
     records_path: str | None = None
 
     _paths = field_validator("match_on", "records_path")(check_path)
-
-
-class Rule(Model):
-    """One eligibility test on a field: exactly one of equals, not_equals, in, is_true."""
-
-    field: str
-    equals: Scalar = None
-    not_equals: Scalar = None
-    in_: list[Scalar] | None = Field(None, alias="in")
-    is_true: bool | None = None
-    reason: str | None = None
-    """Shown for entities this rule skips (default: a sentence built from the rule)."""
-
-    @model_validator(mode="after")
-    def _one_test(self) -> Rule:
-        tests = self.model_fields_set & {"equals", "not_equals", "in_", "is_true"}
-        if len(tests) != 1:
-            raise ValueError("give exactly one of equals, not_equals, in, is_true")
-        return self
 
 
 class EntitiesConfig(Model):

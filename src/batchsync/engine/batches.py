@@ -36,6 +36,20 @@ def dead_letter(
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class FilteredRecord:
+    """A record the source's `record_filter` leaves out: not written, counted as filtered. The source
+    still has it, so a row it left from before is kept as it is (marked seen), never taken for missing."""
+
+    record: JSONObject
+    row_key: Any
+    reason: str
+
+
+BatchItem = MappedRow | DeadLetter | FilteredRecord
+"""What one record of a page becomes: a row to write, a dead letter, or left out by the record filter."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class BatchPosition:
     """Where the pass stands once a batch is committed."""
 
@@ -79,11 +93,12 @@ class BatchWriter:
         self.deleted = 0
         self.failures: list[RecordFailure] = []
         self.records = 0
+        self.batches_committed = 0
 
     def commit(
         self,
         connection: Connection,
-        batch: Sequence[MappedRow | DeadLetter],
+        batch: Sequence[BatchItem],
         checkpoint: Checkpoint,
         position: BatchPosition,
         expected_total: int | None,
@@ -91,19 +106,25 @@ class BatchWriter:
         """Commit `batch` and the checkpoint at `position`; returns that checkpoint. Raises SinkError, or
         RecordError when on_record_error is fail (the batch is then rolled back whole)."""
         rows = [item for item in batch if isinstance(item, MappedRow)]
-        following = self._checkpoint_after(checkpoint, rows, position, expected_total, datetime.now(UTC))
+        seen = [row.record for row in rows] + [
+            item.record for item in batch if isinstance(item, FilteredRecord)
+        ]
+        following = self._checkpoint_after(
+            checkpoint, rows, seen, position, expected_total, datetime.now(UTC)
+        )
         self._write(connection, batch, following)
         return following
 
-    def write_only(self, connection: Connection, batch: Sequence[MappedRow | DeadLetter]) -> None:
+    def write_only(self, connection: Connection, batch: Sequence[BatchItem]) -> None:
         """Targeted sync: write rows and dead letters, leaving the pass checkpoint alone."""
         self._write(connection, batch, None)
 
     def _write(
-        self, connection: Connection, batch: Sequence[MappedRow | DeadLetter], following: Checkpoint | None
+        self, connection: Connection, batch: Sequence[BatchItem], following: Checkpoint | None
     ) -> None:
         rows = [item for item in batch if isinstance(item, MappedRow)]
         letters = [item for item in batch if isinstance(item, DeadLetter)]
+        filtered = [item for item in batch if isinstance(item, FilteredRecord)]
         now = datetime.now(UTC)
         deleted = 0
         try:
@@ -113,6 +134,7 @@ class BatchWriter:
                 with connection.begin():
                     outcome = self._sink.write(connection, rows, now)
                     letters += self._refused(outcome)
+                    self._settle_filtered(connection, filtered, now)
                     self._settle_dead_letters(connection, rows, outcome, letters, following, now)
                     if following is not None:
                         deleted = self._settle_missing(connection, following, now)
@@ -123,22 +145,27 @@ class BatchWriter:
         if self._dry_run:
             letters += self._refused(outcome)
         self.deleted += deleted
-        self.records += len(rows) + len(letters)
-        self.counts += outcome.counts
+        self.records += len(rows) + len(letters) + len(filtered)
+        self.counts += outcome.counts + WriteCounts(filtered=len(filtered))
+        if not self._dry_run:
+            self.batches_committed += 1
         self.failures.extend(RecordFailure(letter.key, letter.error) for letter in letters)
 
     def _checkpoint_after(
         self,
         checkpoint: Checkpoint,
         rows: list[MappedRow],
+        seen: list[JSONObject],
         position: BatchPosition,
         expected_total: int | None,
         now: datetime,
     ) -> Checkpoint:
+        """`seen`: the records the watermark moves past, rows and filtered records alike (a filtered
+        record is done with: the next pass need not fetch it again)."""
         max_seen = checkpoint.max_seen_watermark
         watermark = checkpoint.watermark
         if self._incremental is not None:
-            max_seen = self._incremental.highest_in([row.record for row in rows], max_seen)
+            max_seen = self._incremental.highest_in(seen, max_seen)
             if self._incremental.is_sorted or position.is_complete:
                 watermark = later(watermark, max_seen)
         return dataclasses.replace(
@@ -161,6 +188,16 @@ class BatchWriter:
         if letters and self._fail_on_record_error:
             raise RecordError(f"record {letters[0].key}: {letters[0].error}", key=letters[0].key)
         return letters
+
+    def _settle_filtered(self, connection: Connection, filtered: list[FilteredRecord], now: datetime) -> None:
+        """Rows of filtered records stay as they were, seen (on_missing keeps them); a dead letter of
+        theirs from before is settled: the record is left out on purpose now."""
+        keys = [item.row_key for item in filtered if item.row_key is not None]
+        if not keys:
+            return
+        self._sink.mark_seen(connection, keys, now)
+        if self._has_dead_letters:
+            deadletters.resolve(connection, self._letters_key, (str(key) for key in keys))
 
     def _settle_dead_letters(
         self,

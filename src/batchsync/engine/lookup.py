@@ -112,6 +112,7 @@ class LookupRefresher:
         self.pages = 0
         self.expected_total: int | None = None
         """Keys in this pass: those already committed plus those left, counted as the refresh starts."""
+        self.batches_committed = 0
 
     def refresh(self, connection: Connection, checkpoint: Checkpoint) -> Checkpoint:
         """Refresh every remaining key; returns the last committed checkpoint (complete at the end)."""
@@ -242,6 +243,8 @@ class LookupRefresher:
             raise SinkError(f"writing lookup answers failed: {getattr(exc, 'orig', exc)}") from exc
         self.counts += counts
         self.records += len(values) + len(letters)
+        if not self._dry_run:
+            self.batches_committed += 1
         self.failures.extend(RecordFailure(letter.key, letter.error) for letter in letters)
         return following
 

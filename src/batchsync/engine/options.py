@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from batchsync.config import Condition
+from batchsync.errors import ConfigError
 from batchsync.models import Trigger, WriteCounts
 
 
@@ -20,6 +21,24 @@ class RunOptions:
     db_batch_size: int | None = None
     filters: Mapping[str, Condition] = field(default_factory=dict)
     """Extra conditions on the keys a lookup refreshes (CLI --filter), ANDed with the config's where."""
+    params: Mapping[str, str] = field(default_factory=dict)
+    """Query parameters set for this run only (CLI --param NAME=VALUE), over the source's `params`. Part
+    of the pass's settings: an unfinished pass resumes only with the same ones."""
+
+
+def parse_cli_params(texts: Sequence[str]) -> dict[str, str]:
+    """`--param filter_by=Status.Active` (repeatable) → {"filter_by": "Status.Active"}. Raises
+    ConfigError for text without `=`, an empty name, or a name given twice."""
+    params: dict[str, str] = {}
+    for text in texts:
+        name, sign, value = text.partition("=")
+        name = name.strip()
+        if not sign or not name:
+            raise ConfigError(f"--param {text!r}: use NAME=VALUE, e.g. --param filter_by=Status.Active")
+        if name in params:
+            raise ConfigError(f"--param {name} is given twice ({params[name]!r} and {value!r}); give it once")
+        params[name] = value
+    return params
 
 
 @dataclass(frozen=True, slots=True)

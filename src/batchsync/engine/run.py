@@ -14,12 +14,20 @@ import httpx
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from batchsync.config import Config, LookupSourceConfig, PipelineConfig, PythonSourceConfig, RestSourceConfig
+from batchsync.config import (
+    Config,
+    LookupSourceConfig,
+    PipelineConfig,
+    PythonSourceConfig,
+    RestSourceConfig,
+    Rule,
+)
 from batchsync.database import database_error_reason, open_database
-from batchsync.engine.batches import BatchWriter, dead_letter
+from batchsync.engine.batches import BatchItem, BatchWriter, FilteredRecord
 from batchsync.engine.ending import end_run, release_after_crash
 from batchsync.engine.lookup import LookupRefresher, prepare_lookup_table
 from batchsync.engine.options import Progress, ProgressCallback, RunOptions
+from batchsync.engine.records import RecordRouter
 from batchsync.engine.targeted import check_targetable, fetch_by_ids
 from batchsync.engine.walk import PassWalker
 from batchsync.errors import (
@@ -27,7 +35,6 @@ from batchsync.errors import (
     CheckpointError,
     ConfigError,
     QuotaExhaustedError,
-    RecordError,
     SinkError,
 )
 from batchsync.http.auth import build_auth
@@ -35,11 +42,11 @@ from batchsync.http.client import HttpClient
 from batchsync.http.ratelimit import RateLimiter
 from batchsync.http.retry import RetryPolicy
 from batchsync.logs import run_context
-from batchsync.models import Checkpoint, DriftReport, JSONObject, RunResult, RunStatus
+from batchsync.models import Checkpoint, DriftReport, RunResult, RunStatus
 from batchsync.redaction import Redactor
 from batchsync.sinks import make_sink
 from batchsync.sinks.base import Sink
-from batchsync.sinks.mapping import MappedRow, RowMapper
+from batchsync.sinks.mapping import RowMapper
 from batchsync.sinks.schema import ensure_table, table_exists
 from batchsync.sources.base import PagedSource
 from batchsync.sources.drift import drift_warning
@@ -47,6 +54,13 @@ from batchsync.sources.incremental import Incremental
 from batchsync.sources.paginators import make_paginator
 from batchsync.sources.pull import PullSource, source_fingerprint
 from batchsync.sources.python import PythonSource, load_function
+from batchsync.sources.settings import (
+    mismatch_message,
+    params_fingerprint,
+    rest_settings,
+    settings_of_fingerprint,
+    with_params,
+)
 from batchsync.state import checkpoints, deadletters, runs
 from batchsync.state.deadletters import DeadLetter
 from batchsync.state.leases import Lease
@@ -100,7 +114,8 @@ class PipelineRun:
         under its own checkpoint key, inside the parent's run record."""
         self.config = config
         self.name = name
-        self.pipeline: PipelineConfig = pipeline or config.pipeline(name)
+        self.params = dict(options.params)
+        self.pipeline: PipelineConfig = with_params(pipeline or config.pipeline(name), self.params)
         self.state_key = state_key or name
         self.record_run = record_run and not options.dry_run
         self.only_ids = [item.strip() for item in only_ids if item.strip()]
@@ -204,7 +219,7 @@ class PipelineRun:
                     finally:
                         self.pages += tally.pages
                 elif self.only_ids:
-                    self._sync_ids(connection, client, tally)
+                    warnings = self._sync_ids(connection, client, tally)
                 else:
                     final, drift, warnings = self._walk_passes(connection, client, tally, start)
             if not final.is_complete and not self.only_ids:
@@ -249,6 +264,8 @@ class PipelineRun:
             drift=drift,
             retries=client.retries,
             deleted=tally.deleted,
+            only=tuple(self.only_ids),
+            committed_batches=tally.batches_committed,
         )
         log.info(
             "%s %s: %d records, %d API calls", self.name, status.value, result.total_synced, result.api_calls
@@ -273,6 +290,7 @@ class PipelineRun:
                 fail_on_record_error=self.pipeline.on_record_error == "fail",
                 stop=self.stop,
                 on_batch=functools.partial(self._report_progress, writer),
+                record_filter=self._record_filter,
             )
             try:
                 final = walker.walk(connection, checkpoint)
@@ -292,22 +310,34 @@ class PipelineRun:
             may_repass = False
             checkpoint = self._new_pass(final, pass_watermark=final.pass_watermark)
 
-    def _sync_ids(self, connection: Connection, client: HttpClient, writer: BatchWriter) -> None:
+    def _sync_ids(self, connection: Connection, client: HttpClient, writer: BatchWriter) -> list[str]:
+        """Fetch and write the `--only` records; returns a warning for each the record_filter leaves out."""
         source = self.pipeline.rest_source
         key_path = self.pipeline.destination.columns[self.pipeline.destination.primary_key].path
         records, errors = fetch_by_ids(source, client, self.only_ids, key_path)
         self.pages += 1
-        batch: list[MappedRow | DeadLetter] = [self._map_or_dead_letter(record) for record in records]
+        router = RecordRouter(
+            self.mapper,
+            record_filter=self._record_filter,
+            redactor=self.redactor,
+            fail_on_record_error=self.pipeline.on_record_error == "fail",
+        )
+        batch: list[BatchItem] = [router.route(record) for record in records]
         batch += [DeadLetter(item, "{}", self.redactor.redact(error)) for item, error in errors.items()]
         writer.write_only(connection, batch)
+        return [
+            self.redactor.redact(
+                f"--only {item.row_key}: not synced, the record_filter leaves it out: {item.reason}"
+            )
+            for item in batch
+            if isinstance(item, FilteredRecord)
+        ]
 
-    def _map_or_dead_letter(self, record: JSONObject) -> MappedRow | DeadLetter:
-        try:
-            return self.mapper.map(record)
-        except RecordError as exc:
-            if self.pipeline.on_record_error == "fail":
-                raise
-            return dead_letter(record, exc.key, str(exc), self.redactor, self.mapper.key_of(record))
+    @property
+    def _record_filter(self) -> list[Rule]:
+        """A rest source's record_filter; other sources have none."""
+        record_filter: list[Rule] = getattr(self.pipeline.source, "record_filter", [])
+        return record_filter
 
     def _refresher(self, client: HttpClient) -> LookupRefresher:
         source = self.pipeline.source
@@ -359,7 +389,17 @@ class PipelineRun:
             return f"python:{config.function}"
         if isinstance(config, LookupSourceConfig):
             return f"lookup:{config.keys.table}.{config.keys.column}"
-        return source_fingerprint(self.pipeline.rest_source, self.options.page_size)
+        fingerprint = source_fingerprint(self.pipeline.rest_source, self.options.page_size)
+        return fingerprint + params_fingerprint(self.params)
+
+    def _settings(self) -> dict[str, str]:
+        """What `_fingerprint` stands for, by name: kept in the checkpoint for the message of a mismatch."""
+        config = self.pipeline.source
+        if isinstance(config, PythonSourceConfig):
+            return {"function": config.function}
+        if isinstance(config, LookupSourceConfig):
+            return {"keys": f"{config.keys.table}.{config.keys.column}"}
+        return rest_settings(self.pipeline.rest_source, self.options.page_size, self.params)
 
     def _first_cursor(self) -> object:
         config = self.pipeline.source
@@ -409,13 +449,10 @@ class PipelineRun:
     def _starting_checkpoint(self, stored: Checkpoint | None) -> Checkpoint:
         """Resume an unfinished pass, or begin a new one from the saved watermark."""
         if stored is not None and stored.is_started and not self.options.full_refresh:
-            fingerprint = self._fingerprint()
-            if stored.fingerprint != fingerprint:
-                raise CheckpointError(
-                    f"{self.name} has an unfinished pass that was started with other paging settings "
-                    f"({stored.fingerprint!r}, now {fingerprint!r}); restore them to resume, "
-                    f"or run `batchsync reset {self.name}` to start over"
-                )
+            if stored.fingerprint != self._fingerprint():
+                before = stored.settings or settings_of_fingerprint(stored.fingerprint)
+                message = mismatch_message(self.name, before, self._settings(), self.pipeline.source)
+                raise CheckpointError(self.redactor.redact(message))
             log.info(
                 "%s: resuming at cursor %r (+%d records), %d records already committed in this pass",
                 self.name,
@@ -439,6 +476,7 @@ class PipelineRun:
             watermark=previous.watermark,
             fingerprint=self._fingerprint(),
             last_synced_at=previous.last_synced_at,
+            settings=self._settings(),
         )
 
     def _http_client(self, timeout: httpx.Timeout, token_client: httpx.Client) -> HttpClient:

@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import Connection
 
-from batchsync.engine.batches import BatchPosition, BatchWriter, dead_letter
+from batchsync.config import Rule
+from batchsync.engine.batches import BatchPosition, BatchWriter
 from batchsync.engine.fetcher import PageFetcher, StoppedWaiting, wait_for
-from batchsync.errors import RecordError
-from batchsync.models import Checkpoint, JSONObject
+from batchsync.engine.records import RecordRouter
+from batchsync.models import Checkpoint
 from batchsync.redaction import Redactor
-from batchsync.sinks.mapping import MappedRow, RowMapper
+from batchsync.sinks.mapping import RowMapper
 from batchsync.sources.base import PagedSource
 from batchsync.sources.drift import DriftDetector
 from batchsync.sources.runaway import RunawayDetector
-from batchsync.state.deadletters import DeadLetter
 
 log = logging.getLogger("batchsync.engine")
 
@@ -41,13 +41,15 @@ class PassWalker:
         fail_on_record_error: bool,
         stop: threading.Event,
         on_batch: Callable[[Checkpoint, int, int | None], None],
+        record_filter: Sequence[Rule] = (),
     ) -> None:
         self._source = source
         self._mapper = mapper
+        self._router = RecordRouter(
+            mapper, record_filter=record_filter, redactor=redactor, fail_on_record_error=fail_on_record_error
+        )
         self._writer = writer
         self._db_batch_size = db_batch_size
-        self._redactor = redactor
-        self._fail_on_record_error = fail_on_record_error
         self._stop = stop
         self._on_batch = on_batch
         self.pages = 0
@@ -90,10 +92,10 @@ class PassWalker:
             keys = [key for key in page_keys[skip:] if key is not None]
             size = self._db_batch_size
             for start in range(0, len(records), size) if records else range(1):
-                # Mapped batch by batch, so with on_record_error: fail the batches before a bad record
-                # are committed and only the bad record's own batch is lost.
+                # Mapped (and filtered) batch by batch, so with on_record_error: fail the batches before a
+                # bad record are committed and only the bad record's own batch is lost.
                 chunk = records[start : start + size]
-                batch = [self._map(record) for record in chunk]
+                batch = [self._router.route(record) for record in chunk]
                 is_page_end = start + size >= len(records)
                 position = BatchPosition(
                     cursor=next_cursor if is_page_end else cursor,
@@ -119,11 +121,3 @@ class PassWalker:
         page = self._source.fetch_page(self._source.first_cursor())
         keys = [self._mapper.key_of(record) for record in page.records]
         self.drift.observe_front_again([key for key in keys if key is not None])
-
-    def _map(self, record: JSONObject) -> MappedRow | DeadLetter:
-        try:
-            return self._mapper.map(record)
-        except RecordError as exc:
-            if self._fail_on_record_error:
-                raise
-            return dead_letter(record, exc.key, str(exc), self._redactor, self._mapper.key_of(record))

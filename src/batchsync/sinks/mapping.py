@@ -23,11 +23,10 @@ from batchsync.config import ColumnConfig, DestinationConfig
 from batchsync.errors import RecordError
 from batchsync.models import JSONObject, JSONValue
 from batchsync.paths import MISSING, DottedPath
+from batchsync.truthy import truth_of_text
 
 Converter = Callable[[JSONValue], Any]
 
-_DEFAULT_TRUE = frozenset({"true", "t", "yes", "y", "1", "on"})
-_DEFAULT_FALSE = frozenset({"false", "f", "no", "n", "0", "off"})
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _MILLISECOND_EPOCH_THRESHOLD = 100_000_000_000  # later than 5138 AD as seconds: surely milliseconds
 
@@ -310,11 +309,10 @@ def _boolean_converter(true_values: list[str] | None, false_values: list[str] | 
             raise ValueError(
                 f"not in true_values {sorted(trues or ())} or false_values {sorted(falses or ())}"
             )
-        if text in _DEFAULT_TRUE:
-            return True
-        if text in _DEFAULT_FALSE:
-            return False
-        raise ValueError("not a recognised boolean (set true_values)")
+        truth = truth_of_text(text)  # the words batchsync reads everywhere: see truthy.py
+        if truth is None:
+            raise ValueError("not a recognised boolean (set true_values)")
+        return truth
 
     return to_boolean
 

@@ -13,6 +13,7 @@ import importlib
 import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from batchsync.config import PythonSourceConfig
@@ -43,10 +44,23 @@ def load_function(reference: str) -> Callable[..., Any]:
         for part in attribute.split("."):
             target = getattr(target, part)
     except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"source.function {reference!r} cannot be imported: {exc}") from exc
+        raise ConfigError(
+            f"source.function {reference!r} cannot be imported: {exc}{_hint(module_name, exc)}"
+        ) from exc
     if not callable(target):
         raise ConfigError(f"source.function {reference!r} is not callable")
     return target  # type: ignore[no-any-return]
+
+
+def _hint(module_name: str, exc: Exception) -> str:
+    """For a package Python cannot find at all, how to let it look in the current directory: the
+    `batchsync` command searches its own install, not the directory it is run from."""
+    top = module_name.split(".")[0]
+    if not isinstance(exc, ModuleNotFoundError) or exc.name != top:
+        return ""  # the module was found; something inside it failed (its own import, a missing name)
+    if Path(f"{top}.py").is_file() or Path(top, "__init__.py").is_file():
+        return f" ({top} is in the current directory, which Python does not search: run with PYTHONPATH=.)"
+    return " (is it installed? For a module in the current directory, run with PYTHONPATH=.)"
 
 
 class PythonSource:

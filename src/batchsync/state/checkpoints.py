@@ -40,6 +40,8 @@ def decode(text: str) -> Checkpoint:
         for name in _DATETIME_FIELDS:
             if fields.get(name) is not None:
                 fields[name] = datetime.fromisoformat(fields[name])
+        if not isinstance(fields.get("settings", {}), dict):
+            raise TypeError(f"settings must be an object, found {type(fields['settings']).__name__}")
         return Checkpoint(**fields)
     except (jsontext.InvalidJsonError, TypeError, ValueError) as exc:
         raise CheckpointError(f"the stored checkpoint cannot be read ({exc}); run `batchsync reset`") from exc

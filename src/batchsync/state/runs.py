@@ -24,7 +24,7 @@ from batchsync.errors import CheckpointError, SinkError
 from batchsync.models import Checkpoint, RunResult, RunStatus, Trigger
 from batchsync.state import checkpoints, processes
 from batchsync.state.bookkeeping import Bookkeeping
-from batchsync.state.tables import dead_letters, runs, storable_text
+from batchsync.state.tables import dead_letters, runs, state_version, storable_text
 
 INTERRUPTED_MESSAGE = (
     "the process ended without recording the run's end (killed, crashed, or the database was "
@@ -111,6 +111,7 @@ def _update_finish(engine: Engine, result: RunResult) -> None:
                 created=result.counts.created,
                 updated=result.counts.updated,
                 unchanged=result.counts.unchanged,
+                filtered=result.counts.filtered,
                 deleted=result.deleted,
                 failed=len(result.failures),
                 is_pass_complete=result.is_pass_complete,
@@ -122,7 +123,9 @@ def _update_finish(engine: Engine, result: RunResult) -> None:
 
 def recent(connection: Connection, pipeline: str | None = None, limit: int = 20) -> Sequence[RowMapping]:
     # Not process_start_ticks: the read-only commands must work on a database no run has upgraded yet.
-    columns = [column for column in runs.c if column.name != "process_start_ticks"]
+    # For the same reason `filtered` (migration 3) is read only where it exists; row_as_dict fills in 0.
+    left_out = {"process_start_ticks"} | (set() if state_version(connection) >= 3 else {"filtered"})
+    columns = [column for column in runs.c if column.name not in left_out]
     query = select(*columns).order_by(runs.c.started_at.desc()).limit(limit)
     if pipeline:
         query = query.where(runs.c.pipeline == pipeline)
@@ -180,6 +183,7 @@ def _dead_letters_of(connection: Connection, run_id: str) -> int:
 def row_as_dict(row: RowMapping) -> dict[str, Any]:
     """A history row as JSON-ready values, details expanded."""
     values = {str(name): value for name, value in row.items()}  # SQLAlchemy keys are str subclasses
+    values.setdefault("filtered", 0)  # a database from before migration 3
     details = orjson.loads(values.pop("details", None) or "{}")
     details.pop(_STARTED_FROM, None)  # bookkeeping of a run still running, not part of its outcome
     values.update({"warnings": [], "error_details": [], "drift": {"inserted": 0, "deleted": 0}})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -62,6 +63,7 @@ runs = Table(
     Column("created", Integer, nullable=False, default=0, server_default="0"),
     Column("updated", Integer, nullable=False, default=0, server_default="0"),
     Column("unchanged", Integer, nullable=False, default=0, server_default="0"),
+    Column("filtered", Integer, nullable=False, default=0, server_default="0"),  # left out by record_filter
     Column("deleted", Integer, nullable=False, default=0, server_default="0"),
     Column("failed", Integer, nullable=False, default=0, server_default="0"),
     Column("is_pass_complete", Boolean, nullable=False, default=False, server_default=false()),
@@ -135,9 +137,25 @@ def _migration_2_process_start_ticks(connection: Connection) -> None:
             connection.execute(AddColumn(table, table.c.process_start_ticks))
 
 
+def _migration_3_filtered_count(connection: Connection) -> None:
+    """How many records a run's record_filter left out, beside created/updated/unchanged. As with
+    migration 2, a database migration 1 created just now has the column already."""
+    _add_missing_column(connection, runs, runs.c.filtered)
+
+
+def _add_missing_column(connection: Connection, table: Table, column: Column[Any]) -> None:
+    existing = {
+        found["name"]
+        for found in inspect(connection).get_columns(table.name, schema=state_schema_of(connection.engine))
+    }
+    if column.name not in existing:
+        connection.execute(AddColumn(table, column))
+
+
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _migration_1_tables_as_of_0_1,
     _migration_2_process_start_ticks,
+    _migration_3_filtered_count,
 )
 """Migration N is MIGRATIONS[N - 1]. Append, never edit: a database records the last one it ran."""
 

@@ -28,6 +28,10 @@ class SinglePagePaginator:
     def fingerprint(self) -> str:
         return "single"
 
+    @property
+    def settings(self) -> dict[str, str]:
+        return {"paginator": "single page"}
+
     def first_cursor(self) -> Cursor:
         return None
 

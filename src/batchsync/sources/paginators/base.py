@@ -12,6 +12,7 @@ from urllib.parse import urljoin
 from batchsync.errors import PaginationError
 from batchsync.models import Cursor, JSONValue, Page, PageRequest
 from batchsync.paths import MISSING, DottedPath
+from batchsync.truthy import FALSE_TEXTS, TRUE_TEXTS, truth_of_text
 
 _MESSAGE_CURSOR_CHARS = 60
 
@@ -24,6 +25,12 @@ class Paginator(Protocol):
     @property
     def fingerprint(self) -> str:
         """Identifies the settings a cursor depends on; a pass may only resume under the same one."""
+        ...
+
+    @property
+    def settings(self) -> dict[str, str]:
+        """The settings `fingerprint` is made of, by name (`paginator`, `page_size`, `start`): stored with
+        the pass, so a pass refused for other settings can say which one changed, from what to what."""
         ...
 
     def first_cursor(self) -> Cursor:
@@ -90,7 +97,9 @@ def describe_url_cursor(cursor: Cursor, noun: str) -> str:
 
 
 def read_flag(page: Page, path: DottedPath) -> bool:
-    """A has-more style flag from the answer; its absence is an error rather than a silent stop."""
+    """A has-more style flag from the answer; its absence is an error rather than a silent stop, and so
+    is text that is neither true nor false (see truthy.py): reading `"maybe"` as false would end the pass
+    early without a word."""
     value = path.get(page.response.body)
     if value is MISSING:
         raise PaginationError(
@@ -98,7 +107,16 @@ def read_flag(page: Page, path: DottedPath) -> bool:
             url=page.response.url,
         )
     if isinstance(value, str):
-        return value.strip().lower() in ("true", "1", "yes")
+        truth = truth_of_text(value)
+        if truth is None:
+            trues, falses = ", ".join(sorted(TRUE_TEXTS)), ", ".join(sorted(FALSE_TEXTS))
+            words = f"true is one of {trues}; false of {falses}"
+            raise PaginationError(
+                f"the answer from {page.response.url} has {value!r} at {path} (paginator has_more_path), "
+                f"which is neither true nor false ({words})",
+                url=page.response.url,
+            )
+        return truth
     return bool(value)
 
 

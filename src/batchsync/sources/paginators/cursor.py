@@ -32,6 +32,10 @@ class CursorPaginator:
     def fingerprint(self) -> str:
         return "cursor"
 
+    @property
+    def settings(self) -> dict[str, str]:
+        return {"paginator": "cursor"}
+
     def first_cursor(self) -> Cursor:
         return None
 

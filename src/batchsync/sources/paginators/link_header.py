@@ -43,6 +43,10 @@ class LinkHeaderPaginator:
     def fingerprint(self) -> str:
         return "link_header"
 
+    @property
+    def settings(self) -> dict[str, str]:
+        return {"paginator": "link_header"}
+
     def first_cursor(self) -> Cursor:
         return None
 

@@ -29,6 +29,10 @@ class NextUrlPaginator:
     def fingerprint(self) -> str:
         return "next_url"
 
+    @property
+    def settings(self) -> dict[str, str]:
+        return {"paginator": "next_url"}
+
     def first_cursor(self) -> Cursor:
         return None
 

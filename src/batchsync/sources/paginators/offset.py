@@ -31,6 +31,10 @@ class OffsetPaginator:
     def fingerprint(self) -> str:
         return "offset"
 
+    @property
+    def settings(self) -> dict[str, str]:
+        return {"paginator": "offset"}
+
     def first_cursor(self) -> Cursor:
         return 0
 

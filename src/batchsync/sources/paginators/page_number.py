@@ -31,6 +31,11 @@ class PageNumberPaginator:
         # Page N means different records under another page size, so the size is part of the position.
         return f"page_number:{self._page_size}:{self._config.start}"
 
+    @property
+    def settings(self) -> dict[str, str]:
+        start = str(self._config.start)
+        return {"paginator": "page_number", "page_size": str(self._page_size), "start": start}
+
     def first_cursor(self) -> Cursor:
         return self._config.start
 
