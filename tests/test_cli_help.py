@@ -51,6 +51,7 @@ def test_list_options_show_the_form_of_their_values() -> None:
 
     assert "--filter" in output and "COLUMN=VALUE" in output and "<list[str]>" not in output
     assert "ID,ID" in output
+    assert "--param" in output and "NAME=VALUE" in output
 
 
 def usage_line(*command: str) -> str:

@@ -190,7 +190,8 @@ def run(
         list[str] | None,
         typer.Option(
             "--param",
-            help="NAME=VALUE: one query parameter for this run (repeatable), e.g. filter_by=Status.Active.",
+            metavar="NAME=VALUE",
+            help="One query parameter for this run (repeatable), e.g. filter_by=Status.Active.",
         ),
     ] = None,
 ) -> None:
