@@ -118,6 +118,7 @@ class FanoutRun:
         self.api_calls = 0
         self.pages = 0
         self.failures: list[RecordFailure] = []
+        self._entity_count = 0
 
     def execute(self) -> RunResult:
         started_at = datetime.now(UTC)
@@ -147,6 +148,7 @@ class FanoutRun:
         done, checkpoint = self._progress(engine)
         runs.record_start(engine, self.run_id, self.name, self.options.trigger, started_at)
         pending = [decision for decision in decisions if decision.id not in done]
+        self._entity_count = len(decisions)
         results = self._run_all(engine, pending, done, checkpoint)
         is_complete = not self.stop.is_set() and len(results) == len(pending)
         if is_complete and not self.only:
@@ -328,9 +330,14 @@ class FanoutRun:
             pass_records=len(done),
             last_synced_at=datetime.now(UTC),
         )
+        # The run's row says how far the fan-out is; its child syncs add their batches to the row's counts.
+        position = runs.RunPosition(
+            {"entities_done": len(done), "entities": self._entity_count}, is_pass_complete=is_complete
+        )
         try:
             with engine.begin() as connection:
                 checkpoints.save(connection, self.name, following)
+                runs.record_batch(connection, self.run_id, runs.BatchTally(), position)
         except SQLAlchemyError as exc:
             raise SinkError(f"cannot save the fan-out's progress: {getattr(exc, 'orig', exc)}") from exc
 
