@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, RowMapping, insert, select, update
+from sqlalchemy import Connection, Engine, RowMapping, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from batchsync import jsontext
@@ -165,6 +165,15 @@ def recent(connection: Connection, pipeline: str | None = None, limit: int = 20)
     if pipeline:
         query = query.where(runs.c.pipeline == pipeline)
     return connection.execute(query).mappings().all()
+
+
+def last_synced_at(connection: Connection, pipeline: str) -> datetime | None:
+    """When a run of the pipeline that synced records last ended. A targeted sync (`--only`) leaves the
+    pass checkpoint, and so its `last_synced_at`, alone: this is where its writes show."""
+    synced = runs.c.created + runs.c.updated + runs.c.unchanged
+    query = select(func.max(runs.c.finished_at)).where(runs.c.pipeline == pipeline, synced > 0)
+    moment = connection.execute(query).scalar_one_or_none()
+    return None if moment is None else datetime.fromisoformat(moment)
 
 
 def _close_abandoned(connection: Connection, pipeline: str) -> None:
