@@ -5,6 +5,7 @@ SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import threading
@@ -158,6 +159,7 @@ def test_status_and_runs_from_another_process_show_a_running_runs_live_progress(
                         statuses.append(last_run)
                         histories.append(runs)
                         tables.append(runner.invoke(app, ["runs", "-c", str(config_file)]).output)
+                        tables.append(runner.invoke(app, ["status", "-c", str(config_file)]).output)
                 time.sleep(0.05)
         finally:
             sync.kill()
@@ -169,4 +171,5 @@ def test_status_and_runs_from_another_process_show_a_running_runs_live_progress(
     assert created == sorted(created) and created[-1] > created[0] > 0
     assert all(runs[0]["status"] == "running" and runs[0]["api_calls"] > 0 for runs in histories)
     assert all(runs[0]["position"]["pass_records"] == runs[0]["created"] for runs in histories)
-    assert all("running" in table for table in tables)
+    assert all("running" in table for table in tables[::2]), "runs"
+    assert all(re.search(r"running: [\d,]+ so far", table) for table in tables[1::2]), "status"

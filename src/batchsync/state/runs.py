@@ -169,9 +169,12 @@ def recent(connection: Connection, pipeline: str | None = None, limit: int = 20)
 
 def last_synced_at(connection: Connection, pipeline: str) -> datetime | None:
     """When a run of the pipeline that synced records last ended. A targeted sync (`--only`) leaves the
-    pass checkpoint, and so its `last_synced_at`, alone: this is where its writes show."""
+    pass checkpoint, and so its `last_synced_at`, alone: this is where its writes show. Runs that failed
+    are left out: a pass's checkpoint has their last batch, and a row closed after a crash ends when
+    it was closed, not when its last batch was committed."""
     synced = runs.c.created + runs.c.updated + runs.c.unchanged
-    query = select(func.max(runs.c.finished_at)).where(runs.c.pipeline == pipeline, synced > 0)
+    ended = runs.c.status.in_([RunStatus.SUCCEEDED.value, RunStatus.PARTIAL.value])
+    query = select(func.max(runs.c.finished_at)).where(runs.c.pipeline == pipeline, ended, synced > 0)
     moment = connection.execute(query).scalar_one_or_none()
     return None if moment is None else datetime.fromisoformat(moment)
 
@@ -202,7 +205,8 @@ def _close_abandoned(connection: Connection, pipeline: str) -> None:
 
 
 def row_as_dict(row: RowMapping) -> dict[str, Any]:
-    """A history row as JSON-ready values, details expanded."""
+    """A history row as JSON-ready values, details expanded: `position` is where a running run stands
+    (None once it has ended and recorded its end)."""
     values = {str(name): value for name, value in row.items()}  # SQLAlchemy keys are str subclasses
     details = orjson.loads(values.pop("details", None) or "{}")
     details.pop(_STARTED_FROM, None)
