@@ -264,7 +264,7 @@ def render_dead_letters(console: Console, pipeline: str, letters: list[dict[str,
         return
     columns = [
         Column("when (UTC)"),
-        Column("key", is_text=True),
+        Column("key"),  # whole, to copy into `run --only`; a key longer than the terminal ends in "…"
         Column("error", is_text=True),
         Column("record", priority=1, is_text=True),
     ]

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, RowMapping, func, insert, select, update
+from sqlalchemy import Connection, Engine, RowMapping, Update, bindparam, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from batchsync import jsontext
@@ -103,20 +103,38 @@ def record_batch(
     transaction that commits the batch: one UPDATE (the caller translates a database error). Make it
     the transaction's last statement: on PostgreSQL the row stays locked until the commit, and a
     fan-out's child syncs share it."""
-    values: dict[str, Any] = {
-        "created": runs.c.created + tally.counts.created,
-        "updated": runs.c.updated + tally.counts.updated,
-        "unchanged": runs.c.unchanged + tally.counts.unchanged,
-        "deleted": runs.c.deleted + tally.deleted,
-        "failed": runs.c.failed + tally.failed,
-        "pages": runs.c.pages + tally.pages,
-        "api_calls": runs.c.api_calls + tally.api_calls,
-        "retries": runs.c.retries + tally.retries,
+    added = {
+        "run": run_id,
+        "add_created": tally.counts.created,
+        "add_updated": tally.counts.updated,
+        "add_unchanged": tally.counts.unchanged,
+        "add_deleted": tally.deleted,
+        "add_failed": tally.failed,
+        "add_pages": tally.pages,
+        "add_api_calls": tally.api_calls,
+        "add_retries": tally.retries,
     }
-    if position is not None:
-        values["is_pass_complete"] = position.is_pass_complete
-        values["details"] = jsontext.dumps({_POSITION: position.where})
-    connection.execute(update(runs).where(runs.c.run_id == run_id).values(values))
+    if position is None:
+        connection.execute(_ADD_BATCH, added)
+    else:
+        where = jsontext.dumps({_POSITION: position.where})
+        connection.execute(
+            _ADD_BATCH_AT, {**added, "is_complete": position.is_pass_complete, "position": where}
+        )
+
+
+def _add_batch_statement(*, with_position: bool) -> Update:
+    """Built once: a statement made per batch costs SQLAlchemy ten times the UPDATE itself (0.5 ms against
+    0.04 ms on SQLite), which the pull benchmark shows."""
+    counts = ("created", "updated", "unchanged", "deleted", "failed", "pages", "api_calls", "retries")
+    values: dict[str, Any] = {name: runs.c[name] + bindparam(f"add_{name}") for name in counts}
+    if with_position:
+        values |= {"is_pass_complete": bindparam("is_complete"), "details": bindparam("position")}
+    return update(runs).where(runs.c.run_id == bindparam("run")).values(values)
+
+
+_ADD_BATCH = _add_batch_statement(with_position=False)
+_ADD_BATCH_AT = _add_batch_statement(with_position=True)
 
 
 def record_finish(bookkeeping: Bookkeeping, result: RunResult) -> None:
