@@ -104,6 +104,21 @@ def test_status_after_only_a_targeted_sync_shows_when_it_synced(tmp_path: Path, 
     assert "never" not in table and compact_time(run["finished_at"]) in table
 
 
+def test_status_after_a_pass_then_a_targeted_sync_shows_the_targeted_one(
+    tmp_path: Path, api: SampleApi
+) -> None:
+    config_file = items_config(tmp_path, api)
+    invoke(wide, "run", "items", "-c", str(config_file))
+    after_pass = orjson.loads(invoke(wide, "status", "items", "-c", str(config_file), "--json").stdout)[0]
+    invoke(wide, "run", "items", "-c", str(config_file), "--only", api.inventory.items()[0]["item_id"])
+
+    status = orjson.loads(invoke(wide, "status", "items", "-c", str(config_file), "--json").stdout)[0]
+    targeted = orjson.loads(invoke(wide, "runs", "items", "-c", str(config_file), "--json").stdout)[0]
+
+    assert after_pass["last_synced_at"] < targeted["started_at"]
+    assert status["last_synced_at"] == targeted["finished_at"]
+
+
 def test_status_of_a_fanout_says_its_pass_counts_entities(tmp_path: Path, api: SampleApi) -> None:
     database_url = f"sqlite:///{tmp_path / 'sync.db'}"
     make_tables(database_url, api)

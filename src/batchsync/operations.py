@@ -153,14 +153,17 @@ def _status_of(engine: Engine, config: Config, name: str) -> PipelineStatus:
     checkpoint: Checkpoint | None = None
     last_run: JSONObject | None = None
     rows: int | None = None
-    run_synced_at: datetime | None = None
+    targeted_at: datetime | None = None
     with engine.connect() as connection:
         if state_table_exists(engine, checkpoints_table):
             checkpoint = checkpoints.load(connection, name)
         if state_table_exists(engine, runs_table):
             recent = runs.recent(connection, name, limit=1)
             last_run = runs.row_as_dict(recent[0]) if recent else None
-            run_synced_at = runs.last_synced_at(connection, name)
+            # A targeted sync writes rows but leaves the checkpoint (and its last_synced_at) alone.
+            targeted_at = runs.synced_since(
+                connection, name, checkpoint.last_synced_at if checkpoint else None
+            )
         if table_exists(engine, table, pipeline.destination.db_schema):
             counted = destination_table(pipeline.destination)
             rows = connection.execute(select(func.count()).select_from(counted)).scalar_one()
@@ -175,10 +178,7 @@ def _status_of(engine: Engine, config: Config, name: str) -> PipelineStatus:
         pass_records=checkpoint.pass_records,
         total_expected=checkpoint.total_expected,
         watermark=checkpoint.watermark,
-        last_synced_at=max(
-            (moment for moment in (checkpoint.last_synced_at, run_synced_at) if moment is not None),
-            default=None,
-        ),
+        last_synced_at=targeted_at or checkpoint.last_synced_at,
         table_rows=rows,
         last_run=last_run,
         pass_unit="entities" if isinstance(pipeline.source, FanoutSourceConfig) else "records",

@@ -185,16 +185,18 @@ def recent(connection: Connection, pipeline: str | None = None, limit: int = 20)
     return connection.execute(query).mappings().all()
 
 
-def last_synced_at(connection: Connection, pipeline: str) -> datetime | None:
-    """When a run of the pipeline that synced records last ended. A targeted sync (`--only`) leaves the
-    pass checkpoint, and so its `last_synced_at`, alone: this is where its writes show. Runs that failed
-    are left out: a pass's checkpoint has their last batch, and a row closed after a crash ends when
-    it was closed, not when its last batch was committed."""
+def synced_since(connection: Connection, pipeline: str, moment: datetime | None) -> datetime | None:
+    """When the last run of the pipeline that started after `moment` (None: ever) and synced records
+    ended, or None. Given the pass checkpoint's `last_synced_at`, that is a targeted sync (`--only`): it
+    leaves the checkpoint alone, so this is where its writes show. Runs that failed are left out: a row
+    closed after a crash ends when it was closed, not when its last batch was committed."""
     synced = runs.c.created + runs.c.updated + runs.c.unchanged
     ended = runs.c.status.in_([RunStatus.SUCCEEDED.value, RunStatus.PARTIAL.value])
     query = select(func.max(runs.c.finished_at)).where(runs.c.pipeline == pipeline, ended, synced > 0)
-    moment = connection.execute(query).scalar_one_or_none()
-    return None if moment is None else datetime.fromisoformat(moment)
+    if moment is not None:  # the same ISO form as every time batchsync stores
+        query = query.where(runs.c.started_at > moment.isoformat())
+    found = connection.execute(query).scalar_one_or_none()
+    return None if found is None else datetime.fromisoformat(found)
 
 
 def _close_abandoned(connection: Connection, pipeline: str) -> None:
