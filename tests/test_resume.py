@@ -1,5 +1,6 @@
 """A sync killed at any moment (kill -9, Ctrl+C, SIGTERM) resumes exactly where it stopped: the table ends
-equal to the source, and only the pages in flight at the kill (at most two) are fetched again."""
+equal to the source, and only the pages in flight at the kill (at most two) are fetched again. The run
+history tells the same story: a killed run's row holds what its committed batches did."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ import sys
 import time
 from pathlib import Path
 
+import orjson
 import pytest
+from typer.testing import CliRunner
 
+from batchsync.cli import app
 from batchsync.sampleapi import Inventory, SampleApi
 from syncsupport import assert_table_equals_source, config_document, pipeline_config, write_config
 
@@ -89,6 +93,46 @@ def test_kill_9_at_several_points_then_rerun_ends_exact_refetching_at_most_two_p
     with sqlite3.connect(database) as connection:
         statuses = collections.Counter(s for (s,) in connection.execute("SELECT status FROM batchsync_runs"))
     assert statuses == {"failed": kills, "succeeded": 1}, "killed runs must be closed, not left running"
+    with sqlite3.connect(database) as connection:
+        (created,) = connection.execute("SELECT sum(created) FROM batchsync_runs").fetchone()
+    assert created == PAGES * PAGE_SIZE, "each run's row counts exactly the rows its batches committed"
+
+
+def test_after_kill_9_the_run_history_shows_what_the_committed_batches_did(
+    tmp_path: Path, slow_api: SampleApi
+) -> None:
+    config_file, database = make_config(tmp_path, slow_api)
+    process = start_sync(config_file)
+    wait_for_page_requests(slow_api, 12, process)
+    process.kill()
+    process.wait()
+    with sqlite3.connect(database) as connection:
+        (rows,) = connection.execute("SELECT count(*) FROM items").fetchone()
+        (state,) = connection.execute("SELECT state FROM batchsync_checkpoints").fetchone()
+    requests_made = len(page_requests(slow_api))
+
+    killed = orjson.loads(CliRunner().invoke(app, ["runs", "items", "-c", str(config_file), "--json"]).stdout)
+    rerun = CliRunner().invoke(app, ["run", "items", "-c", str(config_file), "--quiet"])
+    history = orjson.loads(
+        CliRunner().invoke(app, ["runs", "items", "-c", str(config_file), "--json"]).stdout
+    )
+
+    assert rows >= 10 * PAGE_SIZE and len(killed) == 1
+    (row,) = killed
+    assert row["status"] == "running", "nothing has closed it yet"
+    assert (row["created"], row["updated"], row["unchanged"]) == (rows, 0, 0)
+    assert row["pages"] == rows // PAGE_SIZE
+    assert row["pages"] <= row["api_calls"] <= requests_made
+    assert row["position"]["pass_records"] == rows == orjson.loads(state)["pass_records"]
+    assert row["position"]["cursor"] == orjson.loads(state)["cursor"]
+    assert rerun.exit_code == 0, rerun.output
+    assert [run["status"] for run in history] == ["succeeded", "failed"]
+    closed = history[1]
+    assert {key: closed[key] for key in ("created", "pages", "api_calls")} == {
+        key: row[key] for key in ("created", "pages", "api_calls")
+    }
+    assert f"its batches committed {rows:,} records" in closed["error"]
+    assert history[0]["created"] == PAGES * PAGE_SIZE - rows
 
 
 @pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM], ids=["ctrl_c", "sigterm"])
@@ -143,3 +187,6 @@ def test_crash_loop_of_ten_kill_9s_at_random_moments_ends_exact(tmp_path: Path, 
     assert final.returncode == 0, final.stderr.decode()
     assert_table_equals_source(database, slow_api.inventory)
     assert refetched_pages(slow_api) <= 2 * 10
+    with sqlite3.connect(database) as connection:
+        (created,) = connection.execute("SELECT sum(created) FROM batchsync_runs").fetchone()
+    assert created == PAGES * PAGE_SIZE, "each run's row counts exactly the rows its batches committed"

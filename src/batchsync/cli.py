@@ -306,10 +306,11 @@ def errors(
     _configure_logging(verbose, quiet=True)
     with _user_errors(verbose):
         letters = operations.dead_letters(name, config, limit)
+        total = len(letters) if json_output else operations.count_dead_letters(name, config)
     if json_output:
         write_stdout(orjson.dumps(letters).decode() + "\n")
     else:
-        render_dead_letters(_stdout(), name, letters)
+        render_dead_letters(_stdout(), name, letters, total)
 
 
 @app.command("retry-failed", cls=Command)

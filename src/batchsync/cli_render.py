@@ -18,9 +18,13 @@ from rich.table import Table
 from rich.text import Text
 
 from batchsync import engine
+from batchsync.cli_tables import Column, compact_time, fitted_table
 from batchsync.config import LookupSourceConfig, PythonSourceConfig, RestSourceConfig, SourceConfig
 from batchsync.models import RunResult, RunStatus
 from batchsync.operations import PipelineStats, PipelineStatus
+
+_FAILURES_SHOWN = 20
+"""Failed records listed under a run's summary; `batchsync errors NAME` lists them all."""
 
 _STATUS_STYLE = {
     RunStatus.SUCCEEDED: "green",
@@ -210,21 +214,29 @@ def describe_source(source: SourceConfig) -> tuple[str, str]:
 
 def render_entities(console: Console, result: RunResult) -> None:
     """The fan-out table: one line per entity, with its outcome and why."""
-    table = Table("id", "label", "status", "reason / error", "new/upd/same", "seconds")
-    for column in table.columns:
-        column.overflow = "fold"
+    columns = [
+        Column("id"),
+        Column("label", priority=3),
+        Column("status"),
+        Column("reason / error", priority=1, is_text=True),
+        Column("new/upd/same", priority=2, justify="right"),
+        Column("seconds", priority=4, justify="right"),
+    ]
     styles = {"success": "green", "failed": "red", "skipped": "yellow", "would sync": "cyan"}
+    rows = []
     for entity in result.entities:
         counts = entity.counts
-        table.add_row(
-            escape(entity.id),
-            escape(entity.label or ""),
-            f"[{styles.get(entity.status.value, 'white')}]{entity.status.value}[/]",
-            escape(entity.error or entity.reason or ""),
-            f"{counts.created}/{counts.updated}/{counts.unchanged}",
-            f"{entity.duration_seconds:.2f}",
+        rows.append(
+            [
+                escape(entity.id),
+                escape(entity.label or ""),
+                f"[{styles.get(entity.status.value, 'white')}]{entity.status.value}[/]",
+                escape(entity.error or entity.reason or ""),
+                f"{counts.created:,}/{counts.updated:,}/{counts.unchanged:,}",
+                f"{entity.duration_seconds:.2f}",
+            ]
         )
-    console.print(table)
+    console.print(fitted_table(console.width, columns, rows))
     if result.message:
         console.print(escape(result.message), highlight=False)
 
@@ -246,9 +258,10 @@ def render_result(
     verb = "would be " if result.dry_run else ""
     counts = result.counts
     filtered = f", {counts.filtered:,} filtered out" if counts.filtered else ""
+    failed = f", {len(result.failures):,} failed" if result.failures else ""
     console.print(
         f"  {result.total_synced:,} records: {counts.created:,} {verb}created, "
-        f"{counts.updated:,} {verb}updated, {counts.unchanged:,} unchanged{filtered}",
+        f"{counts.updated:,} {verb}updated, {counts.unchanged:,} unchanged{filtered}{failed}",
         highlight=False,
     )
     rate = result.total_synced / result.duration_seconds if result.duration_seconds > 0 else 0.0
@@ -272,79 +285,122 @@ def render_result(
         console.print(f"  [red]error:[/] {escape(result.error)}", highlight=False)
     for warning in result.warnings:
         console.print(f"  [yellow]warning:[/] {escape(warning)}", highlight=False)
-    for failure in result.failures[:20]:
+    for failure in result.failures[:_FAILURES_SHOWN]:
         console.print(
             f"  [red]failed[/] {escape(str(failure.key))}: {escape(failure.error)}", highlight=False
         )
+    hidden = len(result.failures) - _FAILURES_SHOWN
+    if hidden > 0:  # a dry run stores no dead letters: nowhere to point to
+        where = "" if result.dry_run else f" (batchsync errors {escape(result.pipeline)})"
+        console.print(f"  … and {hidden:,} more{where}", highlight=False)
     if not result.dry_run:
         console.print(f"  run id {result.run_id}", style="dim", highlight=False)
 
 
 def render_status(console: Console, statuses: list[PipelineStatus]) -> None:
-    table = Table(
-        "pipeline", "state", "position", "pass records", "last sync (UTC)", "table rows", "last run"
-    )
-    for column in table.columns:
-        column.overflow = "fold"
+    columns = [
+        Column("pipeline"),
+        Column("state"),
+        Column("pass records", priority=1, justify="right"),
+        Column("last sync (UTC)"),
+        Column("table rows", priority=2, justify="right"),
+        Column("last run", priority=1),
+        Column("position", priority=3, is_text=True),
+    ]
+    rows = []
     for item in statuses:
         position = "-" if item.cursor is None else escape(f"{item.cursor}")
         if item.skip_records:
             position += f" (+{item.skip_records})"
-        total = f"{item.pass_records:,}"
+        done = f"{item.pass_records:,}"
+        if item.pass_unit != "records":  # a fan-out counts the entities it has done
+            done += f" {item.pass_unit}"
         if item.total_expected:
-            total += f" / {item.total_expected:,}"
-        last_run = "-"
-        if item.last_run:
-            last_run = f"{item.last_run['status']} ({item.last_run['started_at'][:19]})"
-        table.add_row(
-            item.pipeline,
-            item.state,
-            position,
-            total,
-            item.last_synced_at.isoformat(timespec="seconds") if item.last_synced_at else "never",
-            "-" if item.table_rows is None else f"{item.table_rows:,}",
-            last_run,
+            done += f" / {item.total_expected:,}"
+        rows.append(
+            [
+                escape(item.pipeline),
+                item.state,
+                done,
+                compact_time(item.last_synced_at),
+                "-" if item.table_rows is None else f"{item.table_rows:,}",
+                _last_run(item.last_run),
+                position,
+            ]
         )
-    console.print(table)
+    console.print(fitted_table(console.width, columns, rows))
+
+
+def _last_run(row: dict[str, Any] | None) -> str:
+    """The last run's outcome; for a run still going (here or in another process), its progress."""
+    if row is None:
+        return "-"
+    status = RunStatus(row["status"])
+    text = f"[{_STATUS_STYLE.get(status, 'white')}]{status.value}[/]"
+    if status is RunStatus.RUNNING:
+        text += f": {row['created'] + row['updated'] + row['unchanged']:,} so far"
+    return text
 
 
 def render_runs(console: Console, history: list[dict[str, Any]]) -> None:
-    table = Table(
-        "started (UTC)", "pipeline", "trigger", "status", "seconds", "new/upd/same", "calls", "error"
-    )
-    for column in table.columns:
-        column.overflow = "fold"
+    if not history:
+        console.print("no runs yet", highlight=False)
+        return
+    columns = [
+        Column("started (UTC)"),
+        Column("pipeline"),
+        Column("trigger", priority=4),
+        Column("status"),
+        Column("seconds", priority=2, justify="right"),
+        Column("new/upd/same", priority=1, justify="right"),
+        Column("calls", priority=3, justify="right"),
+        Column("error", priority=1, is_text=True),
+    ]
+    rows = []
     for row in history:
         seconds = row["duration_seconds"]
-        table.add_row(
-            row["started_at"][:19].replace("T", " "),
-            row["pipeline"],
-            row["trigger"],
-            row["status"],
-            "-" if seconds is None else f"{seconds:.2f}",
-            f"{row['created']}/{row['updated']}/{row['unchanged']}",
-            str(row["api_calls"]),
-            escape((row["error"] or "")[:120]),
+        status = RunStatus(row["status"])
+        rows.append(
+            [
+                compact_time(row["started_at"]),
+                escape(row["pipeline"]),
+                row["trigger"],
+                f"[{_STATUS_STYLE.get(status, 'white')}]{status.value}[/]",
+                "-" if seconds is None else f"{seconds:.2f}",
+                f"{row['created']:,}/{row['updated']:,}/{row['unchanged']:,}",
+                f"{row['api_calls']:,}",
+                escape((row["error"] or "")[:120]),
+            ]
         )
-    console.print(table)
+    console.print(fitted_table(console.width, columns, rows))
 
 
-def render_dead_letters(console: Console, pipeline: str, letters: list[dict[str, Any]]) -> None:
+def render_dead_letters(console: Console, pipeline: str, letters: list[dict[str, Any]], total: int) -> None:
+    """`letters`, the newest of the pipeline's `total` dead letters."""
     if not letters:
         console.print(f"{pipeline}: no dead letters", highlight=False)
         return
-    table = Table("when (UTC)", "key", "error", "record")
-    for column in table.columns:
-        column.overflow = "fold"
-    for letter in letters:
-        table.add_row(
-            letter["created_at"][:19].replace("T", " "),
+    columns = [
+        Column("when (UTC)"),
+        Column("key"),  # whole, to copy into `run --only`; a key longer than the terminal ends in "…"
+        Column("error", is_text=True),
+        Column("record", priority=1, is_text=True),
+    ]
+    rows = [
+        [
+            compact_time(letter["created_at"]),
             escape("(no key)" if letter["key"] is None else str(letter["key"])),
             escape(letter["error"]),
             escape(letter["record"][:200]),
-        )
-    console.print(table)
-    console.print(f"{len(letters)} dead letter(s); `batchsync retry-failed {pipeline}` processes them again")
+        ]
+        for letter in letters
+    ]
+    console.print(fitted_table(console.width, columns, rows))
+    shown = f"{len(letters):,}" if len(letters) >= total else f"{len(letters):,} of {total:,}"
+    noun = "dead letter" if total == 1 else "dead letters"
+    console.print(
+        f"{shown} {noun}; `batchsync retry-failed {pipeline}` processes them again", highlight=False
+    )
 
 
 def render_stats(console: Console, figures: PipelineStats, stale_after: str) -> None:

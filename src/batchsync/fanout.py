@@ -128,6 +128,7 @@ class FanoutRun:
         self._child_progress: dict[str, Progress] = {}  # by child state key: the latest report of each
         self.unknown: list[str] = []
         """Ids --only named that are no entity at all (an entity the rules skip is reported as skipped)."""
+        self._entity_count = 0
 
     def execute(self) -> RunResult:
         started_at = datetime.now(UTC)
@@ -160,6 +161,7 @@ class FanoutRun:
         pending = [decision for decision in decisions if decision.id not in done]
         self._entities_total = len(decisions)
         self._entities_done = len(decisions) - len(pending)  # done by the run this one resumes
+        self._entity_count = len(decisions)
         results = self._run_all(engine, pending, done, checkpoint)
         is_complete = not self.stop.is_set() and len(results) == len(pending)
         if is_complete and not self.only:
@@ -371,9 +373,14 @@ class FanoutRun:
             pass_records=len(done),
             last_synced_at=datetime.now(UTC),
         )
+        # The run's row says how far the fan-out is; its child syncs add their batches to the row's counts.
+        position = runs.RunPosition(
+            {"entities_done": len(done), "entities": self._entity_count}, is_pass_complete=is_complete
+        )
         try:
             with engine.begin() as connection:
                 checkpoints.save(connection, self.name, following)
+                runs.record_batch(connection, self.run_id, runs.BatchTally(), position)
         except SQLAlchemyError as exc:
             raise SinkError(f"cannot save the fan-out's progress: {getattr(exc, 'orig', exc)}") from exc
         self.committed_batches += 1

@@ -108,6 +108,8 @@ class PipelineStatus:
     last_synced_at: datetime | None
     table_rows: int | None
     last_run: JSONObject | None
+    pass_unit: str = "records"
+    """What `pass_records` counts: records, or for a fan-out the entities done."""
 
     @property
     def state(self) -> str:
@@ -128,6 +130,7 @@ class PipelineStatus:
             "cursor": self.cursor,
             "skip_records": self.skip_records,
             "pass_records": self.pass_records,
+            "pass_unit": self.pass_unit,
             "total_expected": self.total_expected,
             "watermark": self.watermark,
             "last_synced_at": self.last_synced_at.isoformat() if self.last_synced_at else None,
@@ -153,12 +156,17 @@ def _status_of(engine: Engine, config: Config, name: str) -> PipelineStatus:
     checkpoint: Checkpoint | None = None
     last_run: JSONObject | None = None
     rows: int | None = None
+    targeted_at: datetime | None = None
     with engine.connect() as connection:
         if state_table_exists(engine, checkpoints_table):
             checkpoint = checkpoints.load(connection, name)
         if state_table_exists(engine, runs_table):
             recent = runs.recent(connection, name, limit=1)
             last_run = runs.row_as_dict(recent[0]) if recent else None
+            # A targeted sync writes rows but leaves the checkpoint (and its last_synced_at) alone.
+            targeted_at = runs.synced_since(
+                connection, name, checkpoint.last_synced_at if checkpoint else None
+            )
         if table_exists(engine, table, pipeline.destination.db_schema):
             counted = destination_table(pipeline.destination)
             rows = connection.execute(select(func.count()).select_from(counted)).scalar_one()
@@ -173,9 +181,10 @@ def _status_of(engine: Engine, config: Config, name: str) -> PipelineStatus:
         pass_records=checkpoint.pass_records,
         total_expected=checkpoint.total_expected,
         watermark=checkpoint.watermark,
-        last_synced_at=checkpoint.last_synced_at,
+        last_synced_at=targeted_at or checkpoint.last_synced_at,
         table_rows=rows,
         last_run=last_run,
+        pass_unit="entities" if isinstance(pipeline.source, FanoutSourceConfig) else "records",
     )
 
 
@@ -215,6 +224,20 @@ def dead_letters(name: str, config: ConfigSource = None, limit: int = 100) -> li
             return []
         with engine.connect() as connection:
             return [deadletters.as_dict(row) for row in deadletters.recent(connection, name, limit)]
+    finally:
+        engine.dispose()
+
+
+def count_dead_letters(name: str, config: ConfigSource = None) -> int:
+    """How many dead letters the pipeline has (`dead_letters` lists at most `limit` of them)."""
+    resolved = resolve_config(config, [name])
+    resolved.pipeline(name)
+    engine = open_database(resolved.database, read_only=True, state_schema=resolved.state_schema)
+    try:
+        if not state_table_exists(engine, dead_letters_table):
+            return 0
+        with engine.connect() as connection:
+            return deadletters.count(connection, name)
     finally:
         engine.dispose()
 

@@ -1,7 +1,8 @@
 """Committing one batch: its rows, its dead letters and the checkpoint after it, in one transaction.
 
 This pairing is the whole resumability guarantee: whatever instant a run dies at, the database holds a
-batch together with the checkpoint that points past it, or neither.
+batch together with the checkpoint that points past it, or neither. The run's row in `batchsync_runs`
+is brought up to date in the same transaction (engine/liverecord.py), so it tells the same story.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from batchsync import jsontext
 from batchsync.database import database_error_reason, is_refusal
+from batchsync.engine.liverecord import LiveRunRecord
 from batchsync.errors import RecordError, SinkError
 from batchsync.models import Checkpoint, Cursor, JSONObject, RecordFailure, WriteCounts
 from batchsync.redaction import Redactor
@@ -75,9 +77,11 @@ class BatchWriter:
         table_exists: bool,
         on_missing: str = "keep",
         dead_letter_key: str | None = None,
+        live_record: LiveRunRecord | None = None,
     ) -> None:
         """`dead_letter_key` files dead letters under another name than the checkpoint's: a fan-out's
-        child syncs keep their own checkpoints but report their bad records under the fan-out's name."""
+        child syncs keep their own checkpoints but report their bad records under the fan-out's name.
+        `live_record` adds each committed batch to the run's row (None: no row, as in a dry run)."""
         self._pipeline = pipeline
         self._run_id = run_id
         self._sink = sink
@@ -89,6 +93,7 @@ class BatchWriter:
         self._table_exists = table_exists
         self._on_missing = on_missing
         self._letters_key = dead_letter_key or pipeline
+        self._live_record = live_record
         self.counts = WriteCounts()
         self.deleted = 0
         self.failures: list[RecordFailure] = []
@@ -112,15 +117,21 @@ class BatchWriter:
         following = self._checkpoint_after(
             checkpoint, rows, seen, position, expected_total, datetime.now(UTC)
         )
-        self._write(connection, batch, following)
+        ends_page = position.skip_records == 0  # a page written in several batches counts at its last
+        self._write(connection, batch, following, pages=1 if ends_page else 0)
         return following
 
     def write_only(self, connection: Connection, batch: Sequence[BatchItem]) -> None:
         """Targeted sync: write rows and dead letters, leaving the pass checkpoint alone."""
-        self._write(connection, batch, None)
+        self._write(connection, batch, None, pages=1)
 
     def _write(
-        self, connection: Connection, batch: Sequence[BatchItem], following: Checkpoint | None
+        self,
+        connection: Connection,
+        batch: Sequence[BatchItem],
+        following: Checkpoint | None,
+        *,
+        pages: int,
     ) -> None:
         rows = [item for item in batch if isinstance(item, MappedRow)]
         letters = [item for item in batch if isinstance(item, DeadLetter)]
@@ -139,6 +150,17 @@ class BatchWriter:
                     if following is not None:
                         deleted = self._settle_missing(connection, following, now)
                         checkpoints.save(connection, self._pipeline, following)
+                    if self._live_record is not None:
+                        self._live_record.add(
+                            connection,
+                            outcome.counts + WriteCounts(filtered=len(filtered)),
+                            deleted=deleted,
+                            failed=len(letters),
+                            pages=pages,
+                            checkpoint=following,
+                        )
+                if self._live_record is not None:
+                    self._live_record.settle()
         except SQLAlchemyError as exc:  # "refused" only when it was: a lock or a full disk is not the data
             failed = "the database refused a batch" if is_refusal(exc) else "cannot commit a batch"
             raise SinkError(f"{failed}: {database_error_reason(exc)}") from exc

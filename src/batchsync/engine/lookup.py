@@ -37,6 +37,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from batchsync import jsontext
 from batchsync.config import DestinationConfig, LookupSourceConfig, Where
 from batchsync.database import AddColumn
+from batchsync.engine.liverecord import LiveRunRecord
 from batchsync.errors import ConfigError, PermanentHttpError, RecordError, SinkError, TransientHttpError
 from batchsync.http.client import HttpClient
 from batchsync.models import Checkpoint, JSONObject, PageRequest, RecordFailure, WriteCounts
@@ -74,8 +75,10 @@ class LookupRefresher:
         fail_on_record_error: bool = False,
         on_batch: Callable[[Checkpoint], None] | None = None,
         dialect: str = "sqlite",
+        live_record: LiveRunRecord | None = None,
     ) -> None:
-        """`on_batch` is called with the checkpoint after every committed batch."""
+        """`on_batch` is called with the checkpoint after every committed batch; `live_record` adds each
+        committed batch to the run's row (None: no row, as in a dry run)."""
         self._pipeline = pipeline
         self._run_id = run_id
         self._source = source
@@ -87,6 +90,7 @@ class LookupRefresher:
         self._batch_size = batch_size or source.batch_size
         self._fail_on_record_error = fail_on_record_error
         self._on_batch = on_batch
+        self._live_record = live_record
         self._mapper = ColumnsMapper(destination.columns)
         self._match_on = DottedPath.parse(source.match_on)
         self._records_path = DottedPath.parse(source.records_path) if source.records_path else None
@@ -239,6 +243,17 @@ class LookupRefresher:
                     if letters:
                         deadletters.add(connection, self._pipeline, self._run_id, letters, now)
                     checkpoints.save(connection, self._pipeline, following)
+                    if self._live_record is not None:
+                        self._live_record.add(
+                            connection,
+                            counts,
+                            deleted=0,
+                            failed=len(letters),
+                            pages=0 if is_done else 1,
+                            checkpoint=following,
+                        )
+            if self._live_record is not None and not self._dry_run:
+                self._live_record.settle()
         except SQLAlchemyError as exc:
             raise SinkError(f"writing lookup answers failed: {getattr(exc, 'orig', exc)}") from exc
         self.counts += counts

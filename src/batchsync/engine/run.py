@@ -25,6 +25,7 @@ from batchsync.config import (
 from batchsync.database import database_error_reason, open_database
 from batchsync.engine.batches import BatchItem, BatchWriter, FilteredRecord
 from batchsync.engine.ending import end_run, release_after_crash
+from batchsync.engine.liverecord import LiveRunRecord
 from batchsync.engine.lookup import LookupRefresher, prepare_lookup_table
 from batchsync.engine.options import Progress, ProgressCallback, RunOptions
 from batchsync.engine.records import RecordRouter
@@ -136,6 +137,7 @@ class PipelineRun:
         self.expected_total: int | None = None
         self._refresher_in_use: LookupRefresher | None = None
         self._dialect = "sqlite"
+        self._client: HttpClient | None = None
 
     @functools.cached_property
     def mapper(self) -> RowMapper:
@@ -184,6 +186,7 @@ class PipelineRun:
                     table_exists=has_table,
                     on_missing=self.pipeline.destination.on_missing,
                     dead_letter_key=self.name,
+                    live_record=self._live_record(),
                 )
             )
             if not self.record_run:  # dry runs, and a fan-out's child syncs (inside the parent's lease)
@@ -191,7 +194,7 @@ class PipelineRun:
             lease = Lease(engine, self.name, self.run_id, self.pipeline.lease_seconds)
             lease.acquire(started_at)
             try:
-                runs.record_start(engine, self.run_id, self.name, self.options.trigger, started_at, start)
+                runs.record_start(engine, self.run_id, self.name, self.options.trigger, started_at)
                 result = self._run(engine, writer, start, started_at)
             except BaseException:
                 release_after_crash(engine, lease)
@@ -206,6 +209,7 @@ class PipelineRun:
         timeout = httpx.Timeout(self.pipeline.timeout.read, connect=self.pipeline.timeout.connect)
         token_client = httpx.Client(timeout=timeout)
         client = self._http_client(timeout, token_client)
+        self._client = client
         status, error, final = RunStatus.SUCCEEDED, None, start
         warnings: list[str] = []
         drift = DriftReport()
@@ -356,7 +360,21 @@ class PipelineRun:
             fail_on_record_error=self.pipeline.on_record_error == "fail",
             on_batch=self._report_lookup_progress,
             dialect=self._dialect,
+            live_record=self._live_record(),
         )
+
+    def _live_record(self) -> LiveRunRecord | None:
+        """What keeps the run's row up to date batch by batch; a fan-out's child syncs add to the
+        fan-out's row (their run id), without their own positions. None for a dry run: it has no row."""
+        if self.options.dry_run:
+            return None
+        return LiveRunRecord(
+            self.run_id, calls=self._calls_so_far, reports_position=self.state_key == self.name
+        )
+
+    def _calls_so_far(self) -> tuple[int, int]:
+        client = self._client
+        return (0, 0) if client is None else (client.api_calls, client.retries)
 
     def _report_lookup_progress(self, committed: Checkpoint) -> None:
         if self.on_progress is not None and self._refresher_in_use is not None:
