@@ -307,3 +307,16 @@ def test_only_with_no_known_entity_fails_without_reporting_a_complete_pass(
     )
     assert "pass complete" not in result.output
     assert "--only: just those ids; the pass checkpoint is left as it was" in result.output
+
+
+def test_concurrent_children_creating_the_destination_table_at_once_all_succeed_on_postgresql(
+    api: SampleApi, postgres_url: str
+) -> None:
+    make_tables(postgres_url, api)  # users and providers only: the transactions table does not exist yet
+
+    result = batchsync.run("bank_sync", fanout_config(postgres_url, api, concurrency=8))
+
+    errors = [e.error or "" for e in result.entities if e.status is EntityStatus.FAILED]
+    assert not [error for error in errors if "cannot create or update table" in error], errors
+    assert [e.status for e in result.entities].count(EntityStatus.SUCCESS) == 30
+    assert set(synced(postgres_url)) == expected_transactions(api)

@@ -25,7 +25,9 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    func,
     inspect,
+    select,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import SQLAlchemyError
@@ -92,6 +94,11 @@ def ensure_table(engine: Engine, table: Table, destination: DestinationConfig) -
     longer matches raises ConfigError with the migration to run. Returns the columns added."""
     try:
         with engine.begin() as connection:  # one connection: SQLite allows one writer at a time
+            if connection.dialect.name == "postgresql":
+                # Concurrent runs (a fan-out's children, two processes) would each see no table and each
+                # CREATE it; one would fail. Taking turns per table, the later ones find it made.
+                key = f"batchsync table {table.schema or ''}.{table.name}"
+                connection.execute(select(func.pg_advisory_xact_lock(func.hashtext(key))))
             if table.schema is not None and not inspect(connection).has_schema(table.schema):
                 connection.execute(CreateSchema(table.schema, if_not_exists=True))
             table.create(connection, checkfirst=True)
