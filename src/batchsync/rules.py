@@ -48,19 +48,28 @@ def _check(rule: Rule, record: JSONObject) -> RuleFailure | None:
     test = rule.test
     if test in _ORDER_SYMBOLS:
         return _check_order(rule, test, value)
-    if isinstance(value, Decimal):  # exact from the API, compared with the YAML's floats as a float
-        value = float(value)
     if test == "equals":
-        passed, wanted = value == rule.equals, f"must be {rule.equals!r}"
+        passed, wanted = _same(value, rule.equals), f"must be {rule.equals!r}"
     elif test == "not_equals":
-        passed, wanted = value != rule.not_equals, f"must not be {rule.not_equals!r}"
+        passed, wanted = not _same(value, rule.not_equals), f"must not be {rule.not_equals!r}"
     elif test == "in":
-        passed, wanted = value in (rule.in_ or []), f"must be one of {rule.in_}"
+        passed = any(_same(value, option) for option in rule.in_ or [])
+        wanted = f"must be one of {rule.in_}"
     else:
         passed, wanted = is_true(value) == rule.is_true, f"must be {'true' if rule.is_true else 'false'}"
     if passed:
         return None
-    return RuleFailure(rule.reason or f"{rule.field} is {value!r} ({wanted})")
+    shown = str(value) if isinstance(value, Decimal) else repr(value)  # 0.2, not Decimal('0.2')
+    return RuleFailure(rule.reason or f"{rule.field} is {shown} ({wanted})")
+
+
+def _same(value: JSONValue, wanted: JSONValue) -> bool:
+    """Equality as a user means it: numbers by their exact value (an API's 0.1, read as a Decimal, equals
+    the YAML's 0.1; a 20-digit id is never rounded), everything else as Python compares it."""
+    number, wanted_number = _as_decimal(value), _as_decimal(wanted)
+    if number is not None and wanted_number is not None:
+        return number == wanted_number
+    return bool(value == wanted)
 
 
 @functools.lru_cache(maxsize=256)
