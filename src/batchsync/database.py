@@ -13,6 +13,7 @@ a full disk say so, whatever statement met them.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import shutil
 from pathlib import Path
 from typing import Any
@@ -111,6 +112,7 @@ def open_database(url: str, *, read_only: bool = False, state_schema: str | None
     wait_seconds = DEFAULT_WAIT_SECONDS
     database_file: Path | None = None
     if backend == "postgresql":
+        _require_psycopg()
         engine = _postgres_engine(parsed, read_only)
     elif backend == "sqlite":
         wait_seconds = _sqlite_wait_seconds(parsed)
@@ -163,6 +165,18 @@ def _sqlite_wait_seconds(url: URL) -> float:
     if not seconds >= 0:
         raise ConfigError(f"database: timeout={value} in the SQLite URL must be a number of seconds (>= 0)")
     return seconds
+
+
+def _require_psycopg() -> None:
+    """PostgreSQL's driver is an optional extra (SQLite users do without it): without it, a PostgreSQL URL
+    is a ConfigError saying how to install it, before anything is opened or written."""
+    try:
+        importlib.import_module("psycopg")
+    except ImportError as exc:
+        raise ConfigError(
+            "database: PostgreSQL needs its driver, psycopg, which is not installed: "
+            "pip install 'batchsync[postgres]'"
+        ) from exc
 
 
 def _postgres_engine(url: URL, read_only: bool) -> Engine:
