@@ -46,9 +46,6 @@ _KEYS_PER_STATEMENT = 1000
 _COPY_MIN_ROWS = 100
 _WRITTEN_BOOKKEEPING = (HASH_COLUMN, SYNCED_AT_COLUMN, SEEN_AT_COLUMN, DELETED_AT_COLUMN)
 
-# The database refused a row (a constraint, a trigger, a value out of range): find it row by row. COPY
-# runs on the psycopg connection itself, so its errors arrive unwrapped by SQLAlchemy.
-
 _NUL_REASON = "text contains a NUL byte, which PostgreSQL cannot store"
 
 
@@ -144,7 +141,7 @@ class PostgresSink:
                 else:
                     self._copy_to_stage(connection, unique, synced_at)
                     counts = self._merge_stage(connection, len(unique))
-        except RowRefusedError:
+        except RowRefusedError:  # a constraint, a trigger, a value out of range: find it row by row
             return self._write_row_by_row(connection, unique, synced_at)
         except DatabaseCallError as exc:
             raise SinkError(f"writing to {self._table.name} failed: {exc.reason}") from exc
@@ -195,6 +192,7 @@ class PostgresSink:
         connection.execute(CreateTable(self._stage))
         driver = connection.connection.driver_connection
         assert isinstance(driver, psycopg.Connection)
+        # COPY runs on the psycopg connection itself, so its errors arrive unwrapped by SQLAlchemy.
         with database_errors(psycopg.Error), driver.cursor() as cursor, cursor.copy(self._copy_sql) as copy:
             for row in unique:
                 values = list(row.values)
