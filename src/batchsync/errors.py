@@ -120,7 +120,8 @@ class RowRefusedError(DatabaseCallError):
 
 
 class DatabaseUnavailableError(DatabaseCallError):
-    """The database is locked, unreachable or full: the same call may work a moment later."""
+    """The database is locked, unreachable or full: the same call may work a moment later. (SQLite
+    reports a missing table or column the same way, so a few of these will not.)"""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason, is_refusal=False)
