@@ -6,8 +6,12 @@ start with `BEGIN IMMEDIATE` so a batch never fails half-way for want of the wri
 lock another connection holds for the URL's `?timeout=SECONDS` (default 30), then fail with "database is
 locked".
 
-Errors from the database are put into words here (`database_error_reason`), once: a locked database and
-a full disk say so, whatever statement met them.
+This is the one seam where SQLAlchemy's errors become batchsync's. The engines the product opens
+(`sink_errors=True`) turn every failed call into a `DatabaseCallError` through SQLAlchemy's `handle_error`
+hook, which sees statements, commits, rollbacks and connecting; `database_errors()` covers the few calls
+it does not see (table reflection, the pool, a driver connection used directly). Errors are put into
+words here (`database_error_reason`), once: a locked database and a full disk say so, whatever statement
+met them.
 """
 
 from __future__ import annotations
@@ -15,17 +19,24 @@ from __future__ import annotations
 import contextlib
 import importlib
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Column, Engine, Table, create_engine, event, make_url
-from sqlalchemy.engine import URL
-from sqlalchemy.exc import ArgumentError, DataError, IntegrityError, ProgrammingError, SQLAlchemyError
+from sqlalchemy.engine import URL, ExceptionContext
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.ddl import ExecutableDDLElement
 
 from batchsync import jsontext
-from batchsync.errors import ConfigError, SinkError
+from batchsync.errors import (
+    ConfigError,
+    DatabaseCallError,
+    DatabaseUnavailableError,
+    RowRefusedError,
+    SinkError,
+)
 
 DEFAULT_WAIT_SECONDS = 30.0
 """How long a write waits for SQLite's lock (unless the URL says `?timeout=`), and how long the
@@ -50,6 +61,8 @@ def database_error_reason(exc: BaseException, *, database_file: Path | None = No
     A lock held too long and a full disk are named as such (SQLite's "disk I/O error" at open is, when
     the disk of `database_file` has no room left), so neither reads like a problem with the data.
     """
+    if isinstance(exc, DatabaseCallError):  # put into words already, where it was raised
+        return exc.reason
     cause = getattr(exc, "orig", None) or exc
     text = str(cause).strip()
     sqlite_code = str(getattr(cause, "sqlite_errorname", ""))
@@ -68,10 +81,71 @@ def database_error_reason(exc: BaseException, *, database_file: Path | None = No
     return text
 
 
-def is_refusal(exc: SQLAlchemyError) -> bool:
+# PEP 249 gives a driver's error classes the same names in every driver, and SQLAlchemy's wrappers
+# mirror them: so one test serves SQLAlchemy's errors and a driver's own (PostgreSQL's COPY).
+_REFUSED_ROW = frozenset({"IntegrityError", "DataError"})
+_REFUSED_STATEMENT = "ProgrammingError"
+# What the bookkeeping at a run's end waits out. SQLite also reports a missing table this way.
+_UNAVAILABLE = frozenset({"OperationalError", "DisconnectionError"})
+
+
+def _class_names(exc: BaseException) -> set[str]:
+    return {cls.__name__ for cls in type(exc).__mro__}
+
+
+def is_refusal(exc: BaseException) -> bool:
     """Whether the database refused what was sent (a constraint, a value, a statement), rather than
     failing to do any work at all (locked, full, unreachable)."""
-    return isinstance(exc, IntegrityError | DataError | ProgrammingError)
+    if isinstance(exc, DatabaseCallError):
+        return exc.is_refusal
+    names = _class_names(exc)
+    return bool(names & _REFUSED_ROW) or _REFUSED_STATEMENT in names
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether the database was locked, unreachable or full (worth trying again a moment later), for
+    an error of this seam and for SQLAlchemy's own alike."""
+    if isinstance(exc, DatabaseCallError):
+        return isinstance(exc, DatabaseUnavailableError)
+    return isinstance(exc, SQLAlchemyError) and bool(_class_names(exc) & _UNAVAILABLE)
+
+
+def as_database_error(exc: BaseException, *, database_file: Path | None = None) -> DatabaseCallError:
+    """The batchsync error for a failed database call: SQLAlchemy's, or a driver's own."""
+    if isinstance(exc, DatabaseCallError):
+        return exc
+    reason = database_error_reason(exc, database_file=database_file)
+    names = _class_names(exc)
+    if names & _REFUSED_ROW:
+        return RowRefusedError(reason)
+    if names & _UNAVAILABLE:
+        return DatabaseUnavailableError(reason)
+    return DatabaseCallError(reason, is_refusal=_REFUSED_STATEMENT in names)
+
+
+@contextlib.contextmanager
+def database_errors(*driver_errors: type[Exception]) -> Iterator[None]:
+    """Raise what fails inside as a DatabaseCallError: for the calls an engine's `handle_error` hook
+    does not see (table reflection, the pool's own errors, `driver_errors` from a driver's connection
+    used directly). Errors that are batchsync's already pass unchanged."""
+    caught: tuple[type[Exception], ...] = (SQLAlchemyError, *driver_errors)
+    try:
+        yield
+    except caught as exc:
+        raise as_database_error(exc) from exc
+
+
+def _raise_database_errors(engine: Engine, database_file: Path | None) -> None:
+    """Make every failed call on `engine` raise a DatabaseCallError instead of SQLAlchemy's error."""
+
+    @event.listens_for(engine, "handle_error", retval=True)
+    def _translate(context: ExceptionContext) -> BaseException | None:
+        if context.is_pre_ping:  # the pool expects its ping's own error, to reconnect
+            return None
+        exc = context.sqlalchemy_exception or context.original_exception
+        if not isinstance(exc, SQLAlchemyError):  # not the database's (an interrupt, a bug): unchanged
+            return None
+        return as_database_error(exc, database_file=database_file)
 
 
 def _is_disk_full(database_file: Path) -> bool:
@@ -93,11 +167,15 @@ def state_schema_of(engine: Engine) -> str | None:
     return translate.get(STATE_SCHEMA)
 
 
-def open_database(url: str, *, read_only: bool = False, state_schema: str | None = None) -> Engine:
+def open_database(
+    url: str, *, read_only: bool = False, state_schema: str | None = None, sink_errors: bool = False
+) -> Engine:
     """An engine on `url`, checked by connecting once. Raises ConfigError or SinkError.
 
     `read_only` opens SQLite with `mode=ro`, so a dry run cannot change a byte of the file; a database
-    that does not exist yet reads as empty.
+    that does not exist yet reads as empty. `sink_errors`: every failed call on the engine raises a
+    DatabaseCallError (what the product wants: callers never see SQLAlchemy's types); without it, the
+    engine raises SQLAlchemy's own errors, for code that studies them (this module's tests).
     """
     try:
         parsed = make_url(url)
@@ -121,13 +199,15 @@ def open_database(url: str, *, read_only: bool = False, state_schema: str | None
             database_file = Path(parsed.database)
     else:
         raise ConfigError(f"database: {backend} is not supported; use a sqlite:/// or postgresql:// URL")
+    if sink_errors:
+        _raise_database_errors(engine, database_file)
     try:
         with engine.connect() as connection:
             if not read_only:
                 # Take the write lock once and let it go: a read-only file fails here, before any work.
                 with connection.begin():
                     pass
-    except SQLAlchemyError as exc:
+    except (SQLAlchemyError, DatabaseCallError) as exc:
         engine.dispose()
         reason = database_error_reason(exc, database_file=database_file)
         raise SinkError(f"cannot open the database {describe_url(url)}: {reason}") from exc

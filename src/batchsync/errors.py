@@ -9,13 +9,18 @@ BatchsyncError
     PaginationError      repeated or missing cursor, records_path not found
     QuotaExhaustedError  the API's quota is spent for longer than max_backoff: stop cleanly, resume later
   RecordError            one record that cannot be mapped to the table
-  SinkError              database refused the batch: transaction rolled back
+  SinkError              database refused the batch or could not be reached: transaction rolled back
+    DatabaseCallError    one failed database call, put into words at the one seam (database.py)
+      RowRefusedError    a constraint or a value refused the data: the sink finds the rows one by one
+      DatabaseUnavailableError  locked, unreachable, disk full: the run's bookkeeping tries again
   CheckpointError        unreadable or incompatible checkpoint
   RunConflictError       the pipeline is already running
 ```
 
 Library exceptions (httpx, SQLAlchemy, pydantic, PyYAML) are translated where they enter, with
-`raise ... from exc`, so callers only ever catch these. Messages are written for the person running the
+`raise ... from exc`, so callers only ever catch these. SQLAlchemy's enter at one seam, in database.py:
+the engines it opens raise `DatabaseCallError`s; code that knows what it was doing catches one and
+raises a `SinkError` that says so. Messages are written for the person running the
 sync and never contain secrets: the raising code redacts first.
 """
 
@@ -90,6 +95,36 @@ class RecordError(BatchsyncError):
 
 class SinkError(BatchsyncError):
     """The database refused a batch or could not be reached; the batch's transaction rolled back."""
+
+
+class DatabaseCallError(SinkError):
+    """One database call failed; the message is `reason`, the database's words (a lock and a full disk
+    named as such). Raised by database.py only; callers that know what they were doing catch it and
+    raise a `SinkError` that says so.
+
+    `is_refusal`: the database refused what was sent (a constraint, a value, a statement), rather than
+    failing to do any work at all (locked, full, unreachable).
+    """
+
+    def __init__(self, reason: str, *, is_refusal: bool = False) -> None:
+        self.reason = reason
+        self.is_refusal = is_refusal
+        super().__init__(reason)
+
+
+class RowRefusedError(DatabaseCallError):
+    """A constraint or a value refused the data: the other rows of the batch may still be written."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, is_refusal=True)
+
+
+class DatabaseUnavailableError(DatabaseCallError):
+    """The database is locked, unreachable or full: the same call may work a moment later. (SQLite
+    reports a missing table or column the same way, so a few of these will not.)"""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, is_refusal=False)
 
 
 class CheckpointError(BatchsyncError):

@@ -23,7 +23,6 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 from sqlalchemy import Engine, MetaData, Table, select
-from sqlalchemy.exc import SQLAlchemyError
 
 from batchsync.config import (
     ChildrenConfig,
@@ -36,11 +35,11 @@ from batchsync.config import (
     render_template,
 )
 from batchsync.config.pipeline import http_secret_values
-from batchsync.database import open_database
+from batchsync.database import database_errors, open_database
 from batchsync.engine.ending import end_run, release_after_crash
 from batchsync.engine.options import Progress, ProgressCallback, RunOptions
 from batchsync.engine.run import PipelineRun
-from batchsync.errors import BatchsyncError, ConfigError, SinkError
+from batchsync.errors import BatchsyncError, ConfigError, DatabaseCallError, SinkError
 from batchsync.http.auth import build_auth
 from batchsync.http.client import HttpClient
 from batchsync.logs import run_context
@@ -133,7 +132,10 @@ class FanoutRun:
     def execute(self) -> RunResult:
         started_at = datetime.now(UTC)
         engine = open_database(
-            self.config.database, read_only=self.options.dry_run, state_schema=self.config.state_schema
+            self.config.database,
+            read_only=self.options.dry_run,
+            state_schema=self.config.state_schema,
+            sink_errors=True,
         )
         try:
             if not self.options.dry_run:
@@ -381,8 +383,8 @@ class FanoutRun:
             with engine.begin() as connection:
                 checkpoints.save(connection, self.name, following)
                 runs.record_batch(connection, self.run_id, runs.BatchTally(), position)
-        except SQLAlchemyError as exc:
-            raise SinkError(f"cannot save the fan-out's progress: {getattr(exc, 'orig', exc)}") from exc
+        except DatabaseCallError as exc:
+            raise SinkError(f"cannot save the fan-out's progress: {exc.reason}") from exc
         self.committed_batches += 1
 
     def _dry(self, decision: Decision) -> EntityResult:
@@ -459,9 +461,10 @@ class FanoutRun:
 
 def _rows(engine: Engine, name: str, where: dict[str, Any], *, order_by: str) -> list[JSONObject]:
     try:
-        table = Table(name, MetaData(), autoload_with=engine)
-    except SQLAlchemyError as exc:
-        raise ConfigError(f"table {name} cannot be read: {getattr(exc, 'orig', exc)}") from exc
+        with database_errors():  # a missing table is reflection's own error, not the database's
+            table = Table(name, MetaData(), autoload_with=engine)
+    except DatabaseCallError as exc:
+        raise ConfigError(f"table {name} cannot be read: {exc.reason}") from exc
     if order_by not in table.c:
         raise ConfigError(f"table {name} has no column {order_by!r}")
     query = select(table).where(where_clause(table, where)).order_by(table.c[order_by])

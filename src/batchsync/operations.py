@@ -143,7 +143,9 @@ def status(name: str | None = None, config: ConfigSource = None) -> list[Pipelin
     """Status of one pipeline, or of every pipeline in the config. Reads only."""
     resolved = resolve_config(config, [name] if name else [])
     names = [name] if name else sorted(resolved.pipelines)
-    engine = open_database(resolved.database, read_only=True, state_schema=resolved.state_schema)
+    engine = open_database(
+        resolved.database, read_only=True, state_schema=resolved.state_schema, sink_errors=True
+    )
     try:
         return [_status_of(engine, resolved, each) for each in names]
     finally:
@@ -192,7 +194,7 @@ def reset(name: str, config: ConfigSource = None) -> bool:
     """Forget the pipeline's checkpoint and watermark (its rows stay); True when there was one."""
     resolved = resolve_config(config, [name])
     resolved.pipeline(name)
-    engine = open_database(resolved.database, state_schema=resolved.state_schema)
+    engine = open_database(resolved.database, state_schema=resolved.state_schema, sink_errors=True)
     try:
         ensure_state_tables(engine)
         with engine.begin() as connection:
@@ -204,7 +206,9 @@ def reset(name: str, config: ConfigSource = None) -> bool:
 def history(name: str | None = None, config: ConfigSource = None, limit: int = 20) -> list[JSONObject]:
     """The most recent runs, newest first."""
     resolved = resolve_config(config, [name] if name else [])
-    engine = open_database(resolved.database, read_only=True, state_schema=resolved.state_schema)
+    engine = open_database(
+        resolved.database, read_only=True, state_schema=resolved.state_schema, sink_errors=True
+    )
     try:
         if not state_table_exists(engine, runs_table):
             return []
@@ -218,7 +222,9 @@ def dead_letters(name: str, config: ConfigSource = None, limit: int = 100) -> li
     """The pipeline's dead letters, newest first."""
     resolved = resolve_config(config, [name])
     resolved.pipeline(name)
-    engine = open_database(resolved.database, read_only=True, state_schema=resolved.state_schema)
+    engine = open_database(
+        resolved.database, read_only=True, state_schema=resolved.state_schema, sink_errors=True
+    )
     try:
         if not state_table_exists(engine, dead_letters_table):
             return []
@@ -232,7 +238,9 @@ def count_dead_letters(name: str, config: ConfigSource = None) -> int:
     """How many dead letters the pipeline has (`dead_letters` lists at most `limit` of them)."""
     resolved = resolve_config(config, [name])
     resolved.pipeline(name)
-    engine = open_database(resolved.database, read_only=True, state_schema=resolved.state_schema)
+    engine = open_database(
+        resolved.database, read_only=True, state_schema=resolved.state_schema, sink_errors=True
+    )
     try:
         if not state_table_exists(engine, dead_letters_table):
             return 0
@@ -292,7 +300,9 @@ def stats(
     rows, records in error (dead letters) and the last sync time. Reads only."""
     resolved = resolve_config(config, [name])
     pipeline = resolved.pipeline(name)
-    engine = open_database(resolved.database, read_only=True, state_schema=resolved.state_schema)
+    engine = open_database(
+        resolved.database, read_only=True, state_schema=resolved.state_schema, sink_errors=True
+    )
     try:
         with engine.connect() as connection:
             checkpoint = (

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from batchsync.database import open_database
+from batchsync.errors import DatabaseUnavailableError, RowRefusedError
 from batchsync.state.bookkeeping import Bookkeeping, BookkeepingPolicy
 
 
@@ -158,3 +159,27 @@ def test_a_real_lock_is_waited_for_only_as_long_as_the_budget_not_the_busy_timeo
         connection.execute(text("INSERT INTO t VALUES (2)"))
     engine.dispose()
     assert 0.5 <= waited < 3, waited
+
+
+def test_an_unavailable_database_met_through_the_seam_is_waited_out_and_a_refusal_is_not(
+    engine: Engine,
+) -> None:
+    clock = FakeClock()
+    bookkeeping = Bookkeeping(engine, BookkeepingPolicy(budget_seconds=30), clock=clock, sleep=clock.sleep)
+    outcomes = iter([DatabaseUnavailableError("database is locked"), None])
+
+    def step(_engine: Engine) -> str:
+        error = next(outcomes)
+        if error is not None:
+            raise error
+        return "recorded"
+
+    assert bookkeeping.run(step) == "recorded"
+    assert clock.sleeps == [0.5]
+
+    def refused(_engine: Engine) -> None:
+        raise RowRefusedError("NOT NULL constraint failed: batchsync_runs.status")
+
+    with pytest.raises(RowRefusedError):
+        bookkeeping.run(refused)
+    assert clock.sleeps == [0.5], "a refusal is not tried again"

@@ -13,12 +13,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection
-from sqlalchemy.exc import SQLAlchemyError
 
 from batchsync import jsontext
-from batchsync.database import database_error_reason, is_refusal
 from batchsync.engine.liverecord import LiveRunRecord
-from batchsync.errors import RecordError, SinkError
+from batchsync.errors import DatabaseCallError, RecordError, SinkError
 from batchsync.models import Checkpoint, Cursor, JSONObject, RecordFailure, WriteCounts
 from batchsync.redaction import Redactor
 from batchsync.sinks.base import Sink, WriteOutcome
@@ -161,9 +159,9 @@ class BatchWriter:
                         )
                 if self._live_record is not None:
                     self._live_record.settle()
-        except SQLAlchemyError as exc:  # "refused" only when it was: a lock or a full disk is not the data
-            failed = "the database refused a batch" if is_refusal(exc) else "cannot commit a batch"
-            raise SinkError(f"{failed}: {database_error_reason(exc)}") from exc
+        except DatabaseCallError as exc:  # "refused" only when it was: a lock or a full disk is not the data
+            failed = "the database refused a batch" if exc.is_refusal else "cannot commit a batch"
+            raise SinkError(f"{failed}: {exc.reason}") from exc
         if self._dry_run:
             letters += self._refused(outcome)
         self.deleted += deleted

@@ -32,13 +32,19 @@ from sqlalchemy import (
     table,
     update,
 )
-from sqlalchemy.exc import SQLAlchemyError
 
 from batchsync import jsontext
 from batchsync.config import DestinationConfig, LookupSourceConfig, Where
 from batchsync.database import AddColumn
 from batchsync.engine.liverecord import LiveRunRecord
-from batchsync.errors import ConfigError, PermanentHttpError, RecordError, SinkError, TransientHttpError
+from batchsync.errors import (
+    ConfigError,
+    DatabaseCallError,
+    PermanentHttpError,
+    RecordError,
+    SinkError,
+    TransientHttpError,
+)
 from batchsync.http.client import HttpClient
 from batchsync.models import Checkpoint, JSONObject, PageRequest, RecordFailure, WriteCounts
 from batchsync.paths import MISSING, DottedPath
@@ -143,9 +149,9 @@ class LookupRefresher:
         try:
             with connection.begin():
                 return int(connection.execute(query).scalar_one())
-        except SQLAlchemyError as exc:
+        except DatabaseCallError as exc:
             raise SinkError(
-                f"counting keys in {self._source.keys.table} failed: {getattr(exc, 'orig', exc)}"
+                f"counting keys in {self._source.keys.table} failed: {exc.reason}"
             ) from exc
 
     def _next_keys(self, connection: Connection, after: Any) -> list[Any]:
@@ -155,9 +161,9 @@ class LookupRefresher:
         try:
             with connection.begin():
                 return list(connection.execute(query).scalars())
-        except SQLAlchemyError as exc:
+        except DatabaseCallError as exc:
             raise SinkError(
-                f"reading keys from {self._source.keys.table} failed: {getattr(exc, 'orig', exc)}"
+                f"reading keys from {self._source.keys.table} failed: {exc.reason}"
             ) from exc
 
     # --- asking the API --------------------------------------------------------------------------------
@@ -254,8 +260,8 @@ class LookupRefresher:
                         )
             if self._live_record is not None and not self._dry_run:
                 self._live_record.settle()
-        except SQLAlchemyError as exc:
-            raise SinkError(f"writing lookup answers failed: {getattr(exc, 'orig', exc)}") from exc
+        except DatabaseCallError as exc:
+            raise SinkError(f"writing lookup answers failed: {exc.reason}") from exc
         self.counts += counts
         self.records += len(values) + len(letters)
         if not self._dry_run:
@@ -345,5 +351,5 @@ def prepare_lookup_table(
             keys_table = Table(name, MetaData(), Column(SEEN_AT_COLUMN, Text()))
             with engine.begin() as connection:
                 connection.execute(AddColumn(keys_table, keys_table.c[SEEN_AT_COLUMN]))
-    except SQLAlchemyError as exc:
-        raise SinkError(f"preparing table {name} failed: {getattr(exc, 'orig', exc)}") from exc
+    except DatabaseCallError as exc:
+        raise SinkError(f"preparing table {name} failed: {exc.reason}") from exc

@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 
 import httpx
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from batchsync.config import (
     Config,
@@ -22,7 +21,7 @@ from batchsync.config import (
     RestSourceConfig,
     Rule,
 )
-from batchsync.database import database_error_reason, open_database
+from batchsync.database import database_errors, open_database
 from batchsync.engine.batches import BatchItem, BatchWriter, FilteredRecord
 from batchsync.engine.ending import end_run, release_after_crash
 from batchsync.engine.liverecord import LiveRunRecord
@@ -35,6 +34,7 @@ from batchsync.errors import (
     BatchsyncError,
     CheckpointError,
     ConfigError,
+    DatabaseCallError,
     QuotaExhaustedError,
     SinkError,
 )
@@ -154,7 +154,10 @@ class PipelineRun:
     def execute(self) -> RunResult:
         started_at = datetime.now(UTC)
         engine = open_database(
-            self.config.database, read_only=self.options.dry_run, state_schema=self.config.state_schema
+            self.config.database,
+            read_only=self.options.dry_run,
+            state_schema=self.config.state_schema,
+            sink_errors=True,
         )
         self._dialect = engine.dialect.name
         try:
@@ -216,7 +219,7 @@ class PipelineRun:
         tally: BatchWriter | LookupRefresher = writer or self._refresher(client)
         self._refresher_in_use = tally if isinstance(tally, LookupRefresher) else None
         try:
-            with engine.connect() as connection:  # one connection for the run, a transaction per batch
+            with database_errors(), engine.connect() as connection:  # one connection, a transaction per batch
                 if isinstance(tally, LookupRefresher):
                     try:
                         final = tally.refresh(connection, start)
@@ -234,14 +237,14 @@ class PipelineRun:
             status, error = RunStatus.CANCELLED, self.redactor.redact(str(exc))
         except KeyboardInterrupt:
             status, error = RunStatus.CANCELLED, "interrupted"
+        except DatabaseCallError as exc:  # straight from the database, without a word on what it was doing
+            status, error = (
+                RunStatus.FAILED,
+                self.redactor.redact(f"the database failed: {exc.reason}"),
+            )
         except BatchsyncError as exc:
             status, error = RunStatus.FAILED, self.redactor.redact(str(exc))
             log.info("%s failed: %s", self.name, error)
-        except SQLAlchemyError as exc:
-            status, error = (
-                RunStatus.FAILED,
-                self.redactor.redact(f"the database failed: {database_error_reason(exc)}"),
-            )
         except Exception as exc:  # a bug: record it as a failed run rather than a ghost "running" one
             status, error = RunStatus.FAILED, self.redactor.redact(f"internal error: {exc!r}")
             log.exception("%s failed with an internal error", self.name)
@@ -457,10 +460,10 @@ class PipelineRun:
         if self.options.dry_run:
             return fallback
         try:
-            with engine.connect() as connection:
+            with database_errors(), engine.connect() as connection:
                 return checkpoints.load(connection, self.state_key) or fallback
-        except (SQLAlchemyError, SinkError) as exc:
-            reason = str(exc) if isinstance(exc, SinkError) else database_error_reason(exc)
+        except SinkError as exc:
+            reason = str(exc)
             log.warning("cannot read the committed checkpoint back (%s); reporting the run's own", reason)
             return fallback
 

@@ -24,12 +24,12 @@ from sqlalchemy import Column, Connection, Insert, MetaData, Table, literal_colu
 from sqlalchemy import delete as delete_rows
 from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.schema import CreateTable, DropTable
 
 from batchsync import jsontext
 from batchsync.config import DestinationConfig
-from batchsync.errors import SinkError
+from batchsync.database import database_errors
+from batchsync.errors import DatabaseCallError, RowRefusedError, SinkError
 from batchsync.models import WriteCounts
 from batchsync.sinks.base import WriteOutcome, last_row_per_key
 from batchsync.sinks.mapping import MappedRow
@@ -45,10 +45,6 @@ _KEYS_PER_STATEMENT = 1000
 # Below this, creating and dropping the stage table costs more than COPY saves (bench/postgres_upsert.py).
 _COPY_MIN_ROWS = 100
 _WRITTEN_BOOKKEEPING = (HASH_COLUMN, SYNCED_AT_COLUMN, SEEN_AT_COLUMN, DELETED_AT_COLUMN)
-
-# The database refused a row (a constraint, a trigger, a value out of range): find it row by row. COPY
-# runs on the psycopg connection itself, so its errors arrive unwrapped by SQLAlchemy.
-_REFUSED = (IntegrityError, DataError, psycopg.IntegrityError, psycopg.DataError)
 
 _NUL_REASON = "text contains a NUL byte, which PostgreSQL cannot store"
 
@@ -145,10 +141,10 @@ class PostgresSink:
                 else:
                     self._copy_to_stage(connection, unique, synced_at)
                     counts = self._merge_stage(connection, len(unique))
-        except _REFUSED:
+        except RowRefusedError:  # a constraint, a trigger, a value out of range: find it row by row
             return self._write_row_by_row(connection, unique, synced_at)
-        except (SQLAlchemyError, psycopg.Error) as exc:
-            raise SinkError(f"writing to {self._table.name} failed: {getattr(exc, 'orig', exc)}") from exc
+        except DatabaseCallError as exc:
+            raise SinkError(f"writing to {self._table.name} failed: {exc.reason}") from exc
         return WriteOutcome(counts)
 
     def classify(self, connection: Connection, rows: Sequence[MappedRow]) -> WriteCounts:
@@ -183,9 +179,9 @@ class PostgresSink:
                     .where(not_seen, table.c[DELETED_AT_COLUMN].is_(None))
                     .values({DELETED_AT_COLUMN: now})
                 )
-        except SQLAlchemyError as exc:
+        except DatabaseCallError as exc:
             raise SinkError(
-                f"marking missing rows of {table.name} failed: {getattr(exc, 'orig', exc)}"
+                f"marking missing rows of {table.name} failed: {exc.reason}"
             ) from exc
         return int(result.rowcount)
 
@@ -196,7 +192,8 @@ class PostgresSink:
         connection.execute(CreateTable(self._stage))
         driver = connection.connection.driver_connection
         assert isinstance(driver, psycopg.Connection)
-        with driver.cursor() as cursor, cursor.copy(self._copy_sql) as copy:
+        # COPY runs on the psycopg connection itself, so its errors arrive unwrapped by SQLAlchemy.
+        with database_errors(psycopg.Error), driver.cursor() as cursor, cursor.copy(self._copy_sql) as copy:
             for row in unique:
                 values = list(row.values)
                 for index in self._json_indexes:
@@ -233,8 +230,8 @@ class PostgresSink:
                 with connection.begin_nested():
                     returned += connection.execute(self._upsert, [self._values(row, synced_at)]).all()
                 accepted.append(row)
-            except (IntegrityError, DataError) as exc:
-                rejected.append((row, f"the database refused the row: {getattr(exc, 'orig', exc)}"))
+            except RowRefusedError as exc:
+                rejected.append((row, f"the database refused the row: {exc.reason}"))
         return WriteOutcome(self._settle(connection, accepted, returned, synced_at), rejected)
 
     def _stored_hashes(self, connection: Connection, keys: list[Any]) -> dict[Any, str]:

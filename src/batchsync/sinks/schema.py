@@ -30,13 +30,12 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.schema import CreateSchema
 from sqlalchemy.types import TypeEngine
 
 from batchsync.config import DestinationConfig
 from batchsync.database import AddColumn
-from batchsync.errors import ConfigError, SinkError
+from batchsync.errors import ConfigError, DatabaseCallError, SinkError
 
 log = logging.getLogger("batchsync.schema")
 
@@ -112,8 +111,8 @@ def ensure_table(engine: Engine, table: Table, destination: DestinationConfig) -
                 if column.name not in existing:
                     connection.execute(AddColumn(table, column))
                     added.append(column.name)
-    except SQLAlchemyError as exc:
-        raise SinkError(f"cannot create or update table {table.name}: {getattr(exc, 'orig', exc)}") from exc
+    except DatabaseCallError as exc:
+        raise SinkError(f"cannot create or update table {table.name}: {exc.reason}") from exc
     user_columns = [name for name in added if not name.startswith("_batchsync_")]
     if user_columns:
         log.warning(

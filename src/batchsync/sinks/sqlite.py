@@ -13,12 +13,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Table
-from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from batchsync import jsontext
 from batchsync.config import DestinationConfig
-from batchsync.database import database_error_reason
-from batchsync.errors import SinkError
+from batchsync.errors import DatabaseCallError, RowRefusedError, SinkError
 from batchsync.models import WriteCounts
 from batchsync.sinks.base import WriteOutcome, last_row_per_key
 from batchsync.sinks.mapping import MappedRow
@@ -96,10 +94,10 @@ class SqliteSink:
             # itself and the transaction goes on; replaying the batch row by row is then harmless, since
             # a row already written is rewritten with the same values.
             connection.exec_driver_sql(self._upsert_sql, parameters)
-        except (IntegrityError, DataError):
+        except RowRefusedError:
             return self._write_row_by_row(connection, counts, changed, parameters)
-        except SQLAlchemyError as exc:
-            raise SinkError(f"writing to {self._table.name} failed: {database_error_reason(exc)}") from exc
+        except DatabaseCallError as exc:
+            raise SinkError(f"writing to {self._table.name} failed: {exc.reason}") from exc
         return WriteOutcome(counts)
 
     def _write_row_by_row(
@@ -111,8 +109,8 @@ class SqliteSink:
             try:
                 with connection.begin_nested():
                     connection.exec_driver_sql(self._upsert_sql, row_parameters)
-            except (IntegrityError, DataError) as exc:
-                rejected.append((row, f"the database refused the row: {getattr(exc, 'orig', exc)}"))
+            except RowRefusedError as exc:
+                rejected.append((row, f"the database refused the row: {exc.reason}"))
         if not rejected:
             return WriteOutcome(counts)
         refused = {row.key for row, _ in rejected}
@@ -138,9 +136,9 @@ class SqliteSink:
                 result = connection.exec_driver_sql(self._delete_sql, (stamp(seen_before),))
             else:
                 result = connection.exec_driver_sql(self._soft_delete_sql, (stamp(now), stamp(seen_before)))
-        except SQLAlchemyError as exc:
+        except DatabaseCallError as exc:
             raise SinkError(
-                f"marking missing rows of {self._table.name} failed: {database_error_reason(exc)}"
+                f"marking missing rows of {self._table.name} failed: {exc.reason}"
             ) from exc
         return int(result.rowcount)
 
@@ -154,8 +152,8 @@ class SqliteSink:
             for chunk in _chunks(keys, _KEYS_PER_LOOKUP):
                 sql = self._seen_sql + "(" + ",".join("?" * len(chunk)) + ")"
                 connection.exec_driver_sql(sql, (now, *chunk))
-        except SQLAlchemyError as exc:
-            raise SinkError(f"writing to {self._table.name} failed: {database_error_reason(exc)}") from exc
+        except DatabaseCallError as exc:
+            raise SinkError(f"writing to {self._table.name} failed: {exc.reason}") from exc
 
     def _split(
         self, connection: Connection, rows: list[MappedRow]
@@ -182,8 +180,8 @@ class SqliteSink:
             for chunk in _chunks(keys, _KEYS_PER_LOOKUP):
                 sql = self._lookup_sql + "(" + ",".join("?" * len(chunk)) + ")"
                 stored.update(tuple(row) for row in connection.exec_driver_sql(sql, tuple(chunk)))
-        except SQLAlchemyError as exc:
-            raise SinkError(f"reading {self._table.name} failed: {database_error_reason(exc)}") from exc
+        except DatabaseCallError as exc:
+            raise SinkError(f"reading {self._table.name} failed: {exc.reason}") from exc
         return stored
 
     def _db_values(self, values: tuple[Any, ...]) -> tuple[Any, ...] | list[Any]:

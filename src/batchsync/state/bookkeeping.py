@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import DisconnectionError, OperationalError
 
-from batchsync.database import database_error_reason, wait_seconds_of, with_lock_wait
+from batchsync.database import database_error_reason, is_unavailable, wait_seconds_of, with_lock_wait
 
 T = TypeVar("T")
 
@@ -88,7 +87,9 @@ class Bookkeeping:
             lock_wait = self.policy.lock_wait_seconds(attempt, elapsed)
             try:
                 return step(with_lock_wait(self._engine, lock_wait))
-            except (OperationalError, DisconnectionError) as exc:
+            except Exception as exc:  # which errors mean "unavailable" is database.py's to say
+                if not is_unavailable(exc):
+                    raise
                 pause = self.policy.pause_before_retry(self._clock() - self._started)
                 if pause is None:
                     raise

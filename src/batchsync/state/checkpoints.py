@@ -11,11 +11,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
-from sqlalchemy.exc import SQLAlchemyError
 
 from batchsync import jsontext
-from batchsync.database import database_error_reason
-from batchsync.errors import CheckpointError, SinkError
+from batchsync.errors import CheckpointError, DatabaseCallError, SinkError
 from batchsync.models import Checkpoint
 from batchsync.state.tables import checkpoints
 
@@ -52,8 +50,8 @@ def load(connection: Connection, pipeline: str) -> Checkpoint | None:
         text = connection.execute(
             select(checkpoints.c.state).where(checkpoints.c.pipeline == pipeline)
         ).scalar_one_or_none()
-    except SQLAlchemyError as exc:
-        raise SinkError(f"cannot read the checkpoint of {pipeline}: {database_error_reason(exc)}") from exc
+    except DatabaseCallError as exc:
+        raise SinkError(f"cannot read the checkpoint of {pipeline}: {exc.reason}") from exc
     return None if text is None else decode(text)
 
 
@@ -65,8 +63,8 @@ def save(connection: Connection, pipeline: str, checkpoint: Checkpoint) -> None:
         )
         if result.rowcount == 0:
             connection.execute(insert(checkpoints).values(pipeline=pipeline, **values))
-    except SQLAlchemyError as exc:
-        raise SinkError(f"cannot save the checkpoint of {pipeline}: {database_error_reason(exc)}") from exc
+    except DatabaseCallError as exc:
+        raise SinkError(f"cannot save the checkpoint of {pipeline}: {exc.reason}") from exc
 
 
 def remove(connection: Connection, pipeline: str) -> bool:

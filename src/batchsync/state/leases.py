@@ -18,10 +18,9 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, RowMapping, delete, insert, select, update
-from sqlalchemy.exc import SQLAlchemyError
 
-from batchsync.database import database_error_reason
-from batchsync.errors import RunConflictError, SinkError
+from batchsync.database import database_errors
+from batchsync.errors import DatabaseCallError, RunConflictError, SinkError
 from batchsync.state import processes
 from batchsync.state.bookkeeping import Bookkeeping
 from batchsync.state.tables import leases
@@ -80,8 +79,8 @@ class Lease:
                     connection.execute(
                         update(leases).where(leases.c.pipeline == self._pipeline).values(**values)
                     )
-        except SQLAlchemyError as exc:
-            raise SinkError(f"cannot take the run lease: {database_error_reason(exc)}") from exc
+        except DatabaseCallError as exc:
+            raise SinkError(f"cannot take the run lease: {exc.reason}") from exc
         self._beater = threading.Thread(target=self._beat, name="batchsync-lease", daemon=True)
         self._beater.start()
 
@@ -99,10 +98,11 @@ class Lease:
                 )
 
         try:
-            bookkeeping.run(delete_own_row)
-        except SQLAlchemyError as exc:  # the lease will expire on its own: say so, do not fail the run
+            with database_errors():
+                bookkeeping.run(delete_own_row)
+        except DatabaseCallError as exc:  # the lease will expire on its own: say so, do not fail the run
             log.warning(
-                "could not release the run lease (it expires by itself): %s", database_error_reason(exc)
+                "could not release the run lease (it expires by itself): %s", exc.reason
             )
 
     def _is_live(self, holder: RowMapping, now: datetime) -> bool:
@@ -118,11 +118,11 @@ class Lease:
         interval = max(self._lease_seconds / 3, 0.05)
         while not self._stop_beating.wait(interval):
             try:
-                with self._engine.begin() as connection:
+                with database_errors(), self._engine.begin() as connection:
                     connection.execute(
                         update(leases)
                         .where(leases.c.pipeline == self._pipeline, leases.c.run_id == self._run_id)
                         .values(heartbeat_at=_stamp(datetime.now(UTC)))
                     )
-            except SQLAlchemyError as exc:
-                log.warning("lease heartbeat failed (will retry): %s", database_error_reason(exc))
+            except DatabaseCallError as exc:
+                log.warning("lease heartbeat failed (will retry): %s", exc.reason)

@@ -21,11 +21,10 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Engine, RowMapping, Update, bindparam, func, insert, select, update
-from sqlalchemy.exc import SQLAlchemyError
 
 from batchsync import jsontext
-from batchsync.database import database_error_reason
-from batchsync.errors import SinkError
+from batchsync.database import database_errors
+from batchsync.errors import DatabaseCallError, SinkError
 from batchsync.models import Checkpoint, JSONObject, RunResult, RunStatus, Trigger, WriteCounts
 from batchsync.state import processes
 from batchsync.state.bookkeeping import Bookkeeping
@@ -75,8 +74,8 @@ def record_start(engine: Engine, run_id: str, pipeline: str, trigger: Trigger, s
     """Close the pipeline's abandoned rows, then insert this run's."""
     try:
         _insert_start(engine, run_id, pipeline, trigger, started_at)
-    except SQLAlchemyError as exc:
-        raise SinkError(f"cannot record the run in batchsync_runs: {database_error_reason(exc)}") from exc
+    except DatabaseCallError as exc:
+        raise SinkError(f"cannot record the run in batchsync_runs: {exc.reason}") from exc
 
 
 def _insert_start(engine: Engine, run_id: str, pipeline: str, trigger: Trigger, started_at: datetime) -> None:
@@ -151,10 +150,11 @@ _ADD_BATCH_AT = _add_batch_statement(with_position=True)
 def record_finish(bookkeeping: Bookkeeping, result: RunResult) -> None:
     """Complete the run's row, tried again within the bookkeeping's budget. Raises SinkError."""
     try:
-        bookkeeping.run(lambda engine: _update_finish(engine, result))
-    except SQLAlchemyError as exc:
+        with database_errors():
+            bookkeeping.run(lambda engine: _update_finish(engine, result))
+    except DatabaseCallError as exc:
         raise SinkError(
-            f"cannot record the run's end in batchsync_runs: {database_error_reason(exc)}"
+            f"cannot record the run's end in batchsync_runs: {exc.reason}"
         ) from exc
 
 

@@ -24,11 +24,10 @@ from sqlalchemy import (
     inspect,
     select,
 )
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.schema import CreateSchema
 
 from batchsync.database import STATE_SCHEMA, AddColumn, state_schema_of
-from batchsync.errors import SinkError
+from batchsync.errors import DatabaseCallError, SinkError
 
 metadata = MetaData(schema=STATE_SCHEMA)  # mapped to the real schema by each engine
 
@@ -183,8 +182,8 @@ def ensure_state_tables(engine: Engine) -> None:
                             version=version, applied_at=datetime.now(UTC).isoformat()
                         )
                     )
-    except SQLAlchemyError as exc:
-        raise SinkError(f"cannot create or upgrade batchsync's tables: {getattr(exc, 'orig', exc)}") from exc
+    except DatabaseCallError as exc:
+        raise SinkError(f"cannot create or upgrade batchsync's tables: {exc.reason}") from exc
 
 
 def state_version(connection: Connection) -> int:
