@@ -168,7 +168,7 @@ def state_schema_of(engine: Engine) -> str | None:
 
 
 def open_database(
-    url: str, *, read_only: bool = False, state_schema: str | None = None, sink_errors: bool = False
+    url: str, *, read_only: bool = False, state_schema: str | None = None, sink_errors: bool = True
 ) -> Engine:
     """An engine on `url`, checked by connecting once. Raises ConfigError or SinkError.
 

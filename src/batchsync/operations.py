@@ -144,7 +144,7 @@ def status(name: str | None = None, config: ConfigSource = None) -> list[Pipelin
     resolved = resolve_config(config, [name] if name else [])
     names = [name] if name else sorted(resolved.pipelines)
     engine = open_database(
-        resolved.database, read_only=True, state_schema=resolved.state_schema, sink_errors=True
+        resolved.database, read_only=True, state_schema=resolved.state_schema
     )
     try:
         return [_status_of(engine, resolved, each) for each in names]
@@ -194,7 +194,7 @@ def reset(name: str, config: ConfigSource = None) -> bool:
     """Forget the pipeline's checkpoint and watermark (its rows stay); True when there was one."""
     resolved = resolve_config(config, [name])
     resolved.pipeline(name)
-    engine = open_database(resolved.database, state_schema=resolved.state_schema, sink_errors=True)
+    engine = open_database(resolved.database, state_schema=resolved.state_schema)
     try:
         ensure_state_tables(engine)
         with engine.begin() as connection:
@@ -207,7 +207,7 @@ def history(name: str | None = None, config: ConfigSource = None, limit: int = 2
     """The most recent runs, newest first."""
     resolved = resolve_config(config, [name] if name else [])
     engine = open_database(
-        resolved.database, read_only=True, state_schema=resolved.state_schema, sink_errors=True
+        resolved.database, read_only=True, state_schema=resolved.state_schema
     )
     try:
         if not state_table_exists(engine, runs_table):
@@ -223,7 +223,7 @@ def dead_letters(name: str, config: ConfigSource = None, limit: int = 100) -> li
     resolved = resolve_config(config, [name])
     resolved.pipeline(name)
     engine = open_database(
-        resolved.database, read_only=True, state_schema=resolved.state_schema, sink_errors=True
+        resolved.database, read_only=True, state_schema=resolved.state_schema
     )
     try:
         if not state_table_exists(engine, dead_letters_table):
@@ -239,7 +239,7 @@ def count_dead_letters(name: str, config: ConfigSource = None) -> int:
     resolved = resolve_config(config, [name])
     resolved.pipeline(name)
     engine = open_database(
-        resolved.database, read_only=True, state_schema=resolved.state_schema, sink_errors=True
+        resolved.database, read_only=True, state_schema=resolved.state_schema
     )
     try:
         if not state_table_exists(engine, dead_letters_table):
@@ -301,7 +301,7 @@ def stats(
     resolved = resolve_config(config, [name])
     pipeline = resolved.pipeline(name)
     engine = open_database(
-        resolved.database, read_only=True, state_schema=resolved.state_schema, sink_errors=True
+        resolved.database, read_only=True, state_schema=resolved.state_schema
     )
     try:
         with engine.connect() as connection:

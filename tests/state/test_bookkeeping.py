@@ -135,7 +135,7 @@ def test_an_error_that_is_not_an_unavailable_database_is_not_tried_again(engine:
 
 def test_a_real_lock_is_waited_for_only_as_long_as_the_budget_not_the_busy_timeout(tmp_path: Path) -> None:
     database = tmp_path / "sync.db"
-    engine = open_database(f"sqlite:///{database}?timeout=30")
+    engine = open_database(f"sqlite:///{database}?timeout=30", sink_errors=False)
     with engine.begin() as connection:
         connection.execute(text("CREATE TABLE t (x INTEGER)"))
     locker = sqlite3.connect(database, isolation_level=None)
