@@ -342,7 +342,9 @@ def listed_fanout_config(database_url: str, api: SampleApi, retry: dict[str, Any
     child["auth"] = {"type": "bearer", "token": "{entity.token}"}
     pipeline["retry"] = retry
     accounts = [f"acc-{number}" for number in range(3)]
-    api.accounts.set_directory([{"account_id": item, "token": api.accounts.token_for(item)} for item in accounts])
+    api.accounts.set_directory(
+        [{"account_id": item, "token": api.accounts.token_for(item)} for item in accounts]
+    )
     return config
 
 
@@ -360,12 +362,15 @@ def test_an_entity_listing_that_fails_once_with_503_is_retried_and_the_fanout_su
 
     assert listing_requests(api) == [503, 200]
     assert result.status is RunStatus.SUCCEEDED, result.error
-    assert [(e.id, e.status) for e in result.entities] == [(f"acc-{n}", EntityStatus.SUCCESS) for n in range(3)]
+    outcomes = [(entity.id, entity.status) for entity in result.entities]
+    assert outcomes == [(f"acc-{n}", EntityStatus.SUCCESS) for n in range(3)]
     expected = {t["transaction_id"] for n in range(3) for t in api.accounts.transactions(f"acc-{n}")}
     assert set(synced(sqlite_url)) == expected
 
 
-def test_the_entity_listing_follows_the_fanout_pipelines_retry_settings(api: SampleApi, sqlite_url: str) -> None:
+def test_the_entity_listing_follows_the_fanout_pipelines_retry_settings(
+    api: SampleApi, sqlite_url: str
+) -> None:
     config = listed_fanout_config(sqlite_url, api, {"max_attempts": 1})
     api.settings.faults = FailNth({1: "server_error"}, options=FaultOptions(server_error_statuses=(503,)))
 

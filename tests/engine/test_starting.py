@@ -96,7 +96,9 @@ def test_a_source_without_incremental_sends_no_watermark() -> None:
 
 
 def test_an_unfinished_pass_with_other_settings_is_refused_naming_what_changed() -> None:
-    stored = unfinished(fingerprint="page_number:1000:1|https://api.test/items", settings={"page_size": "1000"})
+    stored = unfinished(
+        fingerprint="page_number:1000:1|https://api.test/items", settings={"page_size": "1000"}
+    )
     now_200 = PassIdentity(IDENTITY.fingerprint, {"page_size": "200"}, 1)
 
     with pytest.raises(CheckpointError) as refused:
@@ -110,7 +112,7 @@ def test_a_checkpoint_from_before_settings_were_kept_is_explained_from_its_finge
     stored = unfinished(fingerprint="python:pkg.old:records", settings={})
     now = PassIdentity("python:pkg.module:records", {"function": "pkg.module:records"})
 
-    with pytest.raises(CheckpointError, match="function pkg.old:records then, pkg.module:records now"):
+    with pytest.raises(CheckpointError, match=r"function pkg\.old:records then, pkg\.module:records now"):
         start(stored, identity=now)
 
 
