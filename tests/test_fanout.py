@@ -18,6 +18,7 @@ import batchsync
 from batchsync.cli import app
 from batchsync.models import EntityStatus, RunStatus
 from batchsync.sampleapi import SampleApi
+from batchsync.sampleapi.faults import FailNth, FaultOptions
 from syncsupport import execute, fetch_all, write_config
 
 runner = CliRunner(env={"COLUMNS": "250"})
@@ -320,3 +321,60 @@ def test_concurrent_children_creating_the_destination_table_at_once_all_succeed_
     assert not [error for error in errors if "cannot create or update table" in error], errors
     assert [e.status for e in result.entities].count(EntityStatus.SUCCESS) == 30
     assert set(synced(postgres_url)) == expected_transactions(api)
+
+
+def listed_fanout_config(database_url: str, api: SampleApi, retry: dict[str, Any]) -> dict[str, Any]:
+    """A fan-out whose entities are the accounts `GET /accounts` lists, one child sync each."""
+    config = fanout_config(database_url, api)
+    pipeline = config["pipelines"]["bank_sync"]
+    pipeline["source"]["entities"] = {
+        "api": {
+            "base_url": api.url,
+            "path": "/accounts",
+            "records_path": "accounts",
+            "paginator": {"type": "page_number", "has_more_path": "page_context.has_more_page"},
+        },
+        "id_field": "account_id",
+    }
+    del pipeline["source"]["children"]
+    child = pipeline["source"]["child_source"]
+    child["path"] = "/accounts/{entity.account_id}/transactions"
+    child["auth"] = {"type": "bearer", "token": "{entity.token}"}
+    pipeline["retry"] = retry
+    accounts = [f"acc-{number}" for number in range(3)]
+    api.accounts.set_directory(
+        [{"account_id": item, "token": api.accounts.token_for(item)} for item in accounts]
+    )
+    return config
+
+
+def listing_requests(api: SampleApi) -> list[int]:
+    return [request.status for request in api.requests if request.path == "/accounts"]
+
+
+def test_an_entity_listing_that_fails_once_with_503_is_retried_and_the_fanout_succeeds(
+    api: SampleApi, sqlite_url: str
+) -> None:
+    config = listed_fanout_config(sqlite_url, api, {"max_attempts": 2, "backoff": 0, "retry_on": [503]})
+    api.settings.faults = FailNth({1: "server_error"}, options=FaultOptions(server_error_statuses=(503,)))
+
+    result = batchsync.run("bank_sync", config)
+
+    assert listing_requests(api) == [503, 200]
+    assert result.status is RunStatus.SUCCEEDED, result.error
+    outcomes = [(entity.id, entity.status) for entity in result.entities]
+    assert outcomes == [(f"acc-{n}", EntityStatus.SUCCESS) for n in range(3)]
+    expected = {t["transaction_id"] for n in range(3) for t in api.accounts.transactions(f"acc-{n}")}
+    assert set(synced(sqlite_url)) == expected
+
+
+def test_the_entity_listing_follows_the_fanout_pipelines_retry_settings(
+    api: SampleApi, sqlite_url: str
+) -> None:
+    config = listed_fanout_config(sqlite_url, api, {"max_attempts": 1})
+    api.settings.faults = FailNth({1: "server_error"}, options=FaultOptions(server_error_statuses=(503,)))
+
+    with pytest.raises(batchsync.TransientHttpError, match="503"):
+        batchsync.run("bank_sync", config)
+
+    assert listing_requests(api) == [503], "max_attempts: 1 means the listing is not tried again"

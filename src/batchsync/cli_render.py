@@ -19,7 +19,7 @@ from rich.text import Text
 
 from batchsync import engine
 from batchsync.cli_tables import Column, compact_time, fitted_table
-from batchsync.config import LookupSourceConfig, PythonSourceConfig, RestSourceConfig, SourceConfig
+from batchsync.config import SourceConfig
 from batchsync.models import RunResult, RunStatus
 from batchsync.operations import PipelineStats, PipelineStatus
 
@@ -202,14 +202,7 @@ def _shorten(text: str, length: int) -> str:
 
 def describe_source(source: SourceConfig) -> tuple[str, str]:
     """Where a source reads from, and what kind of sync it is, for tables."""
-    if isinstance(source, RestSourceConfig):
-        return source.base_url + source.path, source.paginator.type if source.paginator else "single page"
-    if isinstance(source, LookupSourceConfig):
-        return source.base_url + source.path, f"lookup of {source.keys.table}.{source.keys.column}"
-    if isinstance(source, PythonSourceConfig):
-        return source.function, "python"
-    origin = source.entities.table or "an API list"
-    return f"entities from {origin}", "fan-out"
+    return source.describe()
 
 
 def render_entities(console: Console, result: RunResult) -> None:

@@ -28,7 +28,7 @@ from sqlalchemy import (
     type_coerce,
 )
 
-from batchsync.config import Config, DestinationConfig, FanoutSourceConfig, load_config, parse_config
+from batchsync.config import Config, DestinationConfig, load_config, parse_config
 from batchsync.database import open_database
 from batchsync.engine import ProgressCallback, RunOptions, run_pipeline, run_targeted
 from batchsync.errors import ConfigError
@@ -84,8 +84,7 @@ def run(
         params=dict(params or {}),
     )
     resolved = resolve_config(config, [name])
-    source = resolved.pipeline(name).source
-    if isinstance(source, FanoutSourceConfig):
+    if resolved.pipeline(name).source.as_fanout() is not None:
         return run_fanout(resolved, name, options, only=only, stop=stop, on_progress=on_progress)
     if only:
         return run_targeted(resolved, name, options, ids=only, stop=stop)
@@ -186,7 +185,7 @@ def _status_of(engine: Engine, config: Config, name: str) -> PipelineStatus:
         last_synced_at=targeted_at or checkpoint.last_synced_at,
         table_rows=rows,
         last_run=last_run,
-        pass_unit="entities" if isinstance(pipeline.source, FanoutSourceConfig) else "records",
+        pass_unit=pipeline.source.pass_unit,
     )
 
 

@@ -4,7 +4,7 @@ and the `rest` source that combines them."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     Field,
@@ -14,8 +14,12 @@ from pydantic import (
     model_validator,
 )
 
-from batchsync.config.base import Model, check_path
+from batchsync.config.base import SECRET_PARAM, Model, check_path
 from batchsync.config.rules import Rule
+from batchsync.redaction import basic_token
+
+if TYPE_CHECKING:
+    from batchsync.config.sources import FanoutSourceConfig
 
 # --- paginators ---------------------------------------------------------------------------------------
 
@@ -252,6 +256,24 @@ class HttpEndpointConfig(Model):
             for name, value in self.params.items()
         }
 
+    def secret_values(self) -> set[str]:
+        """Every value that must never be printed: credentials and secret-looking params and headers."""
+        secrets: set[str] = set()
+        if self.auth is not None:
+            for value in self.auth.__dict__.values():
+                if isinstance(value, SecretStr):
+                    secrets.add(value.get_secret_value())
+            if isinstance(self.auth, BasicAuthConfig):
+                # An echoed `Authorization: Basic …` header shows the pair only as base64.
+                secrets.add(basic_token(self.auth.username, self.auth.password.get_secret_value()))
+        for name, value in self.query_params().items():
+            if SECRET_PARAM.search(name):
+                secrets.add(value)
+        for name, value in self.headers.items():
+            if SECRET_PARAM.search(name) or name.lower() == "authorization":
+                secrets.add(value)
+        return {secret for secret in secrets if secret}
+
 
 class RestSourceConfig(HttpEndpointConfig):
     type: Literal["rest"]
@@ -271,6 +293,25 @@ class RestSourceConfig(HttpEndpointConfig):
     cannot filter itself: the others are counted as filtered, and a row they left from before is kept."""
 
     _paths = field_validator("records_path", "item_record_path")(check_path)
+
+    # What the rest of batchsync asks of any source (PythonSourceConfig, LookupSourceConfig and
+    # FanoutSourceConfig answer the same), so no caller has to test which kind it holds.
+    pass_unit: ClassVar[str] = "records"
+    """What a pass counts: records, or a fan-out's entities."""
+    has_one_collection: ClassVar[bool] = True
+    """A complete pass sees one whole collection, so rows it did not see are missing (on_missing)."""
+
+    def refreshed_key(self) -> tuple[str, str] | None:
+        """The table and key column a lookup refreshes in place; None for a source that brings rows."""
+        return None
+
+    def describe(self) -> tuple[str, str]:
+        """Where the source reads from, and what kind of sync it is, for tables."""
+        return self.base_url + self.path, self.paginator.type if self.paginator else "single page"
+
+    def as_fanout(self) -> FanoutSourceConfig | None:
+        """The fan-out's config when this source is a fan-out (one child sync per entity), else None."""
+        return None
 
     @field_validator("item_path")
     @classmethod

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, PositiveInt, SecretStr, field_validator, model_validator
+from pydantic import Field, PositiveInt, field_validator, model_validator
 
-from batchsync.config.base import SECRET_PARAM, Model, check_path
+from batchsync.config.base import Model, check_path
 from batchsync.config.http import (
-    BasicAuthConfig,
     RateLimitConfig,
     RestSourceConfig,
     RetryConfig,
@@ -24,7 +23,6 @@ from batchsync.config.names import (
 )
 from batchsync.config.sources import FanoutSourceConfig, LookupSourceConfig, PythonSourceConfig
 from batchsync.errors import ConfigError
-from batchsync.redaction import basic_token
 
 DEFAULT_DATABASE_URL = "sqlite:///batchsync.db"
 
@@ -90,65 +88,32 @@ class PipelineConfig(Model):
     @model_validator(mode="after")
     def _key_fits_the_source(self) -> PipelineConfig:
         destination = self.destination
-        if isinstance(self.source, LookupSourceConfig):
-            keys = self.source.keys
-            if (destination.table, destination.primary_key) != (keys.table, keys.column):
+        refreshed = self.source.refreshed_key()
+        if refreshed is not None:
+            table, key = refreshed
+            if (destination.table, destination.primary_key) != refreshed:
                 raise ValueError(
                     "a lookup refreshes rows in place: destination.table and primary_key must be "
-                    f"keys.table and keys.column ({keys.table}.{keys.column})"
+                    f"keys.table and keys.column ({table}.{key})"
                 )
             if destination.primary_key.lower() in {name.lower() for name in destination.columns}:
                 raise ValueError(
                     f"primary_key {destination.primary_key!r} is the lookup key, not a column to set"
                 )
-        if destination.on_missing != "keep" and isinstance(
-            self.source, LookupSourceConfig | FanoutSourceConfig
-        ):
+        if destination.on_missing != "keep" and not self.source.has_one_collection:
             raise ValueError(
                 f"destination.on_missing: {destination.on_missing} needs a complete pass over one "
                 f"collection; a {self.source.type} pipeline has none (leave it at keep)"
             )
-        if (
-            not isinstance(self.source, LookupSourceConfig)
-            and destination.primary_key not in destination.columns
-        ):
+        if refreshed is None and destination.primary_key not in destination.columns:
             raise ValueError(
                 f"destination.primary_key {destination.primary_key!r} must be one of destination.columns"
             )
         return self
 
-    @property
-    def rest_source(self) -> RestSourceConfig:
-        """The source, for code paths that only run for `rest` pipelines."""
-        if not isinstance(self.source, RestSourceConfig):
-            raise ConfigError(f"this needs a rest source, not {self.source.type}")
-        return self.source
-
     def secret_values(self) -> set[str]:
         """Every value that must never be printed: credentials and secret-looking query params."""
-        return (
-            http_secret_values(self.source)
-            if isinstance(self.source, RestSourceConfig | LookupSourceConfig)
-            else set()
-        )
-
-
-def http_secret_values(source: RestSourceConfig | LookupSourceConfig) -> set[str]:
-    secrets: set[str] = set()
-    if source.auth is not None:
-        for value in source.auth.__dict__.values():
-            if isinstance(value, SecretStr):
-                secrets.add(value.get_secret_value())
-        if isinstance(source.auth, BasicAuthConfig):
-            # An echoed `Authorization: Basic …` header shows the pair only as base64.
-            secrets.add(basic_token(source.auth.username, source.auth.password.get_secret_value()))
-    for name, value in source.query_params().items():
-        if SECRET_PARAM.search(name):
-            secrets.add(value)
-    for name, value in source.headers.items():
-        if SECRET_PARAM.search(name) or name.lower() == "authorization":
-            secrets.add(value)
-    return {secret for secret in secrets if secret}
+        return self.source.secret_values()
 
 
 class Config(Model):

@@ -6,7 +6,7 @@ Filters on local tables (`where:`) are data, never SQL text: each becomes a boun
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, PositiveInt, field_validator, model_validator
 
@@ -81,6 +81,23 @@ class PythonSourceConfig(Model):
     options: dict[str, Any] = Field(default_factory=dict)
     page_size: PositiveInt = 1000
 
+    # The questions every source answers (see RestSourceConfig).
+    pass_unit: ClassVar[str] = "records"
+    has_one_collection: ClassVar[bool] = True
+
+    def refreshed_key(self) -> tuple[str, str] | None:
+        return None
+
+    def describe(self) -> tuple[str, str]:
+        return self.function, "python"
+
+    def as_fanout(self) -> FanoutSourceConfig | None:
+        return None
+
+    def secret_values(self) -> set[str]:
+        """None: the function's options are the user's code's business."""
+        return set()
+
     @field_validator("function")
     @classmethod
     def _function_reference(cls, function: str) -> str:
@@ -121,6 +138,20 @@ class LookupSourceConfig(HttpEndpointConfig):
     records_path: str | None = None
 
     _paths = field_validator("match_on", "records_path")(check_path)
+
+    # The questions every source answers (see RestSourceConfig).
+    pass_unit: ClassVar[str] = "records"
+    has_one_collection: ClassVar[bool] = False
+
+    def refreshed_key(self) -> tuple[str, str] | None:
+        """A lookup refreshes rows in place: those of keys.table, by keys.column."""
+        return self.keys.table, self.keys.column
+
+    def describe(self) -> tuple[str, str]:
+        return self.base_url + self.path, f"lookup of {self.keys.table}.{self.keys.column}"
+
+    def as_fanout(self) -> FanoutSourceConfig | None:
+        return None
 
 
 class EntitiesConfig(Model):
@@ -167,6 +198,23 @@ class FanoutSourceConfig(Model):
     child_source: dict[str, Any]
     """A `rest` source whose strings may use {entity.FIELD} and {child.FIELD}."""
     concurrency: PositiveInt = 1
+
+    # The questions every source answers (see RestSourceConfig).
+    pass_unit: ClassVar[str] = "entities"
+    has_one_collection: ClassVar[bool] = False
+
+    def refreshed_key(self) -> tuple[str, str] | None:
+        return None
+
+    def describe(self) -> tuple[str, str]:
+        return f"entities from {self.entities.table or 'an API list'}", "fan-out"
+
+    def as_fanout(self) -> FanoutSourceConfig | None:
+        return self
+
+    def secret_values(self) -> set[str]:
+        """None of its own: each child sync's source is rendered, and redacted, when it runs."""
+        return set()
 
     @field_validator("child_source")
     @classmethod

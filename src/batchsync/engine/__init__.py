@@ -1,11 +1,22 @@
-"""The sync engine: runs one pipeline pass by pass, committing each batch together with its checkpoint.
+"""The sync engine: runs one unit of work pass by pass, committing each batch together with its checkpoint.
 
-`run.py` drives a run (where to start, passes, the result), `walk.py` pages through one pass, `batches.py`
-commits one batch (rows, dead letters, checkpoint: one transaction), `fetcher.py` fetches the next page
-while the current one is written.
+`unit.py` is a unit of work as a value (one pass of one pipeline or fan-out child, from its checkpoint),
+`run.py` runs one (prepare, write its batches, the result), `plans/` holds what differs per kind of
+source, `starting.py` decides where a pass starts, `passes.py` and `walk.py` page through a pull's pass,
+`batches.py` commits one batch (rows, dead letters, checkpoint: one transaction), `fetcher.py` fetches
+the next page while the current one is written.
 """
 
 from batchsync.engine.options import Progress, ProgressCallback, RunOptions
-from batchsync.engine.run import run_pipeline, run_targeted
+from batchsync.engine.run import run_pipeline, run_targeted, run_unit
+from batchsync.engine.unit import WorkUnit
 
-__all__ = ["Progress", "ProgressCallback", "RunOptions", "run_pipeline", "run_targeted"]
+__all__ = [
+    "Progress",
+    "ProgressCallback",
+    "RunOptions",
+    "WorkUnit",
+    "run_pipeline",
+    "run_targeted",
+    "run_unit",
+]

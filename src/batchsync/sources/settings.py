@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 
-from batchsync.config import PageNumberPaginatorConfig, PipelineConfig, RestSourceConfig, SourceConfig
+from batchsync.config import PageNumberPaginatorConfig, RestSourceConfig, SourceConfig
 from batchsync.config.base import SECRET_PARAM
 from batchsync.errors import ConfigError
 from batchsync.sources.paginators import make_paginator
@@ -41,17 +41,12 @@ _CONFIG_FIELDS = {
 }
 
 
-def with_params(pipeline: PipelineConfig, params: Mapping[str, str]) -> PipelineConfig:
-    """`pipeline` with this run's `--param`s over its source's `params`. Raises ConfigError for a source
-    that is not `rest`, or for a parameter batchsync sets itself on every request (the page, the page
-    size, the watermark): an override of those would be silently undone."""
+def with_params(source: RestSourceConfig, params: Mapping[str, str]) -> RestSourceConfig:
+    """`source` with this run's `--param`s over its `params`. Raises ConfigError for a parameter
+    batchsync sets itself on every request (the page, the page size, the watermark): an override of
+    those would be silently undone. (Other kinds of source refuse `--param` where their plan is made.)"""
     if not params:
-        return pipeline
-    source = pipeline.source
-    if not isinstance(source, RestSourceConfig):
-        raise ConfigError(
-            f"--param applies to rest sources (and a fan-out's child syncs), not to {source.type}"
-        )
+        return source
     own = _params_set_by_batchsync(source)
     for name in params:
         if name in own:
@@ -59,8 +54,7 @@ def with_params(pipeline: PipelineConfig, params: Mapping[str, str]) -> Pipeline
                 f"--param {name}: batchsync sets {name} itself on every request ({own[name]}); "
                 "--batch-size sets the page size"
             )
-    overridden = source.model_copy(update={"params": {**source.params, **params}})
-    return pipeline.model_copy(update={"source": overridden})
+    return source.model_copy(update={"params": {**source.params, **params}})
 
 
 def _params_set_by_batchsync(source: RestSourceConfig) -> dict[str, str]:

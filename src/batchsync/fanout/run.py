@@ -1,10 +1,7 @@
-"""Fan-out: one child sync per eligible entity (e.g. per active, non-demo user with auto-sync providers).
-
-Entities come from a local table or an API list; declared rules decide who is eligible, and an entity
-with nothing to sync is skipped with a reason, never counted as a failure. Each eligible entity's
-children are synced one after another with their own checkpoints (`pipeline/entity/child`); entities run
-one at a time or up to `concurrency` at once, and one entity's failure never stops the others. The
-parent checkpoint lists the entities done, so an interrupted fan-out resumes with the rest.
+"""One fan-out run: decide who is synced, then run each eligible entity's children as units of work
+(engine.run.run_unit), one entity at a time or up to `concurrency` at once, under the fan-out's lease
+and in its one row of `batchsync_runs`. The fan-out's checkpoint lists the entities done, so an
+interrupted fan-out resumes with the rest; one entity's failure never stops the others.
 """
 
 from __future__ import annotations
@@ -18,30 +15,18 @@ import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
 
-import httpx
-from pydantic import ValidationError
-from sqlalchemy import Engine, MetaData, Table, select
+from sqlalchemy import Engine
 
-from batchsync.config import (
-    ChildrenConfig,
-    Config,
-    EntitiesConfig,
-    FanoutSourceConfig,
-    PipelineConfig,
-    RestSourceConfig,
-    Rule,
-    render_template,
-)
-from batchsync.config.pipeline import http_secret_values
-from batchsync.database import database_errors, open_database
+from batchsync.config import Config
+from batchsync.database import open_database
 from batchsync.engine.ending import end_run, release_after_crash
 from batchsync.engine.options import Progress, ProgressCallback, RunOptions
-from batchsync.engine.run import PipelineRun
+from batchsync.engine.run import run_unit
 from batchsync.errors import BatchsyncError, ConfigError, DatabaseCallError, SinkError
-from batchsync.http.auth import build_auth
-from batchsync.http.client import HttpClient
+from batchsync.fanout.children import child_unit
+from batchsync.fanout.entities import Decision, decide, list_entities
+from batchsync.fanout.summary import FanoutTotals, dry_entity, fanout_result
 from batchsync.logs import run_context
 from batchsync.models import (
     Checkpoint,
@@ -53,27 +38,11 @@ from batchsync.models import (
     RunStatus,
     WriteCounts,
 )
-from batchsync.paths import MISSING, DottedPath
-from batchsync.redaction import Redactor
-from batchsync.rules import first_failing
-from batchsync.sinks.where import where_clause
-from batchsync.sources.pull import PullSource
 from batchsync.state import checkpoints, runs
 from batchsync.state.leases import Lease
 from batchsync.state.tables import ensure_state_tables
 
 log = logging.getLogger("batchsync.fanout")
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Decision:
-    """Whether an entity is synced, which of its children, or why it is skipped."""
-
-    entity: JSONObject
-    id: str
-    label: str | None
-    children: list[tuple[str, JSONObject]]
-    skip_reason: str | None = None
 
 
 def run_fanout(
@@ -106,12 +75,13 @@ class FanoutRun:
         on_progress: ProgressCallback | None = None,
     ) -> None:
         pipeline = config.pipeline(name)
-        if not isinstance(pipeline.source, FanoutSourceConfig):
+        source = pipeline.source.as_fanout()
+        if source is None:
             raise ConfigError(f"{name} is not a fan-out pipeline")
         self.config = config
         self.name = name
         self.pipeline = pipeline
-        self.source: FanoutSourceConfig = pipeline.source
+        self.source = source
         self.options = options
         self.run_id = run_id
         self.only = {item.strip() for item in only if item.strip()}
@@ -132,20 +102,18 @@ class FanoutRun:
     def execute(self) -> RunResult:
         started_at = datetime.now(UTC)
         engine = open_database(
-            self.config.database,
-            read_only=self.options.dry_run,
-            state_schema=self.config.state_schema,
-            sink_errors=True,
+            self.config.database, read_only=self.options.dry_run, state_schema=self.config.state_schema
         )
         try:
             if not self.options.dry_run:
                 ensure_state_tables(engine)
-            decisions = [self._decide(engine, entity) for entity in self._entities(engine)]
+            entities = list_entities(engine, self.config, self.name, self.pipeline, self.source)
+            decisions = [decide(engine, self.source, entity) for entity in entities]
             if self.only:
                 self.unknown = sorted(self.only - {decision.id for decision in decisions})
                 decisions = [decision for decision in decisions if decision.id in self.only]
             if self.options.dry_run:
-                return self._result(started_at, [self._dry(decision) for decision in decisions], None)
+                return self._result(started_at, [dry_entity(decision) for decision in decisions], None)
             lease = Lease(engine, self.name, self.run_id, self.pipeline.lease_seconds)
             lease.acquire(started_at)
             try:
@@ -169,70 +137,6 @@ class FanoutRun:
         if is_complete and not self.only:
             self._save(engine, checkpoint, done, is_complete=True)
         return self._result(started_at, results, None if is_complete else "interrupted")
-
-    # --- who, and whether -------------------------------------------------------------------------------
-
-    def _entities(self, engine: Engine) -> list[JSONObject]:
-        entities = self.source.entities
-        if entities.table is not None:
-            return _rows(engine, entities.table, entities.where, order_by=entities.id_field)
-        return self._entities_from_api(entities)
-
-    def _entities_from_api(self, entities: EntitiesConfig) -> list[JSONObject]:
-        assert entities.api is not None
-        try:
-            source = RestSourceConfig.model_validate({"type": "rest", **entities.api})
-        except ValidationError as exc:
-            raise ConfigError(f"pipelines.{self.name}.source.entities.api: {exc}") from exc
-        redactor = Redactor(self.config.env_secrets | http_secret_values(source))
-        with httpx.Client() as token_client:
-            auth = build_auth(source.auth, token_client, redactor)
-            with HttpClient(
-                source.base_url,
-                headers=source.headers,
-                auth=auth,
-                redactor=redactor,
-                allowed_hosts=source.allowed_hosts,
-            ) as client:
-                pages = PullSource(source, client)
-                records: list[JSONObject] = []
-                cursor = pages.first_cursor()
-                while True:
-                    page = pages.fetch_page(cursor)
-                    records.extend(page.records)
-                    cursor = pages.next_cursor(page, cursor)
-                    if cursor is None:
-                        return records
-
-    def _decide(self, engine: Engine, entity: JSONObject) -> Decision:
-        entities = self.source.entities
-        entity_id = _field(entity, entities.id_field)
-        label = _field(entity, entities.label_field) if entities.label_field else None
-        failed = _first_failing(entities.rules, entity)
-        if failed is not None:
-            return Decision(entity, entity_id, label, [], skip_reason=failed)
-        children_config = self.source.children
-        if children_config is None:
-            return Decision(entity, entity_id, label, [(entity_id, {})])
-        children = self._children(engine, children_config, entity_id)
-        if not children:
-            return Decision(entity, entity_id, label, [], skip_reason=f"no {children_config.table}")
-        eligible, reasons = [], []
-        for child in children:
-            reason = _first_failing(children_config.rules, child)
-            if reason is None:
-                eligible.append((_field(child, children_config.id_field), child))
-            else:
-                reasons.append(reason)
-        if not eligible:
-            return Decision(
-                entity, entity_id, label, [], skip_reason=f"no eligible {children_config.table}: {reasons[0]}"
-            )
-        return Decision(entity, entity_id, label, eligible)
-
-    def _children(self, engine: Engine, children: ChildrenConfig, entity_id: str) -> list[JSONObject]:
-        rows = _rows(engine, children.table, children.where, order_by=children.id_field)
-        return [row for row in rows if str(row.get(children.entity_column)) == entity_id]
 
     # --- syncing ------------------------------------------------------------------------------------------
 
@@ -282,11 +186,7 @@ class FanoutRun:
             if result.status is RunStatus.CANCELLED:
                 return None
             counts += result.counts
-            with self._lock:
-                self.failures.extend(result.failures)
-                self.api_calls += result.api_calls
-                self.pages += result.pages
-                self.committed_batches += result.committed_batches
+            self._add_child(result)
             if result.status not in (RunStatus.SUCCEEDED, RunStatus.PARTIAL):
                 errors.append(f"{child_id}: {result.error or result.status.value}")
         duration = time.monotonic() - started
@@ -303,31 +203,25 @@ class FanoutRun:
         )
 
     def _sync_child(self, decision: Decision, child_id: str, child: JSONObject) -> RunResult:
-        fields = {"entity": decision.entity, "child": child}
-        try:
-            rendered = render_template({"type": "rest", **self.source.child_source}, fields)
-            source = RestSourceConfig.model_validate(rendered)
-        except (ValueError, ValidationError) as exc:
-            raise ConfigError(f"child_source for entity {decision.id}: {exc}") from exc
-        pipeline = PipelineConfig.model_validate(
-            {
-                **self.pipeline.model_dump(by_alias=True, exclude={"source"}),
-                "source": source.model_dump(by_alias=True),
-            }
-        )
-        state_key = f"{self.name}/{decision.id}/{child_id}"
-        run = PipelineRun(
+        unit = child_unit(
             self.config,
             self.name,
-            self.options,
-            self.stop,
-            functools.partial(self._child_progressed, state_key),
-            pipeline=pipeline,
-            state_key=state_key,
-            record_run=False,
+            self.pipeline,
+            self.source,
+            decision,
+            (child_id, child),
             run_id=self.run_id,
+            options=self.options,
         )
-        return run.execute()
+        progressed = functools.partial(self._child_progressed, unit.state_key)
+        return run_unit(unit, stop=self.stop, on_progress=progressed)
+
+    def _add_child(self, result: RunResult) -> None:
+        with self._lock:
+            self.failures.extend(result.failures)
+            self.api_calls += result.api_calls
+            self.pages += result.pages
+            self.committed_batches += result.committed_batches
 
     # --- progress and results -----------------------------------------------------------------------
 
@@ -387,101 +281,19 @@ class FanoutRun:
             raise SinkError(f"cannot save the fan-out's progress: {exc.reason}") from exc
         self.committed_batches += 1
 
-    def _dry(self, decision: Decision) -> EntityResult:
-        if decision.skip_reason is not None:
-            return EntityResult(
-                decision.id, decision.label, EntityStatus.SKIPPED, reason=decision.skip_reason
-            )
-        names = ", ".join(child_id for child_id, _ in decision.children)
-        return EntityResult(
-            decision.id,
-            decision.label,
-            EntityStatus.WOULD_SYNC,
-            reason=f"{len(decision.children)} to sync: {names}",
-            children=len(decision.children),
-        )
-
     def _result(
         self, started_at: datetime, results: list[EntityResult], interruption: str | None
     ) -> RunResult:
-        statuses = [result.status for result in results]
-        successful = statuses.count(EntityStatus.SUCCESS)
-        failed = statuses.count(EntityStatus.FAILED)
-        skipped = statuses.count(EntityStatus.SKIPPED)
-        counts = WriteCounts()
-        for result in results:
-            counts += result.counts
-        if interruption:
-            status = RunStatus.CANCELLED
-        elif not results or (failed and not successful and not skipped):
-            status = RunStatus.FAILED
-        elif failed or self.failures:  # an entity failed, or some of the records it synced did
-            status = RunStatus.PARTIAL
-        else:
-            status = RunStatus.SUCCEEDED
-        verb = "Bulk sync dry run" if self.options.dry_run else "Bulk sync completed"
-        if interruption:
-            verb = "Bulk sync interrupted"
-        if self.options.dry_run:
-            would = statuses.count(EntityStatus.WOULD_SYNC)
-            message = f"{verb}: {would} would be synced, {skipped} skipped"
-        else:
-            message = f"{verb}: {successful} successful, {failed} failed, {skipped} skipped"
-        if not results:
-            message = "no entities to sync" + (f" ({self._unknown_ids()})" if self.unknown else "")
-        return RunResult(
+        totals = FanoutTotals(
             run_id=self.run_id,
             pipeline=self.name,
-            trigger=self.options.trigger,
-            status=status,
-            started_at=started_at,
-            finished_at=datetime.now(UTC),
+            options=self.options,
             api_calls=self.api_calls,
             pages=self.pages,
-            counts=counts,
-            is_pass_complete=interruption is None,
-            dry_run=self.options.dry_run,
-            error=interruption if interruption else (message if not results else None),
-            entities=tuple(results),
-            message=message,
-            failures=tuple(self.failures),
-            warnings=(self._unknown_ids(),) if self.unknown and results else (),
-            only=tuple(sorted(self.only)),
             committed_batches=self.committed_batches,
+            failures=self.failures,
+            only=sorted(self.only),
+            unknown=self.unknown,
+            entities=self.source.entities,
         )
-
-    def _unknown_ids(self) -> str:
-        """`--only nobody: no entity has that id (in table users, by id)`: which ids did nothing, and why."""
-        entities = self.source.entities
-        origin = f"table {entities.table}" if entities.table else "the entities the API lists"
-        ids = ", ".join(self.unknown)
-        verb = "has that id" if len(self.unknown) == 1 else "has these ids"
-        return f"--only {ids}: no entity {verb} (in {origin}, by {entities.id_field})"
-
-
-def _rows(engine: Engine, name: str, where: dict[str, Any], *, order_by: str) -> list[JSONObject]:
-    try:
-        with database_errors():  # a missing table is reflection's own error, not the database's
-            table = Table(name, MetaData(), autoload_with=engine)
-    except DatabaseCallError as exc:
-        raise ConfigError(f"table {name} cannot be read: {exc.reason}") from exc
-    if order_by not in table.c:
-        raise ConfigError(f"table {name} has no column {order_by!r}")
-    query = select(table).where(where_clause(table, where)).order_by(table.c[order_by])
-    with engine.connect() as connection:
-        return [
-            {str(key): value for key, value in row.items()} for row in connection.execute(query).mappings()
-        ]
-
-
-def _field(record: JSONObject, path: str | None) -> str:
-    value = DottedPath.parse(path).get(record) if path else MISSING
-    if value is MISSING or value is None:
-        raise ConfigError(f"an entity has no {path!r} field")
-    return str(value)
-
-
-def _first_failing(rules: list[Rule], record: JSONObject) -> str | None:
-    """The skip reason of the first rule the record fails, or None when it passes them all."""
-    failure = first_failing(rules, record)
-    return None if failure is None else failure.reason
+        return fanout_result(totals, started_at, results, interruption)

@@ -1,0 +1,186 @@
+"""How a pull run's batches are written: pass by pass through the source's pages (PassWalker), each batch
+committed with its checkpoint (BatchWriter), or just the `--only` records of a targeted sync.
+
+Used by the plans of sources that bring records (rest, python); a lookup's plan writes through its own
+refresher. This is the one place a BatchWriter is made, so what a batch write needs is decided here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Protocol
+
+from sqlalchemy import Connection
+
+from batchsync.config import IncrementalConfig, Rule
+from batchsync.engine.batches import BatchItem, BatchWriter, FilteredRecord
+from batchsync.engine.options import Progress
+from batchsync.engine.plans.base import BatchContext, PassOutcome
+from batchsync.engine.records import RecordRouter
+from batchsync.engine.starting import PassIdentity, new_pass
+from batchsync.engine.walk import PassWalker
+from batchsync.http.client import HttpClient
+from batchsync.models import Checkpoint, DriftReport, JSONObject, RecordFailure, WriteCounts
+from batchsync.sinks import make_sink
+from batchsync.sinks.mapping import RowMapper
+from batchsync.sources.base import PagedSource
+from batchsync.sources.drift import drift_warning
+from batchsync.sources.incremental import Incremental
+from batchsync.state.deadletters import DeadLetter
+
+log = logging.getLogger("batchsync.engine")
+
+
+class PullSourcePlan(Protocol):
+    """What the plan of a source that brings records tells its write path."""
+
+    @property
+    def incremental(self) -> IncrementalConfig | None: ...
+
+    @property
+    def record_filter(self) -> list[Rule]: ...
+
+    def identity(self) -> PassIdentity: ...
+
+    def paged_source(self, client: HttpClient, checkpoint: Checkpoint) -> PagedSource:
+        """The source's pages for a pass at `checkpoint` (its watermark picks what an incremental asks)."""
+        ...
+
+    def fetch_by_ids(
+        self, client: HttpClient, ids: Sequence[str], key_path: str
+    ) -> tuple[list[JSONObject], dict[str, str]]:
+        """The records for `ids`, and an error for each that could not be fetched (targeted sync)."""
+        ...
+
+
+class PullBatches:
+    """Writes a pull run's batches and keeps its totals."""
+
+    def __init__(self, plan: PullSourcePlan, context: BatchContext) -> None:
+        self._plan = plan
+        self._context = context
+        pipeline = context.pipeline
+        self._mapper = RowMapper(pipeline.destination)
+        self._fail_on_record_error = pipeline.on_record_error == "fail"
+        unit = context.unit
+        self._writer = BatchWriter(
+            unit.state_key,
+            unit.run_id,
+            make_sink(context.dialect, pipeline.destination),
+            incremental=Incremental(plan.incremental) if plan.incremental else None,
+            redactor=context.redactor,
+            fail_on_record_error=self._fail_on_record_error,
+            dry_run=unit.options.dry_run,
+            has_dead_letters=context.has_dead_letters,
+            table_exists=context.table_exists,
+            on_missing=pipeline.destination.on_missing,
+            dead_letter_key=unit.dead_letter_key,
+            live_record=context.live_record,
+        )
+        self.pages = 0
+
+    @property
+    def counts(self) -> WriteCounts:
+        return self._writer.counts
+
+    @property
+    def failures(self) -> list[RecordFailure]:
+        return self._writer.failures
+
+    @property
+    def deleted(self) -> int:
+        return self._writer.deleted
+
+    @property
+    def batches_committed(self) -> int:
+        return self._writer.batches_committed
+
+    def write(self, connection: Connection, start: Checkpoint) -> PassOutcome:
+        if self._context.unit.only_ids:
+            return PassOutcome(start, warnings=self._sync_ids(connection))
+        return self._walk_passes(connection, start)
+
+    def _walk_passes(self, connection: Connection, start: Checkpoint) -> PassOutcome:
+        """Walk the pass from `start`; with on_drift: repass, walk once more if the collection drifted."""
+        checkpoint, drift = start, DriftReport()
+        warnings: list[str] = []
+        may_repass = self._context.pipeline.on_drift == "repass"
+        while True:
+            source = self._plan.paged_source(self._context.client, checkpoint)
+            walker = self._walker(source)
+            try:
+                final = walker.walk(connection, checkpoint)
+            finally:
+                self.pages += walker.pages
+            if not final.is_complete or not source.is_positional:
+                return PassOutcome(final, drift, warnings)
+            walker.recheck_front()
+            report = walker.drift.report()
+            if not report.is_drift:
+                return PassOutcome(final, drift, warnings)
+            drift = DriftReport(drift.inserted + report.inserted, drift.deleted + report.deleted)
+            warnings.append(drift_warning(report, will_repass=may_repass))
+            log.warning("%s: %s", self._context.unit.name, warnings[-1])
+            if not may_repass:
+                return PassOutcome(final, drift, warnings)
+            may_repass = False
+            checkpoint = new_pass(
+                final, self._plan.identity(), pass_watermark=final.pass_watermark, now=datetime.now(UTC)
+            )
+
+    def _walker(self, source: PagedSource) -> PassWalker:
+        options = self._context.unit.options
+        return PassWalker(
+            source,
+            self._mapper,
+            self._writer,
+            db_batch_size=options.db_batch_size or self._context.pipeline.db_batch_size,
+            redactor=self._context.redactor,
+            fail_on_record_error=self._fail_on_record_error,
+            stop=self._context.stop,
+            on_batch=self._report_progress,
+            record_filter=self._plan.record_filter,
+        )
+
+    def _sync_ids(self, connection: Connection) -> list[str]:
+        """Fetch and write the `--only` records; returns a warning for each the record_filter leaves out."""
+        destination = self._context.pipeline.destination
+        key_path = destination.columns[destination.primary_key].path
+        only_ids = self._context.unit.only_ids
+        redactor = self._context.redactor
+        records, errors = self._plan.fetch_by_ids(self._context.client, only_ids, key_path)
+        self.pages += 1
+        router = RecordRouter(
+            self._mapper,
+            record_filter=self._plan.record_filter,
+            redactor=redactor,
+            fail_on_record_error=self._fail_on_record_error,
+        )
+        batch: list[BatchItem] = [router.route(record) for record in records]
+        batch += [DeadLetter(item, "{}", redactor.redact(error)) for item, error in errors.items()]
+        self._writer.write_only(connection, batch)
+        return [
+            redactor.redact(
+                f"--only {item.row_key}: not synced, the record_filter leaves it out: {item.reason}"
+            )
+            for item in batch
+            if isinstance(item, FilteredRecord)
+        ]
+
+    def _report_progress(self, committed: Checkpoint, pass_pages: int, expected_total: int | None) -> None:
+        on_progress = self._context.on_progress
+        if on_progress is not None:
+            on_progress(
+                Progress(
+                    self.pages + pass_pages,
+                    self._writer.records,
+                    committed.pass_records,
+                    expected_total,
+                    self._writer.counts,
+                    committed.is_complete,
+                )
+            )
+
+

@@ -1,0 +1,104 @@
+"""The plan of a `lookup` source: keys from a local table, sent to an API, answers written back into the
+same rows (engine/lookup.py). Its pass is over keys, in key order; the CLI's `--filter` narrows them.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, Engine
+
+from batchsync.config import IncrementalConfig, LookupSourceConfig, PipelineConfig
+from batchsync.config.http import HttpEndpointConfig
+from batchsync.engine.lookup import LookupRefresher, prepare_lookup_table
+from batchsync.engine.options import Progress, RunOptions
+from batchsync.engine.plans.base import BatchContext, Batches, PassOutcome, refuse_only_ids, refuse_params
+from batchsync.engine.starting import PassIdentity
+from batchsync.models import Checkpoint, RecordFailure, WriteCounts
+
+
+class LookupPlan:
+    """Refreshes the rows of `keys.table` in place."""
+
+    incremental: IncrementalConfig | None = None
+
+    def __init__(self, pipeline: PipelineConfig, source: LookupSourceConfig, options: RunOptions, only: bool):
+        if options.params:
+            raise refuse_params(source.type)
+        if only:
+            raise refuse_only_ids(source.type)
+        self.pipeline = pipeline
+        self.source = source
+        self._options = options
+
+    @property
+    def endpoint(self) -> HttpEndpointConfig:
+        return self.source
+
+    def identity(self) -> PassIdentity:
+        keys = f"{self.source.keys.table}.{self.source.keys.column}"
+        return PassIdentity(f"lookup:{keys}", {"keys": keys})
+
+    def prepare_table(self, engine: Engine, dry_run: bool) -> None:
+        prepare_lookup_table(engine, self.source, self.pipeline.destination, dry_run)
+
+    def batches(self, context: BatchContext) -> Batches:
+        return LookupBatches(self.source, self._options, context)
+
+
+class LookupBatches:
+    """A lookup run's write path: the refresher, and its totals."""
+
+    def __init__(self, source: LookupSourceConfig, options: RunOptions, context: BatchContext) -> None:
+        self._on_progress = context.on_progress
+        self._refresher = LookupRefresher(
+            context.unit.state_key,
+            context.unit.run_id,
+            source,
+            context.pipeline.destination,
+            context.client,
+            filters=dict(options.filters),
+            redactor=context.redactor,
+            stop=context.stop,
+            dry_run=options.dry_run,
+            batch_size=options.page_size,
+            fail_on_record_error=context.pipeline.on_record_error == "fail",
+            on_batch=self._report_progress,
+            dialect=context.dialect,
+            live_record=context.live_record,
+        )
+
+    @property
+    def counts(self) -> WriteCounts:
+        return self._refresher.counts
+
+    @property
+    def failures(self) -> list[RecordFailure]:
+        return self._refresher.failures
+
+    @property
+    def deleted(self) -> int:
+        return self._refresher.deleted
+
+    @property
+    def batches_committed(self) -> int:
+        return self._refresher.batches_committed
+
+    @property
+    def pages(self) -> int:
+        return self._refresher.pages
+
+    def write(self, connection: Connection, start: Checkpoint) -> PassOutcome:
+        return PassOutcome(self._refresher.refresh(connection, start))
+
+    def _report_progress(self, committed: Checkpoint) -> None:
+        if self._on_progress is not None:
+            refresher = self._refresher
+            self._on_progress(
+                Progress(
+                    refresher.pages,
+                    refresher.records,
+                    committed.pass_records,
+                    refresher.expected_total,
+                    refresher.counts,
+                    committed.is_complete,
+                )
+            )
