@@ -44,10 +44,11 @@ from batchsync.models import Checkpoint, JSONObject, PageRequest, RecordFailure,
 from batchsync.paths import MISSING, DottedPath
 from batchsync.redaction import Redactor
 from batchsync.sinks.mapping import ColumnsMapper
-from batchsync.sinks.schema import SEEN_AT_COLUMN, stamp
+from batchsync.sinks.schema import SEEN_AT_COLUMN
 from batchsync.sinks.where import where_clause
 from batchsync.state import checkpoints, deadletters
 from batchsync.state.deadletters import DeadLetter
+from batchsync.timestamps import stamp
 
 log = logging.getLogger("batchsync.lookup")
 

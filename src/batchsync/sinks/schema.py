@@ -9,7 +9,6 @@ it); `_batchsync_deleted_at` when a complete pass found the record gone (`on_mis
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -44,11 +43,6 @@ HASH_COLUMN = "_batchsync_hash"
 SYNCED_AT_COLUMN = "_batchsync_synced_at"
 SEEN_AT_COLUMN = "_batchsync_seen_at"
 DELETED_AT_COLUMN = "_batchsync_deleted_at"
-
-
-def stamp(moment: datetime) -> str:
-    """The one text form of batchsync's timestamps (UTC, always with microseconds), so they sort as text."""
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def _column_type(type_name: str) -> TypeEngine[Any]:

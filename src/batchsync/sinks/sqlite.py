@@ -28,8 +28,8 @@ from batchsync.sinks.schema import (
     SEEN_AT_COLUMN,
     SYNCED_AT_COLUMN,
     destination_table,
-    stamp,
 )
+from batchsync.timestamps import stamp
 
 # SQLite before 3.32 allows 999 bound parameters per statement; stay under it everywhere.
 _KEYS_PER_LOOKUP = 500
