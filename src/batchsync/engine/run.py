@@ -23,7 +23,7 @@ from batchsync.config import (
     Rule,
 )
 from batchsync.database import database_error_reason, open_database
-from batchsync.engine.batches import BatchItem, BatchWriter, FilteredRecord
+from batchsync.engine.batches import BatchWriter
 from batchsync.engine.ending import end_run, release_after_crash
 from batchsync.engine.liverecord import LiveRunRecord
 from batchsync.engine.lookup import LookupRefresher, prepare_lookup_table
@@ -185,7 +185,8 @@ class PipelineRun:
                     has_dead_letters=has_dead_letters,
                     table_exists=has_table,
                     on_missing=self.pipeline.destination.on_missing,
-                    dead_letter_key=self.name,
+                    dead_letters_under=self.name,
+                    settles_dead_letters_at_pass_end=self.state_key == self.name,
                     live_record=self._live_record(),
                 )
             )
@@ -326,15 +327,15 @@ class PipelineRun:
             redactor=self.redactor,
             fail_on_record_error=self.pipeline.on_record_error == "fail",
         )
-        batch: list[BatchItem] = [router.route(record) for record in records]
-        batch += [DeadLetter(item, "{}", self.redactor.redact(error)) for item, error in errors.items()]
+        batch = router.route_all(records).with_dead_letters(
+            DeadLetter(item, "{}", self.redactor.redact(error)) for item, error in errors.items()
+        )
         writer.write_only(connection, batch)
         return [
             self.redactor.redact(
                 f"--only {item.row_key}: not synced, the record_filter leaves it out: {item.reason}"
             )
-            for item in batch
-            if isinstance(item, FilteredRecord)
+            for item in batch.filtered
         ]
 
     @property

@@ -31,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.schema import CreateSchema
-from sqlalchemy.types import TypeEngine
+from sqlalchemy.types import NullType, TypeEngine
 
 from batchsync.config import DestinationConfig
 from batchsync.database import AddColumn
@@ -60,8 +60,13 @@ def _column_type(type_name: str) -> TypeEngine[Any]:
 
 
 def destination_table(destination: DestinationConfig, metadata: MetaData | None = None) -> Table:
+    """The table a destination writes to. A lookup's table is the user's own and its key is not among
+    the columns batchsync sets: the key column is then declared untyped, its values bound as read."""
     metadata = metadata or MetaData()
-    columns = [
+    key: list[Column[Any]] = []
+    if destination.primary_key not in destination.columns:
+        key = [Column(destination.primary_key, NullType(), primary_key=True)]
+    columns = key + [
         Column(
             name,
             _column_type(column.type),
