@@ -26,7 +26,8 @@ from batchsync.database import database_error_reason, open_database
 from batchsync.engine.batches import BatchWriter
 from batchsync.engine.ending import end_run, release_after_crash
 from batchsync.engine.liverecord import LiveRunRecord
-from batchsync.engine.lookup import LookupRefresher, prepare_lookup_table
+from batchsync.engine.lookup import LookupRefresher
+from batchsync.engine.lookup_keys import prepare_lookup_table
 from batchsync.engine.options import Progress, ProgressCallback, RunOptions
 from batchsync.engine.records import RecordRouter
 from batchsync.engine.targeted import check_targetable, fetch_by_ids
@@ -171,24 +172,21 @@ class PipelineRun:
             )
             stored, has_dead_letters = self._stored_state(engine)
             start = self._starting_checkpoint(stored)
-            writer = (
-                None
-                if self.is_lookup
-                else BatchWriter(
-                    self.state_key,
-                    self.run_id,
-                    self.sink,
-                    incremental=self.incremental,
-                    redactor=self.redactor,
-                    fail_on_record_error=self.pipeline.on_record_error == "fail",
-                    dry_run=self.options.dry_run,
-                    has_dead_letters=has_dead_letters,
-                    table_exists=has_table,
-                    on_missing=self.pipeline.destination.on_missing,
-                    dead_letters_under=self.name,
-                    settles_dead_letters_at_pass_end=self.state_key == self.name,
-                    live_record=self._live_record(),
-                )
+            writer = BatchWriter(
+                self.state_key,
+                self.run_id,
+                self.sink,
+                incremental=self.incremental,
+                redactor=self.redactor,
+                fail_on_record_error=self.pipeline.on_record_error == "fail",
+                dry_run=self.options.dry_run,
+                has_dead_letters=has_dead_letters,
+                table_exists=has_table,
+                on_missing=self.pipeline.destination.on_missing,
+                dead_letters_under=self.name,
+                settles_dead_letters_at_pass_end=not self.is_lookup and self.state_key == self.name,
+                updates_existing_rows=self.is_lookup,
+                live_record=self._live_record(),
             )
             if not self.record_run:  # dry runs, and a fan-out's child syncs (inside the parent's lease)
                 return self._run(engine, writer, start, started_at)
@@ -205,7 +203,7 @@ class PipelineRun:
             engine.dispose()
 
     def _run(
-        self, engine: Engine, writer: BatchWriter | None, start: Checkpoint, started_at: datetime
+        self, engine: Engine, writer: BatchWriter, start: Checkpoint, started_at: datetime
     ) -> RunResult:
         timeout = httpx.Timeout(self.pipeline.timeout.read, connect=self.pipeline.timeout.connect)
         token_client = httpx.Client(timeout=timeout)
@@ -214,7 +212,7 @@ class PipelineRun:
         status, error, final = RunStatus.SUCCEEDED, None, start
         warnings: list[str] = []
         drift = DriftReport()
-        tally: BatchWriter | LookupRefresher = writer or self._refresher(client)
+        tally: BatchWriter | LookupRefresher = self._refresher(client, writer) if self.is_lookup else writer
         self._refresher_in_use = tally if isinstance(tally, LookupRefresher) else None
         try:
             with engine.connect() as connection:  # one connection for the run, a transaction per batch
@@ -344,24 +342,20 @@ class PipelineRun:
         record_filter: list[Rule] = getattr(self.pipeline.source, "record_filter", [])
         return record_filter
 
-    def _refresher(self, client: HttpClient) -> LookupRefresher:
+    def _refresher(self, client: HttpClient, writer: BatchWriter) -> LookupRefresher:
         source = self.pipeline.source
         assert isinstance(source, LookupSourceConfig)
         return LookupRefresher(
-            self.state_key,
-            self.run_id,
             source,
             self.pipeline.destination,
             client,
+            writer,
             filters=dict(self.options.filters),
             redactor=self.redactor,
             stop=self.stop,
-            dry_run=self.options.dry_run,
             batch_size=self.options.page_size,
             fail_on_record_error=self.pipeline.on_record_error == "fail",
             on_batch=self._report_lookup_progress,
-            dialect=self._dialect,
-            live_record=self._live_record(),
         )
 
     def _live_record(self) -> LiveRunRecord | None:
