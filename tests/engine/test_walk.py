@@ -119,7 +119,7 @@ def walker(
 
 def stored_rows(engine: Engine) -> dict[str, int]:
     with engine.connect() as connection:
-        return dict(connection.execute(text("SELECT id, n FROM items")).all())  # type: ignore[arg-type]
+        return {key: n for key, n in connection.execute(text("SELECT id, n FROM items"))}
 
 
 def every_row() -> dict[str, int]:
