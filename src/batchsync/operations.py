@@ -34,13 +34,14 @@ from batchsync.engine import ProgressCallback, RunOptions, run_pipeline, run_tar
 from batchsync.errors import ConfigError
 from batchsync.fanout import run_fanout
 from batchsync.models import Checkpoint, Cursor, JSONObject, JSONValue, RunResult, Trigger
-from batchsync.sinks.schema import DELETED_AT_COLUMN, SEEN_AT_COLUMN, destination_table, stamp, table_exists
+from batchsync.sinks.schema import DELETED_AT_COLUMN, SEEN_AT_COLUMN, destination_table, table_exists
 from batchsync.sinks.where import parse_cli_filter
 from batchsync.state import checkpoints, deadletters, runs
 from batchsync.state.tables import checkpoints as checkpoints_table
 from batchsync.state.tables import dead_letters as dead_letters_table
 from batchsync.state.tables import ensure_state_tables, state_table_exists
 from batchsync.state.tables import runs as runs_table
+from batchsync.timestamps import stamp
 
 ConfigSource = Config | Mapping[str, Any] | str | Path | None
 
@@ -342,7 +343,7 @@ def _table_figures(
     seen: Any = rows.c[SEEN_AT_COLUMN]
     as_stored: Any = lambda moment: moment  # noqa: E731 - PostgreSQL compares timestamps as timestamps
     if engine.dialect.name == "sqlite" or isinstance(seen.type, String):
-        # batchsync writes these as its own ISO text (see schema.stamp): compare them as that text.
+        # batchsync writes these as its own ISO text (see batchsync/timestamps.py): compare them as that text.
         seen, as_stored = type_coerce(seen, String), stamp
     live = rows.c[DELETED_AT_COLUMN].is_(None) if DELETED_AT_COLUMN in rows.c else true()
     since_last_run = datetime.fromisoformat(last_run[0]["started_at"]) if last_run else None

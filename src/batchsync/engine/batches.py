@@ -8,14 +8,12 @@ is brought up to date in the same transaction (engine/liverecord.py), so it tell
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import Connection
 
-from batchsync import jsontext
 from batchsync.engine.liverecord import LiveRunRecord
+from batchsync.engine.records import Batch, FilteredRecord, dead_letter
 from batchsync.errors import DatabaseCallError, RecordError, SinkError
 from batchsync.models import Checkpoint, Cursor, JSONObject, RecordFailure, WriteCounts
 from batchsync.redaction import Redactor
@@ -24,29 +22,6 @@ from batchsync.sinks.mapping import MappedRow
 from batchsync.sources.incremental import Incremental, later
 from batchsync.state import checkpoints, deadletters
 from batchsync.state.deadletters import DeadLetter
-
-
-def dead_letter(
-    record: JSONObject, key: str | None, error: str, redactor: Redactor, row_key: Any = None
-) -> DeadLetter:
-    """A failed record as it will be stored: raw JSON and reason, both with secrets masked. `row_key`
-    is its converted primary key, when it has one."""
-    raw = jsontext.dumps_for_display(record)
-    return DeadLetter(key, redactor.redact(raw), redactor.redact(error), row_key)
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class FilteredRecord:
-    """A record the source's `record_filter` leaves out: not written, counted as filtered. The source
-    still has it, so a row it left from before is kept as it is (marked seen), never taken for missing."""
-
-    record: JSONObject
-    row_key: Any
-    reason: str
-
-
-BatchItem = MappedRow | DeadLetter | FilteredRecord
-"""What one record of a page becomes: a row to write, a dead letter, or left out by the record filter."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -73,12 +48,19 @@ class BatchWriter:
         dry_run: bool,
         has_dead_letters: bool,
         table_exists: bool,
+        dead_letters_under: str,
+        settles_dead_letters_at_pass_end: bool,
+        updates_existing_rows: bool = False,
         on_missing: str = "keep",
-        dead_letter_key: str | None = None,
         live_record: LiveRunRecord | None = None,
     ) -> None:
-        """`dead_letter_key` files dead letters under another name than the checkpoint's: a fan-out's
-        child syncs keep their own checkpoints but report their bad records under the fan-out's name.
+        """`pipeline` names the checkpoint the batches move. `dead_letters_under` is the name the batches'
+        dead letters are filed (and resolved) under, which may differ from the checkpoint's.
+        `settles_dead_letters_at_pass_end`: when a complete full pass commits, entries under that name
+        from before the pass began are removed, every record having been processed again; leave it off
+        when other writers file under the same name, or when a pass need not process every record.
+        `updates_existing_rows`: rows set their columns on the row of their key that already exists
+        (`Sink.update_columns`, counting updated / unchanged, creating nothing) instead of being upserted.
         `live_record` adds each committed batch to the run's row (None: no row, as in a dry run)."""
         self._pipeline = pipeline
         self._run_id = run_id
@@ -90,7 +72,9 @@ class BatchWriter:
         self._has_dead_letters = has_dead_letters
         self._table_exists = table_exists
         self._on_missing = on_missing
-        self._letters_key = dead_letter_key or pipeline
+        self._letters_key = dead_letters_under
+        self._settles_at_pass_end = settles_dead_letters_at_pass_end
+        self._updates_existing_rows = updates_existing_rows
         self._live_record = live_record
         self.counts = WriteCounts()
         self.deleted = 0
@@ -101,57 +85,48 @@ class BatchWriter:
     def commit(
         self,
         connection: Connection,
-        batch: Sequence[BatchItem],
+        batch: Batch,
         checkpoint: Checkpoint,
         position: BatchPosition,
         expected_total: int | None,
     ) -> Checkpoint:
         """Commit `batch` and the checkpoint at `position`; returns that checkpoint. Raises SinkError, or
         RecordError when on_record_error is fail (the batch is then rolled back whole)."""
-        rows = [item for item in batch if isinstance(item, MappedRow)]
-        seen = [row.record for row in rows] + [
-            item.record for item in batch if isinstance(item, FilteredRecord)
-        ]
+        seen = [row.record for row in batch.rows] + [item.record for item in batch.filtered]
         following = self._checkpoint_after(
-            checkpoint, rows, seen, position, expected_total, datetime.now(UTC)
+            checkpoint, len(batch.rows), seen, position, expected_total, datetime.now(UTC)
         )
         ends_page = position.skip_records == 0  # a page written in several batches counts at its last
         self._write(connection, batch, following, pages=1 if ends_page else 0)
         return following
 
-    def write_only(self, connection: Connection, batch: Sequence[BatchItem]) -> None:
+    def commit_with_checkpoint(
+        self, connection: Connection, batch: Batch, following: Checkpoint, *, pages: int
+    ) -> None:
+        """Commit `batch` with `following`, a checkpoint the caller worked out itself (a lookup's key
+        position); `pages` is how many requests' answers the batch completes. Raises as `commit`."""
+        self._write(connection, batch, following, pages=pages)
+
+    def write_only(self, connection: Connection, batch: Batch) -> None:
         """Targeted sync: write rows and dead letters, leaving the pass checkpoint alone."""
         self._write(connection, batch, None, pages=1)
 
     def _write(
-        self,
-        connection: Connection,
-        batch: Sequence[BatchItem],
-        following: Checkpoint | None,
-        *,
-        pages: int,
+        self, connection: Connection, batch: Batch, following: Checkpoint | None, *, pages: int
     ) -> None:
-        rows = [item for item in batch if isinstance(item, MappedRow)]
-        letters = [item for item in batch if isinstance(item, DeadLetter)]
-        filtered = [item for item in batch if isinstance(item, FilteredRecord)]
         now = datetime.now(UTC)
         deleted = 0
         try:
             if self._dry_run:
-                outcome = self._would_write(connection, rows)
+                outcome = self._would_write(connection, batch.rows)
+                letters = [*batch.dead_letters, *self._refused(outcome)]
             else:
                 with connection.begin():
-                    outcome = self._sink.write(connection, rows, now)
-                    letters += self._refused(outcome)
-                    self._settle_filtered(connection, filtered, now)
-                    self._settle_dead_letters(connection, rows, outcome, letters, following, now)
-                    if following is not None:
-                        deleted = self._settle_missing(connection, following, now)
-                        checkpoints.save(connection, self._pipeline, following)
+                    outcome, letters, deleted = self._write_in_transaction(connection, batch, following, now)
                     if self._live_record is not None:
                         self._live_record.add(
                             connection,
-                            outcome.counts + WriteCounts(filtered=len(filtered)),
+                            outcome.counts + WriteCounts(filtered=len(batch.filtered)),
                             deleted=deleted,
                             failed=len(letters),
                             pages=pages,
@@ -162,19 +137,35 @@ class BatchWriter:
         except DatabaseCallError as exc:  # "refused" only when it was: a lock or a full disk is not the data
             failed = "the database refused a batch" if exc.is_refusal else "cannot commit a batch"
             raise SinkError(f"{failed}: {exc.reason}") from exc
-        if self._dry_run:
-            letters += self._refused(outcome)
         self.deleted += deleted
-        self.records += len(rows) + len(letters) + len(filtered)
-        self.counts += outcome.counts + WriteCounts(filtered=len(filtered))
+        self.records += len(batch.rows) + len(letters) + len(batch.filtered)
+        self.counts += outcome.counts + WriteCounts(filtered=len(batch.filtered))
         if not self._dry_run:
             self.batches_committed += 1
         self.failures.extend(RecordFailure(letter.key, letter.error) for letter in letters)
 
+    def _write_in_transaction(
+        self, connection: Connection, batch: Batch, following: Checkpoint | None, now: datetime
+    ) -> tuple[WriteOutcome, list[DeadLetter], int]:
+        """Rows, dead letters, rows gone missing and the checkpoint, inside the caller's transaction:
+        what the rows did, every dead letter (the database's refusals too), how many rows went."""
+        if self._updates_existing_rows:
+            outcome = WriteOutcome(self._sink.update_columns(connection, batch.rows, now))
+        else:
+            outcome = self._sink.write(connection, batch.rows, now)
+        letters = [*batch.dead_letters, *self._refused(outcome)]
+        self._settle_filtered(connection, batch.filtered, now)
+        self._settle_dead_letters(connection, batch.rows, outcome, letters, following, now)
+        deleted = 0
+        if following is not None:
+            deleted = self._settle_missing(connection, following, now)
+            checkpoints.save(connection, self._pipeline, following)
+        return outcome, letters, deleted
+
     def _checkpoint_after(
         self,
         checkpoint: Checkpoint,
-        rows: list[MappedRow],
+        rows: int,
         seen: list[JSONObject],
         position: BatchPosition,
         expected_total: int | None,
@@ -193,7 +184,7 @@ class BatchWriter:
             cursor=None if position.is_complete else position.cursor,
             skip_records=position.skip_records,
             is_complete=position.is_complete,
-            pass_records=checkpoint.pass_records + len(rows),
+            pass_records=checkpoint.pass_records + rows,
             max_seen_watermark=max_seen,
             watermark=watermark,
             total_expected=expected_total,
@@ -209,7 +200,9 @@ class BatchWriter:
             raise RecordError(f"record {letters[0].key}: {letters[0].error}", key=letters[0].key)
         return letters
 
-    def _settle_filtered(self, connection: Connection, filtered: list[FilteredRecord], now: datetime) -> None:
+    def _settle_filtered(
+        self, connection: Connection, filtered: tuple[FilteredRecord, ...], now: datetime
+    ) -> None:
         """Rows of filtered records stay as they were, seen (on_missing keeps them); a dead letter of
         theirs from before is settled: the record is left out on purpose now."""
         keys = [item.row_key for item in filtered if item.row_key is not None]
@@ -222,7 +215,7 @@ class BatchWriter:
     def _settle_dead_letters(
         self,
         connection: Connection,
-        rows: list[MappedRow],
+        rows: tuple[MappedRow, ...],
         outcome: WriteOutcome,
         letters: list[DeadLetter],
         following: Checkpoint | None,
@@ -237,10 +230,10 @@ class BatchWriter:
             deadletters.add(connection, self._letters_key, self._run_id, letters, now)
             self._has_dead_letters = True
             # The source still has these records, bad as they are: on_missing must not delete their rows.
-            self._sink.mark_seen(
-                connection, [letter.row_key for letter in letters if letter.row_key is not None], now
-            )
-        if following is None or self._letters_key != self._pipeline:  # siblings share the entries: keep them
+            row_keys = [letter.row_key for letter in letters if letter.row_key is not None]
+            if row_keys:
+                self._sink.mark_seen(connection, row_keys, now)
+        if following is None or not self._settles_at_pass_end:
             return
         is_full_pass = following.pass_watermark is None
         if following.is_complete and is_full_pass and self._has_dead_letters and following.pass_started_at:
@@ -257,9 +250,11 @@ class BatchWriter:
             connection, following.pass_started_at, delete=self._on_missing == "delete", now=now
         )
 
-    def _would_write(self, connection: Connection, rows: list[MappedRow]) -> WriteOutcome:
+    def _would_write(self, connection: Connection, rows: tuple[MappedRow, ...]) -> WriteOutcome:
         """Dry run: classify against the table as it is (all new when it does not exist yet)."""
         if not self._table_exists:
             return WriteOutcome(WriteCounts(created=len(rows)))
         with connection.begin():
+            if self._updates_existing_rows:
+                return WriteOutcome(self._sink.classify_updates(connection, rows))
             return WriteOutcome(self._sink.classify(connection, rows))

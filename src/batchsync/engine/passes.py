@@ -2,7 +2,8 @@
 committed with its checkpoint (BatchWriter), or just the `--only` records of a targeted sync.
 
 Used by the plans of sources that bring records (rest, python); a lookup's plan writes through its own
-refresher. This is the one place a BatchWriter is made, so what a batch write needs is decided here.
+refresher, which commits through a BatchWriter too. `batch_writer` is the one place a BatchWriter is
+made, so what a batch write needs is decided here.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Protocol
 from sqlalchemy import Connection
 
 from batchsync.config import IncrementalConfig, Rule
-from batchsync.engine.batches import BatchItem, BatchWriter, FilteredRecord
+from batchsync.engine.batches import BatchWriter
 from batchsync.engine.options import Progress
 from batchsync.engine.plans.base import BatchContext, PassOutcome
 from batchsync.engine.records import RecordRouter
@@ -31,6 +32,35 @@ from batchsync.sources.incremental import Incremental
 from batchsync.state.deadletters import DeadLetter
 
 log = logging.getLogger("batchsync.engine")
+
+
+def batch_writer(
+    context: BatchContext,
+    *,
+    incremental: Incremental | None,
+    settles_dead_letters_at_pass_end: bool,
+    updates_existing_rows: bool = False,
+) -> BatchWriter:
+    """The writer of a run's batches into the unit's destination, with its checkpoint and dead letters
+    where the unit keeps them. `updates_existing_rows`: answers refresh rows already there (a lookup)
+    instead of upserting records."""
+    unit, destination = context.unit, context.pipeline.destination
+    return BatchWriter(
+        unit.state_key,
+        unit.run_id,
+        make_sink(context.dialect, destination),
+        incremental=incremental,
+        redactor=context.redactor,
+        fail_on_record_error=context.pipeline.on_record_error == "fail",
+        dry_run=unit.options.dry_run,
+        has_dead_letters=context.has_dead_letters,
+        table_exists=context.table_exists,
+        dead_letters_under=unit.dead_letter_key,
+        settles_dead_letters_at_pass_end=settles_dead_letters_at_pass_end,
+        updates_existing_rows=updates_existing_rows,
+        on_missing=destination.on_missing,
+        live_record=context.live_record,
+    )
 
 
 class PullSourcePlan(Protocol):
@@ -65,19 +95,10 @@ class PullBatches:
         self._mapper = RowMapper(pipeline.destination)
         self._fail_on_record_error = pipeline.on_record_error == "fail"
         unit = context.unit
-        self._writer = BatchWriter(
-            unit.state_key,
-            unit.run_id,
-            make_sink(context.dialect, pipeline.destination),
+        self._writer = batch_writer(
+            context,
             incremental=Incremental(plan.incremental) if plan.incremental else None,
-            redactor=context.redactor,
-            fail_on_record_error=self._fail_on_record_error,
-            dry_run=unit.options.dry_run,
-            has_dead_letters=context.has_dead_letters,
-            table_exists=context.table_exists,
-            on_missing=pipeline.destination.on_missing,
-            dead_letter_key=unit.dead_letter_key,
-            live_record=context.live_record,
+            settles_dead_letters_at_pass_end=unit.settles_dead_letters,
         )
         self.pages = 0
 
@@ -158,15 +179,15 @@ class PullBatches:
             redactor=redactor,
             fail_on_record_error=self._fail_on_record_error,
         )
-        batch: list[BatchItem] = [router.route(record) for record in records]
-        batch += [DeadLetter(item, "{}", redactor.redact(error)) for item, error in errors.items()]
+        batch = router.route_all(records).with_dead_letters(
+            [DeadLetter(item, "{}", redactor.redact(error)) for item, error in errors.items()]
+        )
         self._writer.write_only(connection, batch)
         return [
             redactor.redact(
                 f"--only {item.row_key}: not synced, the record_filter leaves it out: {item.reason}"
             )
-            for item in batch
-            if isinstance(item, FilteredRecord)
+            for item in batch.filtered
         ]
 
     def _report_progress(self, committed: Checkpoint, pass_pages: int, expected_total: int | None) -> None:

@@ -1,4 +1,5 @@
-"""What becomes of one record of a page: left out by the source's `record_filter`, a row, or a dead letter.
+"""What becomes of a page's records: each is left out by the source's `record_filter`, a row, or a dead
+letter, and together they make a `Batch`, the value the batch writer commits.
 
 The filter comes first: a record the pipeline does not want is never mapped, so a bad value in it cannot
 make a dead letter. A record the filter cannot judge (text where `gt` compares a number) is not quietly
@@ -7,15 +8,56 @@ dropped: it is a record error, dead-lettered (or fatal, with on_record_error: fa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Iterable, Sequence
+from typing import Any
 
+from batchsync import jsontext
 from batchsync.config import Rule
-from batchsync.engine.batches import BatchItem, FilteredRecord, dead_letter
 from batchsync.errors import RecordError
 from batchsync.models import JSONObject
 from batchsync.redaction import Redactor
 from batchsync.rules import RuleFailure, first_failing
-from batchsync.sinks.mapping import RowMapper
+from batchsync.sinks.mapping import MappedRow, RowMapper
+from batchsync.state.deadletters import DeadLetter
+
+
+def dead_letter(
+    record: JSONObject, key: str | None, error: str, redactor: Redactor, row_key: Any = None
+) -> DeadLetter:
+    """A failed record as it will be stored: raw JSON and reason, both with secrets masked. `row_key`
+    is its converted primary key, when it has one."""
+    raw = jsontext.dumps_for_display(record)
+    return DeadLetter(key, redactor.redact(raw), redactor.redact(error), row_key)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FilteredRecord:
+    """A record the source's `record_filter` leaves out: not written, counted as filtered. The source
+    still has it, so a row it left from before is kept as it is (marked seen), never taken for missing."""
+
+    record: JSONObject
+    row_key: Any
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Batch:
+    """What a batch of records became, routed once: the rows to write, the records that failed (to be
+    dead-lettered), and those the record filter left out."""
+
+    rows: tuple[MappedRow, ...] = ()
+    dead_letters: tuple[DeadLetter, ...] = ()
+    filtered: tuple[FilteredRecord, ...] = ()
+
+    @property
+    def size(self) -> int:
+        """How many records the batch holds, whatever became of them."""
+        return len(self.rows) + len(self.dead_letters) + len(self.filtered)
+
+    def with_dead_letters(self, letters: Iterable[DeadLetter]) -> Batch:
+        """This batch with more failed records (e.g. ids the API did not return)."""
+        return dataclasses.replace(self, dead_letters=(*self.dead_letters, *letters))
 
 
 class RecordRouter:
@@ -34,9 +76,23 @@ class RecordRouter:
         self._redactor = redactor
         self._fail_on_record_error = fail_on_record_error
 
-    def route(self, record: JSONObject) -> BatchItem:
-        """A FilteredRecord, a MappedRow or a DeadLetter. Raises RecordError when on_record_error is
-        fail and the record cannot be mapped or judged."""
+    def route_all(self, records: Iterable[JSONObject]) -> Batch:
+        """The batch these records make, in their order. Raises RecordError when on_record_error is
+        fail and a record cannot be mapped or judged."""
+        rows: list[MappedRow] = []
+        letters: list[DeadLetter] = []
+        filtered: list[FilteredRecord] = []
+        for record in records:
+            routed = self._route(record)
+            if isinstance(routed, MappedRow):
+                rows.append(routed)
+            elif isinstance(routed, DeadLetter):
+                letters.append(routed)
+            else:
+                filtered.append(routed)
+        return Batch(tuple(rows), tuple(letters), tuple(filtered))
+
+    def _route(self, record: JSONObject) -> MappedRow | DeadLetter | FilteredRecord:
         try:
             failure = first_failing(self._filter, record) if self._filter else None
             if failure is None:

@@ -34,6 +34,9 @@ class WorkUnit:
     reports_position: bool = True
     """Whether the unit's checkpoint is its run's position in `batchsync_runs` (False for a fan-out's
     children: the fan-out's row tells how many entities are done)."""
+    settles_dead_letters: bool = True
+    """Whether a complete full pass removes the dead letters filed under `dead_letter_key` before it
+    began (False where other units file theirs there too: a fan-out's children share the fan-out's)."""
     only_ids: tuple[str, ...] = ()
     """A targeted sync of just these records, leaving the pass checkpoint alone; empty for a pass."""
 

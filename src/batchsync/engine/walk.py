@@ -95,7 +95,7 @@ class PassWalker:
                 # Mapped (and filtered) batch by batch, so with on_record_error: fail the batches before a
                 # bad record are committed and only the bad record's own batch is lost.
                 chunk = records[start : start + size]
-                batch = [self._router.route(record) for record in chunk]
+                batch = self._router.route_all(chunk)
                 is_page_end = start + size >= len(records)
                 position = BatchPosition(
                     cursor=next_cursor if is_page_end else cursor,

@@ -53,4 +53,5 @@ def child_unit(
         run_id=run_id,
         options=options,
         reports_position=False,
+        settles_dead_letters=False,
     )

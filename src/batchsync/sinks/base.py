@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, Table
 
 from batchsync.models import WriteCounts
-from batchsync.sinks.mapping import MappedRow
+from batchsync.sinks.mapping import ColumnsMapper, MappedRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +41,22 @@ class Sink(Protocol):
         """What `write` would do, writing nothing (dry runs)."""
         ...
 
+    def update_columns(
+        self, connection: Connection, rows: Sequence[MappedRow], seen_at: datetime
+    ) -> WriteCounts:
+        """Set the destination's columns (`row.values`, in `destination.columns` order) on the rows
+        that already exist with these keys, where the stored values differ, binding values as `write`
+        does; every row is marked seen at `seen_at`. Nothing is created, no other column is touched.
+
+        Counts `updated` (values differed, or the key has no row any more: it counts as updated, and
+        the UPDATE finds nothing) and `unchanged`. A refused value raises (no row-by-row isolation).
+        """
+        ...
+
+    def classify_updates(self, connection: Connection, rows: Sequence[MappedRow]) -> WriteCounts:
+        """What `update_columns` would count, writing nothing (dry runs)."""
+        ...
+
     def mark_seen(self, connection: Connection, keys: list[Any], seen_at: datetime) -> None:
         """Record that a sync saw these keys without writing them (e.g. dead-lettered records)."""
         ...
@@ -50,6 +66,22 @@ class Sink(Protocol):
     ) -> int:
         """Soft-delete (or delete) rows not seen since `seen_before`; returns how many."""
         ...
+
+
+def split_updates(
+    rows: Sequence[MappedRow], stored: dict[Any, tuple[Any, ...]], mapper: ColumnsMapper
+) -> tuple[list[MappedRow], list[Any]]:
+    """For `update_columns`: the rows whose stored values (`stored`, by key, as read back) differ or
+    are missing, and the keys of those that hold these values already."""
+    changed: list[MappedRow] = []
+    unchanged: list[Any] = []
+    for row in rows:
+        previous = stored.get(row.key)
+        if previous is not None and mapper.same_as_stored(previous, list(row.values)):
+            unchanged.append(row.key)
+        else:
+            changed.append(row)
+    return changed, unchanged
 
 
 def last_row_per_key(rows: Sequence[MappedRow]) -> list[MappedRow]:

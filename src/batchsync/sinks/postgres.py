@@ -13,6 +13,7 @@ savepoint, and the rest are still written. Text holding a NUL byte, which Postgr
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -20,7 +21,21 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
-from sqlalchemy import Column, Connection, Insert, MetaData, Table, literal_column, or_, select, update
+from sqlalchemy import (
+    Column,
+    Connection,
+    Insert,
+    MetaData,
+    Table,
+    Update,
+    bindparam,
+    column,
+    literal_column,
+    or_,
+    select,
+    table,
+    update,
+)
 from sqlalchemy import delete as delete_rows
 from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
 from sqlalchemy.dialects.postgresql import insert
@@ -31,8 +46,8 @@ from batchsync.config import DestinationConfig
 from batchsync.database import database_errors
 from batchsync.errors import DatabaseCallError, RowRefusedError, SinkError
 from batchsync.models import WriteCounts
-from batchsync.sinks.base import WriteOutcome, last_row_per_key
-from batchsync.sinks.mapping import MappedRow
+from batchsync.sinks.base import WriteOutcome, last_row_per_key, split_updates
+from batchsync.sinks.mapping import ColumnsMapper, MappedRow
 from batchsync.sinks.schema import (
     DELETED_AT_COLUMN,
     HASH_COLUMN,
@@ -84,8 +99,26 @@ class PostgresSink:
         )
         self._merge = self._upserting(insert(self._table).from_select(self._written, select(*self._stage.c)))
         self._upsert = self._upserting(insert(self._table))  # small batches, and rows of a refused one
+        self._columns = ColumnsMapper(destination.columns)  # compares stored values with new ones
+        # Read back as the driver gives them (no SQLAlchemy type processing), for `same_as_stored`.
+        names = [self._key.name, *self._names]
+        readable = table(self._table.name, *(column(name) for name in names), schema=self._table.schema)
+        self._stored_values = select(*readable.c)
+        self._stored_key = readable.c[self._key.name]
+        # Bound through the table's typed columns, exactly as the upsert binds them.
+        self._update_by_key = (
+            update(self._table)
+            .where(self._key == bindparam("_batchsync_key"))
+            .values({name: bindparam(f"_new_{name}") for name in [*self._names, SEEN_AT_COLUMN]})
+        )
+        self._touch = update(self._table).values({SEEN_AT_COLUMN: bindparam("_new_seen_at")})
+
+    @functools.cached_property
+    def _mark_stage_seen(self) -> Update:
+        """After a merge: the batch's unchanged rows, only seen. Built on first use (a lookup's sink,
+        updating the user's table, never stages a batch, and its key is not among the columns)."""
         seen, deleted = self._table.c[SEEN_AT_COLUMN], self._table.c[DELETED_AT_COLUMN]
-        self._mark_stage_seen = (
+        return (
             update(self._table)
             .where(self._key == self._stage.c[self._key.name])
             .where(or_(seen.is_distinct_from(self._stage.c[SEEN_AT_COLUMN]), deleted.is_not(None)))
@@ -153,6 +186,40 @@ class PostgresSink:
         created = sum(1 for row in unique if row.key not in stored)
         updated = sum(1 for row in unique if row.key in stored and stored[row.key] != row.content_hash)
         return WriteCounts(created, updated, len(unique) - created - updated)
+
+    def update_columns(
+        self, connection: Connection, rows: Sequence[MappedRow], seen_at: datetime
+    ) -> WriteCounts:
+        changed, unchanged = self._split_updates(connection, rows)
+        if changed:
+            parameters = [
+                {
+                    "_batchsync_key": row.key,
+                    **{f"_new_{name}": value for name, value in zip(self._names, row.values, strict=True)},
+                    f"_new_{SEEN_AT_COLUMN}": seen_at,
+                }
+                for row in changed
+            ]
+            connection.execute(self._update_by_key, parameters)
+        for start in range(0, len(unchanged), _KEYS_PER_STATEMENT):  # only the moment they were seen moves
+            chunk = unchanged[start : start + _KEYS_PER_STATEMENT]
+            connection.execute(self._touch.where(self._key.in_(chunk)), {"_new_seen_at": seen_at})
+        return WriteCounts(updated=len(changed), unchanged=len(unchanged))
+
+    def classify_updates(self, connection: Connection, rows: Sequence[MappedRow]) -> WriteCounts:
+        changed, unchanged = self._split_updates(connection, rows)
+        return WriteCounts(updated=len(changed), unchanged=len(unchanged))
+
+    def _split_updates(
+        self, connection: Connection, rows: Sequence[MappedRow]
+    ) -> tuple[list[MappedRow], list[Any]]:
+        unique = last_row_per_key(rows)
+        keys = [row.key for row in unique]
+        stored: dict[Any, tuple[Any, ...]] = {}
+        for start in range(0, len(keys), _KEYS_PER_STATEMENT):
+            query = self._stored_values.where(self._stored_key.in_(keys[start : start + _KEYS_PER_STATEMENT]))
+            stored.update((row[0], tuple(row[1:])) for row in connection.execute(query))
+        return split_updates(unique, stored, self._columns)
 
     def mark_seen(self, connection: Connection, keys: list[Any], seen_at: datetime) -> None:
         table = self._table

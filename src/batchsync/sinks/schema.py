@@ -9,7 +9,6 @@ it); `_batchsync_deleted_at` when a complete pass found the record gone (`on_mis
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -31,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.schema import CreateSchema
-from sqlalchemy.types import TypeEngine
+from sqlalchemy.types import NullType, TypeEngine
 
 from batchsync.config import DestinationConfig
 from batchsync.database import AddColumn
@@ -43,11 +42,6 @@ HASH_COLUMN = "_batchsync_hash"
 SYNCED_AT_COLUMN = "_batchsync_synced_at"
 SEEN_AT_COLUMN = "_batchsync_seen_at"
 DELETED_AT_COLUMN = "_batchsync_deleted_at"
-
-
-def stamp(moment: datetime) -> str:
-    """The one text form of batchsync's timestamps (UTC, always with microseconds), so they sort as text."""
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def _column_type(type_name: str) -> TypeEngine[Any]:
@@ -65,8 +59,15 @@ def _column_type(type_name: str) -> TypeEngine[Any]:
 
 
 def destination_table(destination: DestinationConfig, metadata: MetaData | None = None) -> Table:
+    """The table a destination writes to. A lookup's is the user's own table, whose key is not among the
+    columns batchsync sets: the key column is then declared untyped (its values are bound as read) and
+    the table is found on the search_path, its `schema` ignored (docs/configuration.md says so)."""
     metadata = metadata or MetaData()
-    columns = [
+    key: list[Column[Any]] = []
+    schema = destination.db_schema
+    if destination.primary_key not in destination.columns:
+        key, schema = [Column(destination.primary_key, NullType(), primary_key=True)], None
+    columns = key + [
         Column(
             name,
             _column_type(column.type),
@@ -75,7 +76,7 @@ def destination_table(destination: DestinationConfig, metadata: MetaData | None 
         )
         for name, column in destination.columns.items()
     ]
-    return Table(destination.table, metadata, *columns, *_bookkeeping_columns(), schema=destination.db_schema)
+    return Table(destination.table, metadata, *columns, *_bookkeeping_columns(), schema=schema)
 
 
 def _bookkeeping_columns() -> list[Column[Any]]:
@@ -119,6 +120,28 @@ def ensure_table(engine: Engine, table: Table, destination: DestinationConfig) -
             "added column(s) %s to %s; every row counts as updated once", ", ".join(user_columns), table.name
         )
     return added
+
+
+def ensure_seen_at_column(engine: Engine, table: Table) -> None:
+    """Give a table batchsync does not own (a lookup's) the `_batchsync_seen_at` column, of the type a
+    pull's table has. Earlier versions added it as TEXT: on PostgreSQL that column is converted to
+    `timestamptz` (its texts are batchsync's own ISO stamps, which PostgreSQL reads as they are);
+    SQLite keeps every timestamp as text anyway. Raises SQLAlchemyError."""
+    seen_at = table.c[SEEN_AT_COLUMN]
+    with engine.begin() as connection:
+        existing = {
+            column["name"]: column["type"]
+            for column in inspect(connection).get_columns(table.name, schema=table.schema)
+        }
+        if SEEN_AT_COLUMN not in existing:
+            connection.execute(AddColumn(table, seen_at))
+        elif connection.dialect.name == "postgresql" and isinstance(existing[SEEN_AT_COLUMN], String):
+            preparer = connection.dialect.identifier_preparer
+            name, wanted = preparer.quote(SEEN_AT_COLUMN), seen_at.type.compile(dialect=connection.dialect)
+            connection.exec_driver_sql(
+                f"ALTER TABLE {preparer.format_table(table)} ALTER COLUMN {name} TYPE {wanted} "
+                f"USING {name}::{wanted}"
+            )
 
 
 # How a configured type shows in the database's own type names (SQLite's declared types, PostgreSQL's).

@@ -18,16 +18,16 @@ from batchsync import jsontext
 from batchsync.config import DestinationConfig
 from batchsync.errors import DatabaseCallError, RowRefusedError, SinkError
 from batchsync.models import WriteCounts
-from batchsync.sinks.base import WriteOutcome, last_row_per_key
-from batchsync.sinks.mapping import MappedRow
+from batchsync.sinks.base import WriteOutcome, last_row_per_key, split_updates
+from batchsync.sinks.mapping import ColumnsMapper, MappedRow
 from batchsync.sinks.schema import (
     DELETED_AT_COLUMN,
     HASH_COLUMN,
     SEEN_AT_COLUMN,
     SYNCED_AT_COLUMN,
     destination_table,
-    stamp,
 )
+from batchsync.timestamps import stamp
 
 # SQLite before 3.32 allows 999 bound parameters per statement; stay under it everywhere.
 _KEYS_PER_LOOKUP = 500
@@ -38,6 +38,8 @@ def _quote(name: str) -> str:
 
 
 def _bind_for(type_name: str) -> Callable[[Any], Any] | None:
+    """How a value of a configured type is bound, for upserts and updates alike. A datetime is the
+    value's own ISO text (data, compared as data), not batchsync's stamp() of its own moments."""
     if type_name == "decimal":
         return lambda value: None if value is None else str(value)
     if type_name == "datetime":
@@ -76,6 +78,12 @@ class SqliteSink:
         not_seen = f"({seen} IS NULL OR {seen} < ?)"
         self._soft_delete_sql = f"UPDATE {table} SET {deleted} = ? WHERE {deleted} IS NULL AND {not_seen}"
         self._delete_sql = f"DELETE FROM {table} WHERE {not_seen}"
+        self._columns = ColumnsMapper(destination.columns)  # compares stored values with new ones
+        columns = ", ".join(map(_quote, destination.columns))
+        self._stored_values_sql = f"SELECT {key}, {columns} FROM {table} WHERE {key} IN "
+        assignments = ", ".join(f"{_quote(name)} = ?" for name in destination.columns)
+        self._update_sql = f"UPDATE {table} SET {assignments}, {seen} = ? WHERE {key} = ?"
+        self._touch_sql = f"UPDATE {table} SET {seen} = ? WHERE {key} IN "
 
     @property
     def table(self) -> Table:
@@ -126,6 +134,33 @@ class SqliteSink:
     def classify(self, connection: Connection, rows: Sequence[MappedRow]) -> WriteCounts:
         counts, _, _ = self._split(connection, last_row_per_key(rows))
         return counts
+
+    def update_columns(
+        self, connection: Connection, rows: Sequence[MappedRow], seen_at: datetime
+    ) -> WriteCounts:
+        changed, unchanged = self._split_updates(connection, rows)
+        now = stamp(seen_at)
+        if changed:
+            parameters = [(*self._db_values(row.values), now, row.key) for row in changed]
+            connection.exec_driver_sql(self._update_sql, parameters)
+        for chunk in _chunks(unchanged, _KEYS_PER_LOOKUP):  # only the moment they were seen moves
+            sql = self._touch_sql + "(" + ",".join("?" * len(chunk)) + ")"
+            connection.exec_driver_sql(sql, (now, *chunk))
+        return WriteCounts(updated=len(changed), unchanged=len(unchanged))
+
+    def classify_updates(self, connection: Connection, rows: Sequence[MappedRow]) -> WriteCounts:
+        changed, unchanged = self._split_updates(connection, rows)
+        return WriteCounts(updated=len(changed), unchanged=len(unchanged))
+
+    def _split_updates(
+        self, connection: Connection, rows: Sequence[MappedRow]
+    ) -> tuple[list[MappedRow], list[Any]]:
+        unique = last_row_per_key(rows)
+        stored: dict[Any, tuple[Any, ...]] = {}
+        for chunk in _chunks([row.key for row in unique], _KEYS_PER_LOOKUP):
+            sql = self._stored_values_sql + "(" + ",".join("?" * len(chunk)) + ")"
+            stored.update((row[0], tuple(row[1:])) for row in connection.exec_driver_sql(sql, tuple(chunk)))
+        return split_updates(unique, stored, self._columns)
 
     def mark_missing(
         self, connection: Connection, seen_before: datetime, *, delete: bool, now: datetime

@@ -16,6 +16,7 @@ from batchsync import jsontext
 from batchsync.errors import CheckpointError, DatabaseCallError, SinkError
 from batchsync.models import Checkpoint
 from batchsync.state.tables import checkpoints
+from batchsync.timestamps import stamp
 
 _DATETIME_FIELDS = ("pass_started_at", "last_synced_at")
 
@@ -56,7 +57,7 @@ def load(connection: Connection, pipeline: str) -> Checkpoint | None:
 
 
 def save(connection: Connection, pipeline: str, checkpoint: Checkpoint) -> None:
-    values = {"state": encode(checkpoint), "updated_at": datetime.now(UTC).isoformat()}
+    values = {"state": encode(checkpoint), "updated_at": stamp(datetime.now(UTC))}
     try:
         result = connection.execute(
             update(checkpoints).where(checkpoints.c.pipeline == pipeline).values(**values)

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, RowMapping, delete, func, insert, select
 
 from batchsync.state.tables import dead_letters, storable_text
+from batchsync.timestamps import is_before, stamp
 
 _KEYS_PER_STATEMENT = 500
 
@@ -47,7 +48,7 @@ def add(
                 "key": None if letter.key is None else storable_text(letter.key),
                 "record": letter.record_json,  # JSON: a NUL is already written \\u0000
                 "error": storable_text(letter.error),
-                "created_at": now.isoformat(),
+                "created_at": stamp(now),
             }
             for letter in letters
         ],
@@ -71,7 +72,7 @@ def remove_older_than(connection: Connection, pipeline: str, moment: datetime) -
     """After a complete full pass every record was processed again: older entries are settled."""
     result = connection.execute(
         delete(dead_letters).where(
-            dead_letters.c.pipeline == pipeline, dead_letters.c.created_at < moment.isoformat()
+            dead_letters.c.pipeline == pipeline, is_before(dead_letters.c.created_at, moment)
         )
     )
     return result.rowcount

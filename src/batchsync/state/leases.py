@@ -24,12 +24,9 @@ from batchsync.errors import DatabaseCallError, RunConflictError, SinkError
 from batchsync.state import processes
 from batchsync.state.bookkeeping import Bookkeeping
 from batchsync.state.tables import leases
+from batchsync.timestamps import stamp
 
 log = logging.getLogger("batchsync.leases")
-
-
-def _stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 class Lease:
@@ -69,8 +66,8 @@ class Lease:
                     "host": host,
                     "pid": pid,
                     "process_start_ticks": processes.start_ticks(pid),
-                    "started_at": _stamp(started_at),
-                    "heartbeat_at": _stamp(now),
+                    "started_at": stamp(started_at),
+                    "heartbeat_at": stamp(now),
                 }
                 if holder is None:
                     connection.execute(insert(leases).values(pipeline=self._pipeline, **values))
@@ -122,7 +119,7 @@ class Lease:
                     connection.execute(
                         update(leases)
                         .where(leases.c.pipeline == self._pipeline, leases.c.run_id == self._run_id)
-                        .values(heartbeat_at=_stamp(datetime.now(UTC)))
+                        .values(heartbeat_at=stamp(datetime.now(UTC)))
                     )
             except DatabaseCallError as exc:
                 log.warning("lease heartbeat failed (will retry): %s", exc.reason)

@@ -29,6 +29,7 @@ from batchsync.models import Checkpoint, JSONObject, RunResult, RunStatus, Trigg
 from batchsync.state import processes
 from batchsync.state.bookkeeping import Bookkeeping
 from batchsync.state.tables import runs, state_version, storable_text
+from batchsync.timestamps import stamp
 
 INTERRUPTED_MESSAGE = (
     "the process ended without recording the run's end (killed, crashed, or the database was "
@@ -87,7 +88,7 @@ def _insert_start(engine: Engine, run_id: str, pipeline: str, trigger: Trigger, 
                 pipeline=pipeline,
                 trigger=trigger.value,
                 status=RunStatus.RUNNING.value,
-                started_at=started_at.isoformat(),
+                started_at=stamp(started_at),
                 host=socket.gethostname(),
                 pid=os.getpid(),
                 process_start_ticks=processes.start_ticks(os.getpid()),
@@ -170,7 +171,7 @@ def _update_finish(engine: Engine, result: RunResult) -> None:
             .where(runs.c.run_id == result.run_id)
             .values(
                 status=result.status.value,
-                finished_at=result.finished_at.isoformat(),
+                finished_at=stamp(result.finished_at),
                 duration_seconds=result.duration_seconds,
                 api_calls=result.api_calls,
                 retries=result.retries,
@@ -207,8 +208,8 @@ def synced_since(connection: Connection, pipeline: str, moment: datetime | None)
     synced = runs.c.created + runs.c.updated + runs.c.unchanged
     ended = runs.c.status.in_([RunStatus.SUCCEEDED.value, RunStatus.PARTIAL.value])
     query = select(func.max(runs.c.finished_at)).where(runs.c.pipeline == pipeline, ended, synced > 0)
-    if moment is not None:  # the same ISO form as every time batchsync stores
-        query = query.where(runs.c.started_at > moment.isoformat())
+    if moment is not None:  # compared as text: see batchsync/timestamps.py
+        query = query.where(runs.c.started_at > stamp(moment))
     found = connection.execute(query).scalar_one_or_none()
     return None if found is None else datetime.fromisoformat(found)
 
@@ -234,7 +235,7 @@ def _close_abandoned(connection: Connection, pipeline: str) -> None:
             connection.execute(
                 update(runs)
                 .where(runs.c.run_id == run_id)
-                .values(status=RunStatus.FAILED.value, finished_at=datetime.now(UTC).isoformat(), error=error)
+                .values(status=RunStatus.FAILED.value, finished_at=stamp(datetime.now(UTC)), error=error)
             )
 
 

@@ -28,6 +28,7 @@ from sqlalchemy.schema import CreateSchema
 
 from batchsync.database import STATE_SCHEMA, AddColumn, state_schema_of
 from batchsync.errors import DatabaseCallError, SinkError
+from batchsync.timestamps import stamp
 
 metadata = MetaData(schema=STATE_SCHEMA)  # mapped to the real schema by each engine
 
@@ -179,7 +180,7 @@ def ensure_state_tables(engine: Engine) -> None:
                     migrate(connection)
                     connection.execute(
                         insert(schema_version).values(
-                            version=version, applied_at=datetime.now(UTC).isoformat()
+                            version=version, applied_at=stamp(datetime.now(UTC))
                         )
                     )
     except DatabaseCallError as exc:

@@ -8,8 +8,10 @@ from sqlalchemy import Connection, Engine
 
 from batchsync.config import IncrementalConfig, LookupSourceConfig, PipelineConfig
 from batchsync.config.http import HttpEndpointConfig
-from batchsync.engine.lookup import LookupRefresher, prepare_lookup_table
+from batchsync.engine.lookup import LookupRefresher
+from batchsync.engine.lookup_keys import prepare_lookup_table
 from batchsync.engine.options import Progress, RunOptions
+from batchsync.engine.passes import batch_writer
 from batchsync.engine.plans.base import BatchContext, Batches, PassOutcome, refuse_only_ids, refuse_params
 from batchsync.engine.starting import PassIdentity
 from batchsync.models import Checkpoint, RecordFailure, WriteCounts
@@ -49,21 +51,21 @@ class LookupBatches:
 
     def __init__(self, source: LookupSourceConfig, options: RunOptions, context: BatchContext) -> None:
         self._on_progress = context.on_progress
+        # A lookup settles each key's dead letter as its answer lands: nothing is left for a pass's end.
+        writer = batch_writer(
+            context, incremental=None, settles_dead_letters_at_pass_end=False, updates_existing_rows=True
+        )
         self._refresher = LookupRefresher(
-            context.unit.state_key,
-            context.unit.run_id,
             source,
             context.pipeline.destination,
             context.client,
+            writer,
             filters=dict(options.filters),
             redactor=context.redactor,
             stop=context.stop,
-            dry_run=options.dry_run,
             batch_size=options.page_size,
             fail_on_record_error=context.pipeline.on_record_error == "fail",
             on_batch=self._report_progress,
-            dialect=context.dialect,
-            live_record=context.live_record,
         )
 
     @property
