@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 import batchsync
 from batchsync.cli import app
 from batchsync.models import EntityStatus, RunStatus
-from batchsync.sampleapi import SampleApi
+from fakeapi import SampleApi
 from syncsupport import execute, fetch_all, write_config
 
 runner = CliRunner(env={"COLUMNS": "250"})
