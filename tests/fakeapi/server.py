@@ -132,17 +132,6 @@ class SampleApi(server.SampleApi):
         return self._settings
 
     @property
-    def is_running(self) -> bool:
-        return self._server is not None
-
-    @property
-    def port(self) -> int:
-        """The bound port; raises RuntimeError before the first `start()`."""
-        if self._port == 0:
-            raise RuntimeError("sample API has not been started, so it has no port yet")
-        return self._port
-
-    @property
     def requests(self) -> list[LoggedRequest]:
         """A copy of the request log, oldest first: every request, including failures and token requests."""
         return self._log.entries()

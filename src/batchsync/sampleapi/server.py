@@ -3,13 +3,12 @@ moves bytes; what to answer is the dispatcher's job (`dispatch.py`)."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
-import time
 import urllib.parse
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any, Protocol, Self
 
 from batchsync.sampleapi.accounts import Accounts
@@ -68,7 +67,7 @@ class ApiHttpServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], answers: Callable[[str], Answers]) -> None:
         super().__init__(address, self.handler)
-        self.answers = answers(f"http://{address[0]}:{self.server_address[1]}")
+        self.answers = answers(f"http://{address[0]}:{self.server_address[1]}")  # once the port is bound
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         if not isinstance(sys.exc_info()[1], OSError):  # resets and broken pipes are the client's choice
@@ -76,8 +75,8 @@ class ApiHttpServer(ThreadingHTTPServer):
 
 
 class SampleApi:
-    """The sample API, served from a background thread: `with SampleApi() as api: httpx.get(api.url)`. A
-    stopped API can be started again and comes back on the same port."""
+    """The sample API in a background thread: `with SampleApi() as api: httpx.get(f"{api.url}/health")`,
+    or `start()` and `stop()`; started again, it comes back on the same port."""
 
     server_class: type[ApiHttpServer] = ApiHttpServer
 
@@ -94,40 +93,40 @@ class SampleApi:
         self.keys = keys if keys is not None else KeyService()
         self.accounts = accounts if accounts is not None else Accounts()
         self._host, self._port = host, port
+        self._running = contextlib.ExitStack()
         self._server: ApiHttpServer | None = None
-        self._thread: threading.Thread | None = None
 
     def answers_for(self, url: str) -> Answers:
-        """What answers requests, asked at every start once the port (so `url`) is known."""
+        """What answers requests, asked at every start, once the port (so `url`) is known."""
         return Dispatcher(self.inventory, self.keys, self.accounts)
 
     def start(self) -> Self:
         """Bind and serve; raises RuntimeError when running already, OSError when the port is taken."""
         if self._server is not None:
             raise RuntimeError("sample API is already running")
-        self._server = self.server_class((self._host, self._port), self.answers_for)
-        self._port = self._server.server_address[1]
-        # poll_interval bounds how long stop() waits, and tests stop servers often.
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.01,), daemon=True)
-        self._thread.start()
+        self._server = server = self.server_class((self._host, self._port), self.answers_for)
+        self._port = server.server_address[1]
+        thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)  # polls for stop()
+        thread.start()
+        self._running.callback(thread.join)
+        self._running.callback(server.server_close)
+        self._running.callback(server.shutdown)
         return self
 
     def stop(self) -> None:
         """Stop serving; idempotent."""
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is not None and thread is not None:
-            server.shutdown()
-            server.server_close()
-            thread.join()
+        self._server = None
+        self._running.close()
 
     def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+    @property
+    def is_running(self) -> bool:
+        return self._server is not None
 
     @property
     def port(self) -> int:
@@ -143,9 +142,5 @@ class SampleApi:
 
 def serve(port: int = 8765, size: int = 1000, seed: int = 0, host: str = "127.0.0.1") -> None:
     """Serve a `size`-item inventory in the foreground until interrupted (Ctrl-C returns normally)."""
-    with SampleApi(Inventory(size, seed), host=host, port=port):
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
+    with SampleApi(Inventory(size, seed), host=host, port=port), contextlib.suppress(KeyboardInterrupt):
+        threading.Event().wait()
