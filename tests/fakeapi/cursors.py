@@ -12,7 +12,7 @@ from datetime import datetime
 
 import orjson
 
-from batchsync.sampleapi.pages import Selection, read_page_size, read_selection
+from batchsync.sampleapi.pages import Selection, read_page_size
 from fakeapi.collection import Collection, Endpoint
 from fakeapi.dataset import InventoryView, StoredItem, parse_timestamp
 from fakeapi.messages import ApiRequest, BadRequestError, Response, json_response
@@ -27,7 +27,7 @@ def respond_starting_after(request: ApiRequest, collection: Collection) -> Respo
     after `starting_after` in the current order, and an id not in that order is a 400 as on Stripe.
     """
     query = request.query
-    selection = read_selection(query)
+    selection = collection.select(query)
     limit = read_page_size(query, "limit", default=10, max_page_size=collection.max_page_size)
     view = collection.view(selection)
     start = 0
@@ -62,7 +62,7 @@ def respond_body_cursor(request: ApiRequest, collection: Collection) -> Response
         view = collection.view(selection)
         start = _start_after(view, after)
     else:
-        selection = read_selection(query)
+        selection = collection.select(query)
         view = collection.view(selection)
         start = 0
     items = view.rows[start : start + limit]

@@ -12,10 +12,11 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from batchsync.sampleapi.pages import read_page_size, read_selection
+from batchsync.sampleapi.pages import read_page_size
 from fakeapi.collection import Collection, Endpoint
 from fakeapi.dataset import StoredItem
 from fakeapi.messages import ApiRequest, BadRequestError, Response, json_response
+from fakeapi.query import read_selection
 
 QUERY_PATH = "/services/data/v59.0/query"
 _LOCATOR_PREFIX = "01g"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import urllib.parse
 
-from batchsync.sampleapi.pages import PAGE_NUMBER, read_int, read_page_size, read_selection
+from batchsync.sampleapi.pages import PAGE_NUMBER, read_int, read_page_size
 from fakeapi.collection import Collection, Endpoint, count_pages
 from fakeapi.messages import ApiRequest, BadRequestError, Response, json_response
 
@@ -20,7 +20,7 @@ def respond_offset(request: ApiRequest, collection: Collection) -> Response:
     `{"items": [...], "count": 25, "hasMore": true, "limit": 25, "offset": 0, "totalResults": 1003}`
     """
     query = request.query
-    selection = read_selection(query)
+    selection = collection.select(query)
     limit = read_page_size(query, "limit", default=25, max_page_size=collection.max_page_size)
     offset = read_int(query, "offset", default=0, minimum=0)
     rows = collection.view(selection).rows
@@ -44,7 +44,7 @@ def respond_link_header(request: ApiRequest, collection: Collection) -> Response
     before the last page, and a single page has no Link header at all.
     """
     query = request.query
-    selection = read_selection(query)
+    selection = collection.select(query)
     per_page = read_page_size(query, "per_page", default=30, max_page_size=collection.max_page_size)
     page = read_int(query, "page", default=1, minimum=1)
     rows = collection.view(selection).rows

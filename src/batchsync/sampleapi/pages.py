@@ -9,7 +9,6 @@ GET /inventory/v1/items/{item_id}                {"code": 0, "message": "success
 
 from __future__ import annotations
 
-import re
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,8 +22,6 @@ from batchsync.sampleapi.messages import ApiRequest, BadRequestError, Response, 
 
 PAGE_NUMBER_PATH = "/inventory/v1/items"
 MAX_ITEM_IDS = 200  # as Zoho caps its bulk reads
-# `q=last_modified_time > '...'`, searched for so a SOQL string ("SELECT ... WHERE ...") carries it too.
-_MODIFIED_AFTER_EXPRESSION = re.compile(r"last_modified_time\s*>\s*(?:'([^']*)'|(\S+))")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,22 +32,23 @@ class Selection:
     sort_by_modified: bool = False
 
 
-def read_selection(query: Mapping[str, str], *, is_unknown_q_ignored: bool = False) -> Selection:
-    """The selection named by `modified_since`, `q` (both apply when both are given) and `sort`; an
-    unreadable `q` is a BadRequestError rather than a silently unfiltered answer, unless ignored."""
-    bounds = [_timestamp(query["modified_since"], "modified_since")] if "modified_since" in query else []
-    if query.get("q"):
-        match = _MODIFIED_AFTER_EXPRESSION.search(query["q"])
-        if match is not None:
-            bounds.append(_timestamp(match.group(1) if match.group(1) is not None else match.group(2), "q"))
-        elif not is_unknown_q_ignored:
-            message = f"unsupported q expression {query['q']!r}; expected last_modified_time > '<ISO-8601>'"
-            raise BadRequestError(message, param="q")
+def read_selection(query: Mapping[str, str]) -> Selection:
+    """The selection named by `modified_since` and `sort`; raises BadRequestError for an unreadable one."""
+    modified_after = (
+        read_timestamp(query["modified_since"], "modified_since") if "modified_since" in query else None
+    )
     if query.get("sort") not in (None, "", "last_modified_time"):
         raise BadRequestError(
             f"cannot sort by {query['sort']!r}; only 'last_modified_time' works", param="sort"
         )
-    return Selection(max(bounds) if bounds else None, query.get("sort") == "last_modified_time")
+    return Selection(modified_after, query.get("sort") == "last_modified_time")
+
+
+def read_timestamp(raw: str, param: str) -> datetime:
+    try:
+        return parse_timestamp(raw)
+    except ValueError:
+        raise BadRequestError(f"{param} must hold an ISO-8601 timestamp, got {raw!r}", param=param) from None
 
 
 def read_int(query: Mapping[str, str], name: str, *, default: int, minimum: int) -> int:
@@ -85,6 +83,10 @@ class Collection:
 
     inventory: Views
     max_page_size: int = 1000
+
+    def select(self, query: Mapping[str, str]) -> Selection:
+        """Which items `query` pages through (the test fake API's collection also reads a `q` filter)."""
+        return read_selection(query)
 
     def view(self, selection: Selection) -> InventoryView:
         return self.inventory.view(selection.modified_after, sort_by_modified=selection.sort_by_modified)
@@ -132,7 +134,7 @@ def respond_page_number(request: ApiRequest, collection: Collection) -> Response
             )
         listed = _rows_for(collection, list(dict.fromkeys(ids)))  # in the order listed, unknown ids left out
         return zoho_page("items", collection.item_fragments(listed), 1, len(ids), len(listed))  # one page
-    selection = read_selection(query)
+    selection = collection.select(query)
     per_page = read_page_size(query, "per_page", default=200, max_page_size=collection.max_page_size)
     page = read_int(query, "page", default=1, minimum=1)
     rows = collection.view(selection).rows
@@ -156,13 +158,6 @@ def respond_single_item(request: ApiRequest, collection: Collection) -> Response
 
 def zoho_error(error: BadRequestError) -> object:
     return {"code": 2, "message": error.message}
-
-
-def _timestamp(raw: str, param: str) -> datetime:
-    try:
-        return parse_timestamp(raw)
-    except ValueError:
-        raise BadRequestError(f"{param} must hold an ISO-8601 timestamp, got {raw!r}", param=param) from None
 
 
 def _rows_for(collection: Collection, ids: list[str]) -> list[StoredItem]:
