@@ -1,4 +1,4 @@
-"""Who may read the sample API's collections: the auth requirement variants and the check against them.
+"""Who may read the fake API's collections: the auth requirement variants and the check against them.
 
 `SampleApiSettings.auth` holds one requirement (or None for an open API). The check applies to collection
 endpoints only; `/health`, `/` and `/oauth/token` stay open so a client can always get a token.

@@ -1,4 +1,4 @@
-"""Fixtures for the sample API's own tests: a fresh 1,003-item inventory served on a free port per test."""
+"""Fixtures for the fake API's own tests: a fresh 1,003-item inventory served on a free port per test."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The one place where the sample API misbehaves on purpose: a plan consulted before each collection answer.
+"""The one place where the fake API misbehaves on purpose: a plan consulted before each collection answer.
 
 The dispatcher hands `FaultPlan.before_collection_response` the request and the answer it is about to send,
 and sends whatever comes back (key checks and account requests count as collection requests here). The

@@ -1,4 +1,4 @@
-"""The sample API's own front door: a per-second rate limit and a request quota, checked before any endpoint.
+"""The fake API's own front door: a per-second rate limit and a request quota, checked before any endpoint.
 
 `Gate.admit` runs first for every collection request. A refusal is a 429 with `Retry-After` (whole seconds,
 at least 1), logged with fault "rate_limited_enforced" or "quota_exceeded"; a refused request never reaches

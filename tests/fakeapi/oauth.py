@@ -1,4 +1,4 @@
-"""`POST /oauth/token`: the sample API's OAuth2 token endpoint (RFC 6749 refresh and client credentials).
+"""`POST /oauth/token`: the fake API's OAuth2 token endpoint (RFC 6749 refresh and client credentials).
 
 Client credentials may come in the form body or as HTTP Basic, as real providers accept both. The endpoint
 only issues tokens when `SampleApiSettings.auth` is an `OAuth2Auth`; otherwise no client is registered and

@@ -1,4 +1,4 @@
-"""Poison records: items the sample API serves with a broken field, so a sync must dead-letter or stop.
+"""Poison records: items the fake API serves with a broken field, so a sync must dead-letter or stop.
 
 `SampleApiSettings.poison` maps item ids to a kind; every pagination shape applies it when it serialises a
 page, and the inventory itself stays clean, so `settings.poison = {}` fixes the source at once. Each kind is

@@ -1,4 +1,4 @@
-"""What the sample API saw: one entry per request, so tests assert on the traffic a sync produced."""
+"""What the fake API saw: one entry per request, so tests assert on the traffic a sync produced."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Which collection endpoint answers which path: the sample API's route table.
+"""Which collection endpoint answers which path: the fake API's route table.
 
 Every pagination shape serves the same inventory, so a sync test can switch shapes by switching URLs; the
 product's targeted reads (one item by id, a list by ids) serve it too.

@@ -1,4 +1,4 @@
-"""Switches a test may flip while the sample API is serving: latency, auth, page size limit, faults, limits,
+"""Switches a test may flip while the fake API is serving: latency, auth, page size limit, faults, limits,
 poison records and drift, and the misbehaviour of the key-check service and the accounts endpoints.
 
 Handlers read these fields on every request, so a change applies from the next request on; replace a field

@@ -1,4 +1,4 @@
-"""The sample API's OAuth2 access tokens: issuing them, and spending them against expiry and use limits.
+"""The fake API's OAuth2 access tokens: issuing them, and spending them against expiry and use limits.
 
 Tokens are numbered, not random, so runs are reproducible; expiry uses an injected monotonic clock so a
 test can age a token without sleeping.
