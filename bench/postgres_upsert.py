@@ -55,7 +55,7 @@ from sqlalchemy.dialects.postgresql import insert
 from batchsync.config import DestinationConfig
 from batchsync.demo import DEMO_PIPELINE, demo_config
 from batchsync.models import WriteCounts
-from batchsync.sampleapi.catalog import make_item, revise_item
+from batchsync.sampleapi.inventory import make_item
 from batchsync.sinks.base import last_row_per_key
 from batchsync.sinks.mapping import MappedRow, RowMapper
 from batchsync.sinks.postgres import PostgresSink
@@ -68,7 +68,9 @@ from batchsync.sinks.schema import (
     ensure_table,
 )
 
+# The throwaway server and the fake API's item revisions live in the test tree.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from fakeapi.catalog import revise_item
 from pgserver import PostgresServer
 
 BOOKKEEPING = [HASH_COLUMN, SYNCED_AT_COLUMN, SEEN_AT_COLUMN, DELETED_AT_COLUMN]

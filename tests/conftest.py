@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from batchsync.sampleapi import Inventory, SampleApi
+from fakeapi import Inventory, SampleApi
 from pgserver import PostgresServer, PostgresUnavailableError, find_binaries
 
 

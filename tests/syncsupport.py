@@ -15,7 +15,7 @@ import orjson
 import yaml
 from sqlalchemy import create_engine, text
 
-from batchsync.sampleapi import Inventory
+from fakeapi import Inventory
 
 # One entry per pagination style (and stop signal) the sample API serves.
 STYLES: dict[str, dict[str, Any]] = {

@@ -9,7 +9,7 @@ import pytest
 
 import batchsync
 from batchsync.models import RunStatus
-from batchsync.sampleapi import ApiKeyAuth, BasicAuth, BearerAuth, OAuth2Auth, SampleApi
+from fakeapi import ApiKeyAuth, BasicAuth, BearerAuth, OAuth2Auth, SampleApi
 from syncsupport import assert_table_at_equals_source, pipeline_config, url_document
 
 SECRET = "s3cr3t-Value-42"

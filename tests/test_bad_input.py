@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from batchsync.cli import app
-from batchsync.sampleapi import SampleApi
+from fakeapi import SampleApi
 from syncsupport import config_document, pipeline_config, write_config
 
 runner = CliRunner(env={"COLUMNS": "200"})

@@ -12,7 +12,7 @@ import pytest
 
 import batchsync
 from batchsync.models import RunStatus, WriteCounts
-from batchsync.sampleapi import Inventory, SampleApi
+from fakeapi import Inventory, SampleApi
 from syncsupport import (
     assert_table_at_equals_source,
     execute,

@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from batchsync.cli import app
-from batchsync.sampleapi import SampleApi
-from batchsync.sampleapi.faults import AlwaysFail, FailWhere
+from fakeapi import SampleApi
+from fakeapi.faults import AlwaysFail, FailWhere
 from syncsupport import config_document, pipeline_config, write_config
 
 runner = CliRunner(env={"COLUMNS": "200"})
@@ -234,7 +234,7 @@ def test_every_command_has_help_text() -> None:
 def test_verbose_logs_each_request_with_secrets_redacted(
     tmp_path: Path, api: SampleApi, database: Path
 ) -> None:
-    from batchsync.sampleapi import ApiKeyAuth
+    from fakeapi import ApiKeyAuth
 
     api.settings.auth = ApiKeyAuth("api_key", "query-secret-123", "query")
     pipeline = pipeline_config(
@@ -301,7 +301,7 @@ def test_error_text_is_printed_as_is_not_as_rich_markup(
 
 
 def test_json_logs_are_one_object_per_line_with_the_run_id(config_file: Path, api: SampleApi) -> None:
-    from batchsync.sampleapi.faults import FailNth
+    from fakeapi.faults import FailNth
 
     api.settings.faults = FailNth({2: "server_error"})  # a retry, logged from the fetch thread
 

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 import batchsync
 from batchsync.cli import app
-from batchsync.sampleapi import SampleApi
+from fakeapi import SampleApi
 from syncsupport import config_document, pipeline_config, write_config
 
 runner = CliRunner(env={"COLUMNS": "250"})

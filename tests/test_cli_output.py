@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from batchsync.cli_output import STDOUT_CLOSED_NOTICE
-from batchsync.sampleapi import Inventory, SampleApi
+from fakeapi import Inventory, SampleApi
 from syncsupport import assert_table_equals_source, config_document, pipeline_config, write_config
 
 PAGES = 20

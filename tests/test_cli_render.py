@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 import batchsync
 from batchsync.cli import app
 from batchsync.engine import Progress
-from batchsync.sampleapi import ApiKeyAuth, Inventory, KeyService, SampleApi
+from fakeapi import ApiKeyAuth, Inventory, KeyService, SampleApi
 from syncsupport import config_document, pipeline_config, write_config
 from terminal import Terminal, screen
 

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from batchsync.cli import app
 from batchsync.cli_tables import compact_time
-from batchsync.sampleapi import Inventory, SampleApi
+from fakeapi import Inventory, SampleApi
 from syncsupport import config_document, pipeline_config, write_config
 from test_fanout import fanout_config, make_tables
 

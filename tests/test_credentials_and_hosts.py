@@ -16,8 +16,8 @@ import pytest
 from typer.testing import CliRunner
 
 from batchsync.cli import app
-from batchsync.sampleapi import Inventory, SampleApi
-from batchsync.sampleapi.messages import ApiRequest, Response
+from fakeapi import Inventory, SampleApi
+from fakeapi.messages import ApiRequest, Response
 from syncsupport import config_document, fetch_all, write_config
 
 runner = CliRunner(env={"COLUMNS": "200"})

@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 
 from batchsync.cli import app
 from batchsync.database import open_database
-from batchsync.sampleapi import Inventory, SampleApi
 from batchsync.state.tables import ensure_state_tables
+from fakeapi import Inventory, SampleApi
 from syncsupport import (
     assert_table_at_equals_source,
     assert_table_equals_source,

@@ -15,7 +15,7 @@ import batchsync
 from batchsync.cli import app
 from batchsync.engine import Progress
 from batchsync.models import RunStatus
-from batchsync.sampleapi import SampleApi
+from fakeapi import SampleApi
 from syncsupport import (
     assert_table_at_equals_source,
     execute,

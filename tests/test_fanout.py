@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 import batchsync
 from batchsync.cli import app
 from batchsync.models import EntityStatus, RunStatus
-from batchsync.sampleapi import SampleApi
-from batchsync.sampleapi.faults import FailNth, FaultOptions
+from fakeapi import SampleApi
+from fakeapi.faults import FailNth, FaultOptions
 from syncsupport import execute, fetch_all, write_config
 
 runner = CliRunner(env={"COLUMNS": "250"})

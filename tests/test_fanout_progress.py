@@ -11,7 +11,7 @@ import pytest
 
 import batchsync
 from batchsync.engine import Progress
-from batchsync.sampleapi import SampleApi
+from fakeapi import SampleApi
 from test_fanout import KINDS, fanout_config, make_tables
 
 

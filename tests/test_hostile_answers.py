@@ -13,8 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from batchsync.cli import app
-from batchsync.sampleapi import SampleApi
-from batchsync.sampleapi.messages import ApiRequest, Response
+from fakeapi import SampleApi
+from fakeapi.messages import ApiRequest, Response
 from syncsupport import fetch_all, fetch_dicts, url_document, write_config
 
 runner = CliRunner(env={"COLUMNS": "200"})

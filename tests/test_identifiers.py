@@ -19,9 +19,9 @@ from batchsync.cli import app
 from batchsync.config import DestinationConfig, parse_config
 from batchsync.database import open_database
 from batchsync.models import RunStatus
-from batchsync.sampleapi import Inventory, KeyService, SampleApi
 from batchsync.sinks.schema import destination_table, ensure_table
 from batchsync.state.tables import ensure_state_tables
+from fakeapi import Inventory, KeyService, SampleApi
 from syncsupport import execute, fetch_all, pipeline_config, url_document, write_config
 
 INJECTION = 'x"; COMMIT; DROP TABLE y; --'

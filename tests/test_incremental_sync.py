@@ -9,7 +9,7 @@ from typing import Any
 import batchsync
 from batchsync.engine import Progress
 from batchsync.models import RunStatus
-from batchsync.sampleapi import SampleApi
+from fakeapi import SampleApi
 from syncsupport import assert_table_at_equals_source, pipeline_config, url_document
 
 

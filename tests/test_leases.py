@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 import batchsync
 from batchsync.cli import app
 from batchsync.models import RunStatus
-from batchsync.sampleapi import Inventory, SampleApi
 from batchsync.state.processes import read_stat, start_ticks
+from fakeapi import Inventory, SampleApi
 from syncsupport import assert_table_equals_source, config_document, pipeline_config, write_config
 
 runner = CliRunner(env={"COLUMNS": "250"})

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 import batchsync
 from batchsync.cli import app
 from batchsync.models import RunStatus
-from batchsync.sampleapi import ApiKeyAuth, KeyService, SampleApi
+from fakeapi import ApiKeyAuth, KeyService, SampleApi
 from syncsupport import execute, fetch_all, write_config
 
 API_KEY = "kc-secret-123"

@@ -18,8 +18,8 @@ from sqlalchemy import create_engine, inspect, text
 
 import batchsync
 from batchsync.models import RunStatus
-from batchsync.sampleapi import Inventory, SampleApi
-from batchsync.sampleapi.messages import ApiRequest, Response
+from fakeapi import Inventory, SampleApi
+from fakeapi.messages import ApiRequest, Response
 from syncsupport import (
     STYLES,
     assert_table_at_equals_source,

@@ -10,7 +10,7 @@ import pytest
 
 import batchsync
 from batchsync.models import RunStatus
-from batchsync.sampleapi import Inventory, SampleApi
+from fakeapi import Inventory, SampleApi
 from syncsupport import (
     STYLES,
     assert_table_at_equals_source,

@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 import batchsync
 from batchsync.cli import app
 from batchsync.models import RunStatus
-from batchsync.sampleapi import SampleApi
-from batchsync.sampleapi.messages import ApiRequest, Response
+from fakeapi import SampleApi
+from fakeapi.messages import ApiRequest, Response
 from syncsupport import fetch_all, fetch_dicts, pipeline_config, table_rows_at, url_document, write_config
 
 runner = CliRunner(env={"COLUMNS": "200"})

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 import batchsync
 from batchsync.cli import app
 from batchsync.models import RunStatus
-from batchsync.sampleapi import (
+from fakeapi import (
     Drift,
     FailWhere,
     FaultOptions,

@@ -18,7 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from batchsync.cli import app
-from batchsync.sampleapi import Inventory, SampleApi
+from fakeapi import Inventory, SampleApi
 from syncsupport import assert_table_equals_source, config_document, pipeline_config, write_config
 
 PAGES = 50

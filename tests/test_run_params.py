@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 import batchsync
 from batchsync.cli import app
 from batchsync.engine import Progress
-from batchsync.sampleapi import SampleApi
+from fakeapi import SampleApi
 from syncsupport import fetch_all, pipeline_config, table_rows_at, url_document, write_config
 
 runner = CliRunner(env={"COLUMNS": "250"})

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 import batchsync
 from batchsync.cli import app
 from batchsync.models import RunResult, RunStatus
-from batchsync.sampleapi import Inventory, KeyService, SampleApi
+from fakeapi import Inventory, KeyService, SampleApi
 from syncsupport import fetch_all, pipeline_config, url_document, write_config
 from test_fanout import expected_transactions, fanout_config, make_tables
 from test_lookup import lookup_config, make_keys_table

@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 import batchsync
 from batchsync.cli import app
 from batchsync.models import RunStatus
-from batchsync.sampleapi import Drift, Inventory, SampleApi
-from batchsync.sampleapi.messages import ApiRequest, Response, json_response
+from fakeapi import Drift, Inventory, SampleApi
+from fakeapi.messages import ApiRequest, Response, json_response
 from syncsupport import assert_table_at_equals_source, pipeline_config, table_rows_at, url_document
 
 runner = CliRunner(env={"COLUMNS": "200"})

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from batchsync.cli import app
-from batchsync.sampleapi import OAuth2Auth, SampleApi
+from fakeapi import OAuth2Auth, SampleApi
 from syncsupport import config_document, pipeline_config, write_config
 
 CLIENT_SECRET = "cs-Zq81-client-secret"

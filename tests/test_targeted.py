@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 import batchsync
 from batchsync.cli import app
 from batchsync.models import RunStatus
-from batchsync.sampleapi import SampleApi
+from fakeapi import SampleApi
 from syncsupport import (
     config_document,
     expected_rows,

@@ -15,11 +15,11 @@ from batchsync.config import ColumnConfig, DestinationConfig, Rule
 from batchsync.models import JsonResponse, Page, RunStatus
 from batchsync.paths import DottedPath
 from batchsync.rules import first_failing
-from batchsync.sampleapi import SampleApi
-from batchsync.sampleapi.messages import ApiRequest, Response
 from batchsync.sinks.mapping import RowMapper
 from batchsync.sources.paginators.base import read_flag
 from batchsync.truthy import FALSE_TEXTS, TRUE_TEXTS
+from fakeapi import SampleApi
+from fakeapi.messages import ApiRequest, Response
 from syncsupport import pipeline_config, table_rows_at, url_document
 
 

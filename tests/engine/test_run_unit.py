@@ -9,7 +9,7 @@ import batchsync
 from batchsync.config import parse_config
 from batchsync.engine import RunOptions, WorkUnit, run_unit
 from batchsync.models import RunStatus
-from batchsync.sampleapi import SampleApi
+from fakeapi import SampleApi
 from syncsupport import assert_table_equals_source, config_document, fetch_all, pipeline_config
 
 

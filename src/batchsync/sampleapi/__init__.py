@@ -1,53 +1,20 @@
-"""The built-in sample API: a realistic inventory served over HTTP on 127.0.0.1 from a background thread.
+"""The built-in sample API that `batchsync demo` syncs and `batchsync sample-api` serves on 127.0.0.1.
 
-`batchsync demo` syncs from it, and the test suite uses it as the fake API every sync test talks to over a
-real socket. One deterministic inventory is served in six pagination shapes (page number, offset, cursor,
-cursor in the body, Link header, next URL) and by id, behind optional bearer, API key, Basic or OAuth2 auth:
+It answers like Zoho Inventory: a deterministic inventory paged by page number (filtered by
+`modified_since`, sorted by `sort=last_modified_time`) and fetched by id, a key-check service for lookups
+(`KeyService`, `/api/keycheck`), and each account's transactions behind its own token for fan-outs
+(`Accounts`, `/accounts/{id}/transactions`):
 
     with SampleApi(Inventory(size=1003)) as api:
         httpx.get(f"{api.url}/inventory/v1/items", params={"per_page": 200})
 
-Switches in `api.settings` make it misbehave reproducibly: `faults` (5xx, 429, hangs, truncated or invalid
-bodies, dropped connections), `rate_limit_per_second`, `quota`, `poison` records and `drift`. What it did
-is readable afterwards from `api.requests`, `api.faults_injected` and `api.drift_events`.
-
-Two more datasets serve the other kinds of sync: `api.keys` (a `KeyService`) answers batches of product keys
-at `/api/keycheck`, for lookup syncs; `api.accounts` (`Accounts`) serves each account's transactions behind
-its own token at `/accounts/{id}/transactions`, and a directory at `/accounts`, for fan-out syncs.
+The test suite's fake API (`tests/fakeapi`) builds on these pieces and adds what only tests need: more
+pagination shapes, auth, faults, rate limits, poison records, drift and a request log.
 """
 
 from batchsync.sampleapi.accounts import Accounts
-from batchsync.sampleapi.auth import ApiKeyAuth, AuthRequirement, BasicAuth, BearerAuth, OAuth2Auth
-from batchsync.sampleapi.dataset import Inventory
-from batchsync.sampleapi.drift import Drift
-from batchsync.sampleapi.faults import AlwaysFail, FailNth, FailWhere, FaultOptions, FaultRates, RandomFaults
+from batchsync.sampleapi.inventory import Inventory
 from batchsync.sampleapi.keys import KeyService
-from batchsync.sampleapi.limits import Quota
-from batchsync.sampleapi.poison import choose_poison
-from batchsync.sampleapi.requestlog import LoggedRequest
 from batchsync.sampleapi.server import SampleApi, serve
-from batchsync.sampleapi.settings import SampleApiSettings
 
-__all__ = [
-    "Accounts",
-    "AlwaysFail",
-    "ApiKeyAuth",
-    "AuthRequirement",
-    "BasicAuth",
-    "BearerAuth",
-    "Drift",
-    "FailNth",
-    "FailWhere",
-    "FaultOptions",
-    "FaultRates",
-    "Inventory",
-    "KeyService",
-    "LoggedRequest",
-    "OAuth2Auth",
-    "Quota",
-    "RandomFaults",
-    "SampleApi",
-    "SampleApiSettings",
-    "choose_poison",
-    "serve",
-]
+__all__ = ["Accounts", "Inventory", "KeyService", "SampleApi", "serve"]

@@ -1,81 +1,63 @@
-"""The accounts dataset a fan-out sync reads: every account's transactions and token, and a directory.
+"""The accounts a fan-out sync reads: every account's transactions behind its own token, paged like Zoho.
 
-The API serves any account id matching `[A-Za-z0-9_-]+`: a fan-out test decides which accounts exist by
-writing them into its own table, and each id deterministically has its transactions (0 to 120, about one
-account in seven has none) and its one valid bearer token. `account_pages.py` serves them over HTTP. A
-transaction looks like
+    GET /accounts/{account_id}/transactions?page=1&per_page=200      Authorization: Bearer <token>
+        {"code": 0, "message": "success", "transactions": [...], "page_context": {"page": 1,
+         "per_page": 200, "has_more_page": false, "total": 57, "total_pages": 1}}
+
+Any account id matching `[A-Za-z0-9_-]+` exists: it deterministically has its transactions (0 to 120, about
+one account in seven has none) and its one valid bearer token, `Accounts.token_for(id)`; any other token is
+a 401. A transaction looks like
 
     {"transaction_id": "acc-7-00003", "account_id": "acc-7", "amount": -42.5, "currency": "EUR",
      "booked_at": "2026-01-04T09:12:00+00:00", "description": "Card payment Contoso Coffee"}
-
-The directory (`GET /accounts`) is a separate, settable list, for syncs whose entities come from an API.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import random
 import re
 import threading
-from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from typing import TypeAlias
 
 import orjson
 
-from batchsync.sampleapi.catalog import JSONValue
-from batchsync.sampleapi.dataset import BASE_TIME
-
-Transaction: TypeAlias = "dict[str, JSONValue]"
-Account: TypeAlias = "dict[str, JSONValue]"
+from batchsync.sampleapi.inventory import BASE_TIME
+from batchsync.sampleapi.messages import ApiRequest, BadRequestError, Response, json_response
+from batchsync.sampleapi.pages import read_int, read_page_size, zoho_error, zoho_page
 
 ACCOUNT_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
 MAX_TRANSACTIONS_PER_ACCOUNT = 120
+UNAUTHORIZED_BODY = {"code": 57, "message": "You are not authorized to perform this operation"}
 
-# Transactions are generated per account on first request; a fan-out test touches a few thousand at most.
+_TRANSACTIONS_PATH = re.compile(r"/accounts/([A-Za-z0-9_-]+)/transactions")
+# Transactions are generated per account on first request; a fan-out touches a few thousand at most.
 _MAX_CACHED_ACCOUNTS = 4096
 _CURRENCIES = ("EUR", "EUR", "USD", "GBP", "SEK", "CHF")
 _MERCHANTS = ("Contoso Coffee", "Fabrikam Fuel", "Northwind Market", "Tailspin Air", "Litware Books")
 _DEBITS = ("Card payment {}", "Direct debit {}", "SEPA transfer to {}", "ATM withdrawal", "Account fee")
 _CREDITS = ("Salary", "Refund {}", "SEPA transfer from {}", "Interest")
-_NAMES = ("Operating", "Payroll", "Savings", "Travel", "Marketing", "Reserve", "Projects", "Petty Cash")
-
-
-def is_valid_account_id(account_id: str) -> bool:
-    """Whether the API serves `account_id`: one or more of letters, digits, `_` and `-`."""
-    return ACCOUNT_ID_PATTERN.fullmatch(account_id) is not None
 
 
 class Accounts:
-    """Transactions and tokens for any account id, deterministic from `(seed, account_id)`, and a directory
-    of `directory_size` generated accounts until `set_directory` replaces it; thread-safe.
+    """Transactions and tokens for any account id, deterministic from `(seed, account_id)`; thread-safe.
 
     Methods taking an account id raise ValueError when it does not match `[A-Za-z0-9_-]+`.
     """
 
-    def __init__(self, seed: int = 0, directory_size: int = 25) -> None:
-        if directory_size < 0:
-            raise ValueError(f"directory_size must be >= 0, got {directory_size}")
+    def __init__(self, seed: int = 0) -> None:
         self._seed = seed
         self._lock = threading.Lock()
         self._ledgers: dict[str, tuple[bytes, ...]] = {}
-        self._directory: tuple[bytes, ...] = tuple(
-            orjson.dumps(_make_account(number, seed)) for number in range(1, directory_size + 1)
-        )
-
-    # --- per-account data ---------------------------------------------------------------------------------
 
     def token_for(self, account_id: str) -> str:
         """The one bearer token `/accounts/{account_id}/transactions` accepts, e.g. "tok-acc-7-3f9a01bc"."""
         _check(account_id)
-        return f"tok-{account_id}-{_digest(f'token:{self._seed}:{account_id}')[:8]}"
-
-    def transactions(self, account_id: str) -> list[Transaction]:
-        """Every transaction of the account, in the order the API pages through them (booked_at, then id)."""
-        return [orjson.loads(entry) for entry in self.transaction_json(account_id)]
+        return f"tok-{account_id}-{digest(f'token:{self._seed}:{account_id}')[:8]}"
 
     def transaction_json(self, account_id: str) -> tuple[bytes, ...]:
-        """The account's transactions, serialised once, as the endpoint sends them."""
+        """The account's transactions in the order the API pages through them, serialised once."""
         _check(account_id)
         with self._lock:
             ledger = self._ledgers.get(account_id)
@@ -87,67 +69,70 @@ class Accounts:
                 self._ledgers[account_id] = ledger
         return ledger
 
-    # --- the directory ------------------------------------------------------------------------------------
 
-    def directory(self) -> list[Account]:
-        """Copies of the accounts `GET /accounts` lists, in order."""
-        with self._lock:
-            entries = self._directory
-        return [orjson.loads(entry) for entry in entries]
-
-    def directory_json(self) -> tuple[bytes, ...]:
-        """The directory, serialised once, as the endpoint sends it."""
-        with self._lock:
-            return self._directory
-
-    def set_directory(self, accounts: Sequence[Mapping[str, JSONValue]]) -> None:
-        """Serve `accounts` (any JSON objects, e.g. `{"account_id": "acc-1", "name": "..."}`) from
-        `GET /accounts` from the next request on. Raises TypeError when one is not JSON-serialisable."""
-        entries = tuple(orjson.dumps(dict(account)) for account in accounts)
-        with self._lock:
-            self._directory = entries
+def transactions_account(path: str) -> str | None:
+    """The account id in `/accounts/{account_id}/transactions`, or None when `path` is not such a path."""
+    match = _TRANSACTIONS_PATH.fullmatch(path)
+    return None if match is None else match.group(1)
 
 
-def _check(account_id: str) -> None:
-    if not is_valid_account_id(account_id):
-        raise ValueError(f"account id must match [A-Za-z0-9_-]+, got {account_id!r}")
+def has_bearer_token(request: ApiRequest, token: str) -> bool:
+    """Whether `request` carries `Authorization: Bearer <token>` (compared in constant time)."""
+    sent = request.credentials("Bearer")
+    return sent is not None and hmac.compare_digest(sent.encode(), token.encode())
 
 
-def _digest(text: str) -> str:
+def unauthorized(challenge: str | None) -> Response:
+    """A 401 with `WWW-Authenticate: <challenge>` when the scheme has one."""
+    headers = (("WWW-Authenticate", challenge),) if challenge is not None else ()
+    return json_response(401, UNAUTHORIZED_BODY, headers=headers)
+
+
+def respond_transactions(
+    request: ApiRequest, account_id: str, accounts: Accounts, max_page_size: int
+) -> Response:
+    """One page of the account's transactions, or a 401 when the token is not the account's."""
+    if not has_bearer_token(request, accounts.token_for(account_id)):
+        return unauthorized('Bearer realm="sampleapi"')
+    return respond_entries(request, "transactions", accounts.transaction_json(account_id), max_page_size)
+
+
+def respond_entries(
+    request: ApiRequest, name: str, entries: tuple[bytes, ...], max_page_size: int
+) -> Response:
+    """One page of `entries` (pre-serialised JSON objects) under `name`, paged by page number."""
+    try:
+        per_page = read_page_size(request.query, "per_page", default=200, max_page_size=max_page_size)
+        page = read_int(request.query, "page", default=1, minimum=1)
+    except BadRequestError as error:
+        return json_response(error.status, zoho_error(error))
+    selected = [orjson.Fragment(entry) for entry in entries[(page - 1) * per_page : page * per_page]]
+    return zoho_page(name, selected, page, per_page, len(entries))
+
+
+def digest(text: str) -> str:
     # hashlib, not hash(): str hashes change with every interpreter run, and the data must not.
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
-def _make_transactions(account_id: str, seed: int) -> list[Transaction]:
-    rng = random.Random(int(_digest(f"ledger:{seed}:{account_id}"), 16))
+def _check(account_id: str) -> None:
+    if ACCOUNT_ID_PATTERN.fullmatch(account_id) is None:
+        raise ValueError(f"account id must match [A-Za-z0-9_-]+, got {account_id!r}")
+
+
+def _make_transactions(account_id: str, seed: int) -> list[dict[str, object]]:
+    rng = random.Random(int(digest(f"ledger:{seed}:{account_id}"), 16))
     count = 0 if rng.random() < 0.15 else rng.randint(1, MAX_TRANSACTIONS_PER_ACCOUNT)
     currency = rng.choice(_CURRENCIES)
     booked = BASE_TIME + timedelta(minutes=rng.randint(0, 30 * 24 * 60))
-    rows: list[Transaction] = []
+    rows: list[dict[str, object]] = []
     for n in range(1, count + 1):
         booked += timedelta(minutes=rng.randint(1, 3 * 24 * 60))
         is_credit = rng.random() < 0.3
         template = rng.choice(_CREDITS if is_credit else _DEBITS)
         cents = rng.randint(100, 500_000 if is_credit else 150_000)
-        rows.append(
-            {
-                "transaction_id": f"{account_id}-{n:05d}",
-                "account_id": account_id,
-                "amount": (cents if is_credit else -cents) / 100,
-                "currency": currency,
-                "booked_at": booked.isoformat(),
-                "description": template.format(rng.choice(_MERCHANTS)),
-            }
-        )
+        amount = (cents if is_credit else -cents) / 100
+        row = {"transaction_id": f"{account_id}-{n:05d}", "account_id": account_id, "amount": amount}
+        rows.append({**row, "currency": currency, "booked_at": booked.isoformat()})
+        rows[-1]["description"] = template.format(rng.choice(_MERCHANTS))
     return rows
-
-
-def _make_account(number: int, seed: int) -> Account:
-    rng = random.Random(seed * 1_000_037 + number)
-    return {
-        "account_id": f"acc-{number}",
-        "name": f"{rng.choice(_NAMES)} {number}",
-        "currency": rng.choice(_CURRENCIES),
-        "status": "active" if rng.random() < 0.9 else "closed",
-        "opened_at": (BASE_TIME - timedelta(days=rng.randint(30, 3000))).isoformat(),
-    }

@@ -1,205 +1,61 @@
-"""The sample API's request → response logic, with no sockets: routing, auth, latency, faults and the log.
-
-`server.py` parses bytes into an `ApiRequest`, calls `Dispatcher.handle` and writes the `Response`; so every
-rule about what the API answers lives here or in the endpoint modules. A collection request passes, in
-order: latency, the gate (rate limit, quota), auth, the endpoint (with poison), the fault plan, drift.
-
-The key-check service and the accounts endpoints are data requests too and take the same path, except that
-they never cause drift (it changes the inventory) and that an account's transactions are guarded by that
-account's own token instead of `settings.auth`. Only `/`, `/health` and `/oauth/token` bypass it all.
-"""
+"""What the sample API answers, with no sockets: `server.py` parses bytes into an `ApiRequest`, calls
+`Dispatcher.handle` and writes the `Response`, so every rule about an answer is here or in an endpoint."""
 
 from __future__ import annotations
 
-import dataclasses
 import sys
-import time
-from collections.abc import Callable
 
-from batchsync.sampleapi import account_pages, keycheck
-from batchsync.sampleapi.accounts import Accounts
-from batchsync.sampleapi.auth import UNAUTHORIZED_BODY, challenge_for, is_authorized
-from batchsync.sampleapi.collection import Collection, Endpoint
-from batchsync.sampleapi.dataset import Inventory
-from batchsync.sampleapi.drift import InventoryDrift
-from batchsync.sampleapi.keys import KeyService
-from batchsync.sampleapi.limits import Gate
+from batchsync.sampleapi import keys, pages
+from batchsync.sampleapi.accounts import Accounts, respond_transactions, transactions_account
 from batchsync.sampleapi.messages import ApiRequest, BadRequestError, Response, json_response
-from batchsync.sampleapi.oauth import answer_token_request
-from batchsync.sampleapi.requestlog import LoggedRequest, RequestLog
-from batchsync.sampleapi.routes import CollectionRoutes
-from batchsync.sampleapi.settings import SampleApiSettings
-from batchsync.sampleapi.tokens import TokenIssuer
-
-_HOME_PAGE = b"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>batchsync sample API</title></head>
-<body><h1>batchsync sample API</h1>
-<p>An inventory served in six pagination shapes; see <code>batchsync.sampleapi</code>.</p></body></html>
-"""
+from batchsync.sampleapi.pages import Collection, Endpoint, Views
 
 
 class Dispatcher:
-    """Answers one request at a time from any thread; everything it shares is thread-safe."""
+    """Answers one request at a time from any thread; everything it holds is thread-safe."""
 
-    def __init__(
-        self,
-        inventory: Inventory,
-        settings: SampleApiSettings,
-        log: RequestLog,
-        tokens: TokenIssuer,
-        base_url: str,
-        *,
-        gate: Gate | None = None,
-        drift: InventoryDrift | None = None,
-        keys: KeyService | None = None,
-        accounts: Accounts | None = None,
-    ) -> None:
-        self._inventory = inventory
-        self._settings = settings
-        self._log = log
-        self._tokens = tokens
-        self._base_url = base_url
-        self._routes = CollectionRoutes()
-        self._gate = gate if gate is not None else Gate(time.monotonic, time.time)
-        self._drift = drift if drift is not None else InventoryDrift(inventory)
-        self._keys = keys if keys is not None else KeyService()
-        self._accounts = accounts if accounts is not None else Accounts()
+    def __init__(self, inventory: Views, key_service: keys.KeyService, accounts: Accounts) -> None:
+        self._collection = Collection(inventory)
+        self._keys = key_service
+        self._accounts = accounts
 
     def handle(self, request: ApiRequest) -> Response:
-        """The answer to `request`, logged before it is returned so the log never lags the client."""
         try:
-            response = self._answer(request)
-        except Exception as exc:  # a bug in the sample API must show up as a logged 500, not a hung client
-            print(f"sampleapi: error answering {request.method} {request.path}: {exc!r}", file=sys.stderr)
-            response = json_response(500, {"code": 500, "message": "internal error in the sample API"})
-        self._log.append(
-            LoggedRequest(
-                method=request.method,
-                path=request.path,
-                query=dict(request.query),
-                status=response.status,
-                record_count=response.record_count,
-                authorization=request.header("authorization"),
-                fault=response.fault,
-                body=_loggable_body(request),
-                key_count=_key_count(request),
-            )
-        )
-        return response
+            return self._answer(request)
+        except Exception as exc:  # a bug must show up as a 500, not as a hung client
+            return internal_error(request, exc)
 
     def _answer(self, request: ApiRequest) -> Response:
-        endpoint = self._routes.find(request.path)
-        if endpoint is not None:
-            if request.method != "GET":
-                return _method_not_allowed("GET")
-            return self._guarded(
-                request,
-                lambda settings: self._answer_collection(request, endpoint, settings),
-                is_inventory_page=True,
-            )
-        if request.path == keycheck.KEYCHECK_PATH:
+        path = request.path
+        if path == keys.KEYCHECK_PATH:
             if request.method not in ("GET", "POST"):
-                return _method_not_allowed("GET, POST")
-            return self._guarded(request, lambda settings: self._answer_keycheck(request, settings))
-        account_id = account_pages.transactions_account(request.path)
-        if request.path == account_pages.ACCOUNTS_PATH or account_id is not None:
-            if request.method != "GET":
-                return _method_not_allowed("GET")
-            return self._guarded(
-                request, lambda settings: self._answer_accounts(request, account_id, settings)
-            )
-        if request.path == "/oauth/token":
-            if request.method != "POST":
-                return _method_not_allowed("POST")
-            return answer_token_request(request, self._settings.auth, self._tokens)
-        if request.path in ("/", "/health"):
-            if request.method != "GET":
-                return _method_not_allowed("GET")
-            if request.path == "/health":
-                return json_response(200, {"status": "ok"})
-            return Response(200, _HOME_PAGE, content_type="text/html; charset=utf-8")
-        return json_response(404, {"code": 404, "message": f"no resource at {request.path}"})
-
-    def _guarded(
-        self,
-        request: ApiRequest,
-        answer: Callable[[SampleApiSettings], Response],
-        *,
-        is_inventory_page: bool = False,
-    ) -> Response:
-        """`answer` behind latency and the gate, then handed to the fault plan; see the module docstring."""
-        settings = self._settings
-        if settings.latency_seconds > 0:
-            time.sleep(settings.latency_seconds)
-        admission = self._gate.admit(settings.rate_limit_per_second, settings.quota)
-        if admission.refusal is not None:
-            return admission.refusal
-        response = settings.faults.before_collection_response(request, answer(settings))
-        if is_inventory_page and response.status == 200 and response.fault is None:
-            # After the page is built, so the change shows from the next request on.
-            self._drift.after_page(settings.drift)
-        if admission.headers:
-            response = dataclasses.replace(response, headers=response.headers + admission.headers)
-        return response
-
-    def _answer_collection(
-        self, request: ApiRequest, endpoint: Endpoint, settings: SampleApiSettings
-    ) -> Response:
-        refusal = self._refuse_unauthorized(request, settings)
-        if refusal is not None:
-            return refusal
-        collection = Collection(self._inventory, settings.max_page_size, self._base_url, settings.poison)
-        try:
-            return endpoint.respond(request, collection)
-        except BadRequestError as error:
-            return json_response(error.status, endpoint.error_payload(error))
-
-    def _answer_keycheck(self, request: ApiRequest, settings: SampleApiSettings) -> Response:
-        refusal = self._refuse_unauthorized(request, settings)
-        if refusal is not None:
-            return refusal
-        return keycheck.respond_keycheck(
-            request, self._keys, max_keys=settings.lookup_max_keys, fail_keys=settings.lookup_fail_keys
-        )
-
-    def _answer_accounts(
-        self, request: ApiRequest, account_id: str | None, settings: SampleApiSettings
-    ) -> Response:
+                return method_not_allowed("GET, POST")
+            return keys.respond_keycheck(request, self._keys)
+        if request.method != "GET":
+            return method_not_allowed("GET")
+        account_id = transactions_account(path)
         if account_id is not None:
-            return account_pages.respond_transactions(
-                request,
-                account_id,
-                self._accounts,
-                max_page_size=settings.max_page_size,
-                revoked=settings.revoked_accounts,
-            )
-        refusal = self._refuse_unauthorized(request, settings)
-        if refusal is not None:
-            return refusal
-        return account_pages.respond_directory(request, self._accounts, max_page_size=settings.max_page_size)
-
-    def _refuse_unauthorized(self, request: ApiRequest, settings: SampleApiSettings) -> Response | None:
-        """A 401 when `request` does not satisfy `settings.auth`, None when it may go on."""
-        requirement = settings.auth
-        if is_authorized(requirement, request, self._tokens):
-            return None
-        challenge = challenge_for(requirement)
-        headers = (("WWW-Authenticate", challenge),) if challenge is not None else ()
-        return json_response(401, UNAUTHORIZED_BODY, headers=headers)
+            return respond_transactions(request, account_id, self._accounts, self._collection.max_page_size)
+        if path == pages.PAGE_NUMBER_PATH or pages.item_id_in(path) is not None:
+            endpoint = pages.PAGE_NUMBER if path == pages.PAGE_NUMBER_PATH else pages.SINGLE_ITEM
+            return answer_endpoint(endpoint, request, self._collection)
+        if path == "/health":
+            return json_response(200, {"status": "ok"})
+        return json_response(404, {"code": 404, "message": f"no resource at {path}"})
 
 
-def _method_not_allowed(allowed: str) -> Response:
+def answer_endpoint(endpoint: Endpoint, request: ApiRequest, collection: Collection) -> Response:
+    """`endpoint`'s answer, or its own 400 when the request's parameters are wrong."""
+    try:
+        return endpoint.respond(request, collection)
+    except BadRequestError as error:
+        return json_response(error.status, endpoint.error_payload(error))
+
+
+def method_not_allowed(allowed: str) -> Response:
     return json_response(405, {"code": 405, "message": "method not allowed"}, headers=(("Allow", allowed),))
 
 
-def _loggable_body(request: ApiRequest) -> str | None:
-    if not request.body or request.path == "/oauth/token":  # a token request's form holds client secrets
-        return None
-    return request.body.decode("utf-8", "replace")
-
-
-def _key_count(request: ApiRequest) -> int | None:
-    if request.path != keycheck.KEYCHECK_PATH:
-        return None
-    keys = keycheck.requested_keys(request)
-    return None if keys is None else len(keys)
+def internal_error(request: ApiRequest, exc: Exception) -> Response:
+    print(f"sampleapi: error answering {request.method} {request.path}: {exc!r}", file=sys.stderr)
+    return json_response(500, {"code": 500, "message": "internal error in the sample API"})

@@ -1,0 +1,72 @@
+"""The accounts dataset as tests use it: the product's `Accounts` (any account id's transactions and its one
+token), plus a settable directory for syncs whose entities come from an API (`GET /accounts`)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import TypeAlias
+
+import orjson
+
+from batchsync.sampleapi import accounts
+from batchsync.sampleapi.accounts import ACCOUNT_ID_PATTERN, MAX_TRANSACTIONS_PER_ACCOUNT
+from batchsync.sampleapi.inventory import BASE_TIME, JSONValue
+
+__all__ = ["MAX_TRANSACTIONS_PER_ACCOUNT", "Accounts", "is_valid_account_id"]
+
+Transaction: TypeAlias = "dict[str, JSONValue]"
+Account: TypeAlias = "dict[str, JSONValue]"
+
+_CURRENCIES = ("EUR", "EUR", "USD", "GBP", "SEK", "CHF")
+_NAMES = ("Operating", "Payroll", "Savings", "Travel", "Marketing", "Reserve", "Projects", "Petty Cash")
+
+
+def is_valid_account_id(account_id: str) -> bool:
+    """Whether the API serves `account_id`: one or more of letters, digits, `_` and `-`."""
+    return ACCOUNT_ID_PATTERN.fullmatch(account_id) is not None
+
+
+class Accounts(accounts.Accounts):
+    """The product's accounts, and a directory of `directory_size` generated accounts until
+    `set_directory` replaces it; thread-safe."""
+
+    def __init__(self, seed: int = 0, directory_size: int = 25) -> None:
+        if directory_size < 0:
+            raise ValueError(f"directory_size must be >= 0, got {directory_size}")
+        super().__init__(seed)
+        self._directory: tuple[bytes, ...] = tuple(
+            orjson.dumps(_make_account(number, seed)) for number in range(1, directory_size + 1)
+        )
+
+    def transactions(self, account_id: str) -> list[Transaction]:
+        """Every transaction of the account, in the order the API pages through them (booked_at, then id)."""
+        return [orjson.loads(entry) for entry in self.transaction_json(account_id)]
+
+    def directory(self) -> list[Account]:
+        """Copies of the accounts `GET /accounts` lists, in order."""
+        return [orjson.loads(entry) for entry in self.directory_json()]
+
+    def directory_json(self) -> tuple[bytes, ...]:
+        """The directory, serialised once, as the endpoint sends it."""
+        with self._lock:
+            return self._directory
+
+    def set_directory(self, entries: Sequence[Mapping[str, JSONValue]]) -> None:
+        """Serve `entries` (any JSON objects, e.g. `{"account_id": "acc-1", "name": "..."}`) from
+        `GET /accounts` from the next request on. Raises TypeError when one is not JSON-serialisable."""
+        directory = tuple(orjson.dumps(dict(account)) for account in entries)
+        with self._lock:
+            self._directory = directory
+
+
+def _make_account(number: int, seed: int) -> Account:
+    rng = random.Random(seed * 1_000_037 + number)
+    return {
+        "account_id": f"acc-{number}",
+        "name": f"{rng.choice(_NAMES)} {number}",
+        "currency": rng.choice(_CURRENCIES),
+        "status": "active" if rng.random() < 0.9 else "closed",
+        "opened_at": (BASE_TIME - timedelta(days=rng.randint(30, 3000))).isoformat(),
+    }

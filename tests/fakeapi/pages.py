@@ -1,0 +1,82 @@
+"""Position-paged shapes of the inventory: offset (Oracle) and Link header (GitHub), beside the product's
+page number (Zoho, `batchsync.sampleapi.pages.PAGE_NUMBER`).
+
+All three cut a page out of the current view by position, so inserting items at the front makes a client
+that pages naively see some items twice; that drift is what the tests built on these shapes look for.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+
+from batchsync.sampleapi.pages import PAGE_NUMBER, read_int, read_page_size
+from fakeapi.collection import Collection, Endpoint, count_pages
+from fakeapi.messages import ApiRequest, BadRequestError, Response, json_response
+
+
+def respond_offset(request: ApiRequest, collection: Collection) -> Response:
+    """`GET /crmRestApi/resources/11.12.1.0/items?offset=0&limit=25`, answered like Oracle REST:
+
+    `{"items": [...], "count": 25, "hasMore": true, "limit": 25, "offset": 0, "totalResults": 1003}`
+    """
+    query = request.query
+    selection = collection.select(query)
+    limit = read_page_size(query, "limit", default=25, max_page_size=collection.max_page_size)
+    offset = read_int(query, "offset", default=0, minimum=0)
+    rows = collection.view(selection).rows
+    items = rows[offset : offset + limit]
+    payload = {
+        "items": collection.item_fragments(items),
+        "count": len(items),
+        "hasMore": offset + limit < len(rows),
+        "limit": limit,
+        "offset": offset,
+        "totalResults": len(rows),
+    }
+    return json_response(200, payload, record_count=len(items))
+
+
+def respond_link_header(request: ApiRequest, collection: Collection) -> Response:
+    """`GET /repos/items?page=1&per_page=100`, answered like GitHub: a bare JSON list plus a Link header,
+
+    `Link: <http://127.0.0.1:PORT/repos/items?page=2&per_page=100>; rel="next", <...page=11...>; rel="last"`.
+    Like GitHub, links carry every other query parameter, `prev`/`first` appear after page 1, `next`/`last`
+    before the last page, and a single page has no Link header at all.
+    """
+    query = request.query
+    selection = collection.select(query)
+    per_page = read_page_size(query, "per_page", default=30, max_page_size=collection.max_page_size)
+    page = read_int(query, "page", default=1, minimum=1)
+    rows = collection.view(selection).rows
+    start = (page - 1) * per_page
+    items = rows[start : start + per_page]
+    last_page = max(count_pages(len(rows), per_page), 1)
+    relations: list[tuple[str, int]] = []
+    if page > 1:
+        relations.append(("prev", min(page - 1, last_page)))
+    if page < last_page:
+        relations += [("next", page + 1), ("last", last_page)]
+    if page > 1:
+        relations.append(("first", 1))
+    others = {name: value for name, value in query.items() if name not in ("page", "per_page")}
+    links = [
+        f"<{collection.base_url}{request.path}?"
+        f'{urllib.parse.urlencode({"page": number, "per_page": per_page, **others})}>; rel="{relation}"'
+        for relation, number in relations
+    ]
+    headers = (("Link", ", ".join(links)),) if links else ()
+    return json_response(200, collection.item_fragments(items), record_count=len(items), headers=headers)
+
+
+def _oracle_error(error: BadRequestError) -> object:
+    return {"title": "Bad Request", "status": str(error.status), "detail": error.message}
+
+
+def _github_error(error: BadRequestError) -> object:
+    return {"message": error.message, "documentation_url": "https://docs.github.com/rest"}
+
+
+OFFSET = Endpoint(respond_offset, _oracle_error)
+LINK_HEADER = Endpoint(respond_link_header, _github_error)
+
+__all__ = ["LINK_HEADER", "OFFSET", "PAGE_NUMBER", "respond_link_header", "respond_offset"]

@@ -1,0 +1,84 @@
+"""The product's sample API (`batchsync sample-api`, `batchsync demo`) serves what the README and docs
+walk through against it, over a real socket, and none of the test fake API's machinery."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+import batchsync.sampleapi
+from batchsync.sampleapi import Accounts, Inventory, KeyService, SampleApi
+
+
+@pytest.fixture
+def client() -> Iterator[httpx.Client]:
+    with SampleApi(Inventory(size=450)) as api, httpx.Client(base_url=api.url, timeout=5.0) as http:
+        yield http
+
+
+def test_public_names() -> None:
+    names = ["Accounts", "Inventory", "KeyService", "SampleApi", "serve"]
+    assert sorted(batchsync.sampleapi.__all__) == names
+    assert batchsync.sampleapi.__doc__
+
+
+def test_inventory_pages_by_page_number_until_has_more_page_is_false(client: httpx.Client) -> None:
+    pages = [client.get("/inventory/v1/items", params={"page": n, "per_page": 200}).json() for n in (1, 2, 3)]
+
+    assert [len(page["items"]) for page in pages] == [200, 200, 50]
+    assert [page["page_context"]["has_more_page"] for page in pages] == [True, True, False]
+    assert pages[2]["page_context"] == {
+        "page": 3, "per_page": 200, "has_more_page": False, "total": 450, "total_pages": 3,
+    }  # fmt: skip
+    assert len({item["item_id"] for page in pages for item in page["items"]}) == 450
+
+
+def test_incremental_walkthrough_filters_by_modified_since_and_sorts(client: httpx.Client) -> None:
+    # Item n was last modified n seconds after 2026-01-01T00:00:00+00:00.
+    params = {"modified_since": "2026-01-01T00:07:00+00:00", "sort": "last_modified_time", "per_page": 500}
+    items = client.get("/inventory/v1/items", params=params).json()["items"]
+
+    assert len(items) == 450 - 420
+    assert items == sorted(items, key=lambda item: (item["last_modified_time"], item["item_id"]))
+
+
+def test_targeted_walkthrough_fetches_one_item_or_answers_404(client: httpx.Client) -> None:
+    found = client.get("/inventory/v1/items/4815000000000042")
+    missing = client.get("/inventory/v1/items/4815000009999999")
+    listed = client.get("/inventory/v1/items", params={"item_ids": "4815000000000003,4815000009999999"})
+
+    assert found.json()["item"]["item_id"] == "4815000000000042"
+    assert missing.status_code == 404 and missing.json() == {"code": 1002, "message": "Item does not exist."}
+    assert [item["item_id"] for item in listed.json()["items"]] == ["4815000000000003"]
+
+
+def test_lookup_walkthrough_key_check_answers_known_keys_by_query_or_body(client: httpx.Client) -> None:
+    keys = [answer["keyname_with_dash"] for answer in KeyService().all()[:3]]
+
+    by_query = client.get("/api/keycheck", params={"keys": ",".join(keys)})
+    by_body = client.post("/api/keycheck", json={"keys": keys})
+    too_many = client.get("/api/keycheck", params={"keys": ",".join([keys[0]] * 51)})
+
+    assert [answer["keyname_with_dash"] for answer in by_query.json()] == keys
+    assert by_body.json() == by_query.json()
+    assert too_many.status_code == 400 and too_many.json() == {"error": "too many keys: 51 > 50"}
+
+
+def test_fanout_walkthrough_serves_transactions_only_with_the_own_token(client: httpx.Client) -> None:
+    url = "/accounts/acc-1/transactions"
+
+    allowed = client.get(url, headers={"Authorization": f"Bearer {Accounts().token_for('acc-1')}"})
+    refused = client.get(url, headers={"Authorization": "Bearer tok-acc-1-expired"})
+
+    assert allowed.status_code == 200
+    assert allowed.json()["page_context"]["total"] == 118  # as the README's fan-out table shows
+    assert refused.status_code == 401 and refused.json()["code"] == 57
+
+
+@pytest.mark.parametrize(
+    "path", ["/crmRestApi/resources/11.12.1.0/items", "/v1/items", "/services/data/v59.0/query", "/accounts"]
+)
+def test_the_test_fake_apis_other_shapes_are_not_served(client: httpx.Client, path: str) -> None:
+    assert client.get(path).status_code == 404
