@@ -8,8 +8,10 @@ untouched. Values are bound as SQLite's native types directly, skipping per-valu
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, Table
@@ -51,6 +53,19 @@ def _bind_for(type_name: str) -> Callable[[Any], Any] | None:
     return None
 
 
+_OUT_OF_RANGE_REASON = (
+    "is beyond what SQLite keeps in a decimal column (a double: up to about 1.8E+308, and not so near 0 "
+    "that it rounds to 0); PostgreSQL keeps it exactly, or map the column as a string"
+)
+
+
+def _beyond_a_double(value: Any) -> bool:
+    if not isinstance(value, Decimal) or not value.is_finite():
+        return False
+    as_double = float(value)
+    return math.isinf(as_double) or (as_double == 0.0 and value != 0)
+
+
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -60,6 +75,10 @@ class SqliteSink:
     def __init__(self, destination: DestinationConfig) -> None:
         self._table = destination_table(destination)
         binds = [_bind_for(column.type) for column in destination.columns.values()]
+        self._names = list(destination.columns)
+        self._decimal_at = [
+            i for i, column in enumerate(destination.columns.values()) if column.type == "decimal"
+        ]
         self._binds = [(index, bind) for index, bind in enumerate(binds) if bind is not None]
         table = _quote(destination.table)
         key = _quote(destination.primary_key)
@@ -90,7 +109,31 @@ class SqliteSink:
         return self._table
 
     def write(self, connection: Connection, rows: Sequence[MappedRow], synced_at: datetime) -> WriteOutcome:
-        unique = last_row_per_key(rows)
+        unique, unstorable = self._set_aside_out_of_range(last_row_per_key(rows))
+        outcome = self._write_storable(connection, unique, synced_at)
+        return WriteOutcome(outcome.counts, [*unstorable, *outcome.rejected])
+
+    def _set_aside_out_of_range(
+        self, rows: list[MappedRow]
+    ) -> tuple[list[MappedRow], list[tuple[MappedRow, str]]]:
+        """The rows SQLite can store, and the others with why: a decimal beyond a double's range. SQLite's
+        NUMERIC affinity would turn it into inf, or into 0 when it is that near zero, without a word."""
+        if not self._decimal_at:
+            return rows, []
+        storable: list[MappedRow] = []
+        unstorable: list[tuple[MappedRow, str]] = []
+        for row in rows:
+            bad_at = next((i for i in self._decimal_at if _beyond_a_double(row.values[i])), None)
+            if bad_at is None:
+                storable.append(row)
+            else:
+                value = row.values[bad_at]
+                unstorable.append((row, f"column {self._names[bad_at]}: {value} {_OUT_OF_RANGE_REASON}"))
+        return storable, unstorable
+
+    def _write_storable(
+        self, connection: Connection, unique: list[MappedRow], synced_at: datetime
+    ) -> WriteOutcome:
         counts, changed, unchanged = self._split(connection, unique)
         now = stamp(synced_at)
         self._mark_seen(connection, unchanged, now)
@@ -172,9 +215,7 @@ class SqliteSink:
             else:
                 result = connection.exec_driver_sql(self._soft_delete_sql, (stamp(now), stamp(seen_before)))
         except DatabaseCallError as exc:
-            raise SinkError(
-                f"marking missing rows of {self._table.name} failed: {exc.reason}"
-            ) from exc
+            raise SinkError(f"marking missing rows of {self._table.name} failed: {exc.reason}") from exc
         return int(result.rowcount)
 
     def mark_seen(self, connection: Connection, keys: list[Any], seen_at: datetime) -> None:
