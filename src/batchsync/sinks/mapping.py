@@ -77,6 +77,10 @@ class ColumnsMapper:
                 continue
             if kind == "json" and isinstance(old, str):
                 old = jsontext.parse(old.encode())
+            if isinstance(old, datetime):  # PostgreSQL's driver hands back a datetime, not its text
+                if _as_utc(old) != new:
+                    return False
+                continue
             try:
                 if convert(old) != new:
                     return False
@@ -277,10 +281,12 @@ def to_datetime(raw: JSONValue) -> datetime:
         return datetime.fromtimestamp(seconds, UTC)
     if not isinstance(raw, str):
         raise TypeError(f"expected a date-time, got {type(raw).__name__}")
-    parsed = datetime.fromisoformat(raw.strip())
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    return _as_utc(datetime.fromisoformat(raw.strip()))
+
+
+def _as_utc(moment: datetime) -> datetime:
+    """A stored moment as `to_datetime` gives one: aware, in UTC (naive means UTC)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def to_json(raw: JSONValue) -> JSONValue:
