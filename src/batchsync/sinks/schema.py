@@ -126,7 +126,7 @@ def ensure_seen_at_column(engine: Engine, table: Table) -> None:
     """Give a table batchsync does not own (a lookup's) the `_batchsync_seen_at` column, of the type a
     pull's table has. Earlier versions added it as TEXT: on PostgreSQL that column is converted to
     `timestamptz` (its texts are batchsync's own ISO stamps, which PostgreSQL reads as they are);
-    SQLite keeps every timestamp as text anyway. Raises SQLAlchemyError."""
+    SQLite keeps every timestamp as text anyway. Raises DatabaseCallError."""
     seen_at = table.c[SEEN_AT_COLUMN]
     with engine.begin() as connection:
         existing = {
