@@ -1,4 +1,4 @@
-"""What the CLI prints about runs, status and dead letters: failures counted and pointed to, totals beside
+"""What the CLI prints about runs, status and dead letters: counted and pointed to, totals beside
 limits, "no runs yet" on a fresh database, a targeted sync's time and a fan-out's entities in `status`,
 and tables that read well at 80 columns (nothing wider, no time or status word broken in two)."""
 
@@ -56,7 +56,7 @@ def test_a_run_whose_records_all_failed_counts_them_and_points_to_the_rest(
     assert "  … and 980 more\n" in dry.stdout, "a dry run stores no dead letters to point to"
 
 
-def test_a_run_without_failures_prints_no_failed_count(tmp_path: Path, api: SampleApi) -> None:
+def test_a_run_without_dead_letters_prints_no_failed_count(tmp_path: Path, api: SampleApi) -> None:
     result = invoke(wide, "run", "items", "-c", str(items_config(tmp_path, api)))
 
     assert "1,000 records: 1,000 created, 0 updated, 0 unchanged\n" in result.stdout

@@ -115,7 +115,7 @@ def test_stats_match_the_table(api: SampleApi, database_url: str, tmp_path: Path
     assert figures.total_rows == 999  # one record is a dead letter
     assert figures.synced_last_run == 10
     assert figures.stale_rows == 25
-    assert figures.rows_in_error == 1 and figures.deleted_rows == 0
+    assert figures.dead_letters == 1 and figures.deleted_rows == 0
     assert figures.last_sync_at == status.last_synced_at
     assert shown == figures.to_dict()
 

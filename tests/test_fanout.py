@@ -181,7 +181,7 @@ def test_concurrency_4_gives_the_same_data_as_one_at_a_time(api: SampleApi, tmp_
         database_url = f"sqlite:///{tmp_path / f'c{concurrency}.db'}"
         make_tables(database_url, api)
         result = batchsync.run("bank_sync", fanout_config(database_url, api, concurrency))
-        assert [e.status for e in result.entities].count(EntityStatus.SUCCESS) == 30
+        assert [e.status for e in result.entities].count(EntityStatus.SUCCEEDED) == 30
         tables.append(synced(database_url))
 
     assert tables[0] == tables[1] and len(tables[0]) == len(expected_transactions(api))
@@ -265,7 +265,7 @@ def test_record_errors_of_child_syncs_are_reported_under_the_fanout(api: SampleA
 
     letters = batchsync.dead_letters("bank_sync", config, limit=10_000)
     expected = len(expected_transactions(api, {"u000", "u001"}))
-    assert result.status is RunStatus.PARTIAL and len(result.failures) == expected == len(letters)
+    assert result.status is RunStatus.PARTIAL and len(result.dead_letters) == expected == len(letters)
     assert {letter["run_id"] for letter in letters} == {result.run_id}
 
 
@@ -319,7 +319,7 @@ def test_concurrent_children_creating_the_destination_table_at_once_all_succeed_
 
     errors = [e.error or "" for e in result.entities if e.status is EntityStatus.FAILED]
     assert not [error for error in errors if "cannot create or update table" in error], errors
-    assert [e.status for e in result.entities].count(EntityStatus.SUCCESS) == 30
+    assert [e.status for e in result.entities].count(EntityStatus.SUCCEEDED) == 30
     assert set(synced(postgres_url)) == expected_transactions(api)
 
 
@@ -363,7 +363,7 @@ def test_an_entity_listing_that_fails_once_with_503_is_retried_and_the_fanout_su
     assert listing_requests(api) == [503, 200]
     assert result.status is RunStatus.SUCCEEDED, result.error
     outcomes = [(entity.id, entity.status) for entity in result.entities]
-    assert outcomes == [(f"acc-{n}", EntityStatus.SUCCESS) for n in range(3)]
+    assert outcomes == [(f"acc-{n}", EntityStatus.SUCCEEDED) for n in range(3)]
     expected = {t["transaction_id"] for n in range(3) for t in api.accounts.transactions(f"acc-{n}")}
     assert set(synced(sqlite_url)) == expected
 

@@ -119,7 +119,7 @@ def test_lookup_refreshes_every_good_key_and_reports_bad_and_failed_keys_one_by_
         if key not in errors:
             assert rows[key][1:4] == (answer["remaining"], answer["blocked"], answer["errorcode"]), key
     untouched = [key for key in rows if key not in office or key in errors]
-    assert all(rows[key][1:4] == before[key][1:4] for key in untouched), "the filter and the failures held"
+    assert all(rows[key][1:4] == before[key][1:4] for key in untouched), "the filter and dead letters held"
     assert all(rows[key][4] == before[key][4] for key in rows), "columns not listed are never written"
     assert max(request.key_count or 0 for request in key_api.requests) <= 50
 

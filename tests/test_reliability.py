@@ -285,5 +285,5 @@ def test_dead_lettered_records_on_page_one_are_not_mistaken_for_drift(database_u
 
         result = batchsync.run("items", config)
 
-    assert result.status is RunStatus.PARTIAL and len(result.failures) == 5
+    assert result.status is RunStatus.PARTIAL and len(result.dead_letters) == 5
     assert not result.drift.is_drift and not result.warnings

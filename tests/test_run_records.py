@@ -121,7 +121,7 @@ def test_a_running_lookup_row_always_equals_its_committed_batches(database_url: 
             " FROM batchsync_runs r",
         )
 
-    assert result.status is RunStatus.PARTIAL and len(result.failures) == 1
+    assert result.status is RunStatus.PARTIAL and len(result.dead_letters) == 1
     assert len({row[1] for row in seen if row[1] > 0}) >= 3
     for _, refreshed, failed, pages, seen_rows, letters in seen:
         assert (refreshed, failed) == (seen_rows, letters)

@@ -45,7 +45,7 @@ def test_only_fetches_and_upserts_just_those_records(
     rows, source = table_rows_at(database_url), expected_rows(api.inventory)
     assert result.status is RunStatus.PARTIAL
     assert (result.counts.updated, result.counts.unchanged) == (2, 1)
-    assert [(f.key, "not found" in f.error) for f in result.failures] == [("4815000000999999", True)]
+    assert [(f.key, "not found" in f.error) for f in result.dead_letters] == [("4815000000999999", True)]
     assert all(rows[key] == source[key] for key in wanted)
     assert sum(r.record_count for r in api.requests) == 3, "nothing but the named records was fetched"
     (status,) = batchsync.status("items", config)

@@ -22,7 +22,8 @@ from batchsync.errors import (
     SourceError,
     TransientHttpError,
 )
-from batchsync.models import Checkpoint, RecordFailure, RunResult, RunStatus, Trigger, WriteCounts
+from batchsync.models import Checkpoint, RunResult, RunStatus, Trigger, WriteCounts
+from batchsync.models import DeadLetterReport as RecordFailure  # the public name, kept for users' code
 from batchsync.operations import (
     PipelineStats,
     PipelineStatus,

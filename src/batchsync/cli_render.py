@@ -23,8 +23,8 @@ from batchsync.config import SourceConfig
 from batchsync.models import RunResult, RunStatus
 from batchsync.operations import PipelineStats, PipelineStatus
 
-_FAILURES_SHOWN = 20
-"""Failed records listed under a run's summary; `batchsync errors NAME` lists them all."""
+_DEAD_LETTERS_SHOWN = 20
+"""Dead letters listed under a run's summary; `batchsync errors NAME` lists them all."""
 
 _STATUS_STYLE = {
     RunStatus.SUCCEEDED: "green",
@@ -251,7 +251,7 @@ def render_result(
     verb = "would be " if result.dry_run else ""
     counts = result.counts
     filtered = f", {counts.filtered:,} filtered out" if counts.filtered else ""
-    failed = f", {len(result.failures):,} failed" if result.failures else ""
+    failed = f", {len(result.dead_letters):,} failed" if result.dead_letters else ""  # users' word for them
     console.print(
         f"  {result.total_synced:,} records: {counts.created:,} {verb}created, "
         f"{counts.updated:,} {verb}updated, {counts.unchanged:,} unchanged{filtered}{failed}",
@@ -278,11 +278,11 @@ def render_result(
         console.print(f"  [red]error:[/] {escape(result.error)}", highlight=False)
     for warning in result.warnings:
         console.print(f"  [yellow]warning:[/] {escape(warning)}", highlight=False)
-    for failure in result.failures[:_FAILURES_SHOWN]:
+    for letter in result.dead_letters[:_DEAD_LETTERS_SHOWN]:
         console.print(
-            f"  [red]failed[/] {escape(str(failure.key))}: {escape(failure.error)}", highlight=False
+            f"  [red]failed[/] {escape(str(letter.key))}: {escape(letter.error)}", highlight=False
         )
-    hidden = len(result.failures) - _FAILURES_SHOWN
+    hidden = len(result.dead_letters) - _DEAD_LETTERS_SHOWN
     if hidden > 0:  # a dry run stores no dead letters: nowhere to point to
         where = "" if result.dry_run else f" (batchsync errors {escape(result.pipeline)})"
         console.print(f"  … and {hidden:,} more{where}", highlight=False)
@@ -405,7 +405,7 @@ def render_stats(console: Console, figures: PipelineStats, stale_after: str) -> 
         ("seen by the last run", f"{figures.synced_last_run:,}"),
         (f"stale (not seen for {stale_after})", f"{figures.stale_rows:,}"),
         ("deleted (soft)", f"{figures.deleted_rows:,}"),
-        ("records in error", f"{figures.rows_in_error:,}"),
+        ("records in error", f"{figures.dead_letters:,}"),
         ("last sync (UTC)", last),
     ):
         table.add_row(label, escape(value))

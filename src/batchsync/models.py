@@ -102,8 +102,10 @@ class Checkpoint:
 
 
 @dataclass(frozen=True, slots=True)
-class RecordFailure:
-    """A record (or key) that could not be synced, with the reason a user can act on."""
+class DeadLetterReport:
+    """What a run reports of one dead letter: the record (or key) that could not be synced, with the
+    reason a user can act on. The stored form, with the record's JSON, is `state.deadletters.DeadLetter`.
+    Public as `batchsync.RecordFailure`, its name before dead letters had one name in the code."""
 
     key: str | None
     error: str
@@ -145,7 +147,9 @@ class WriteCounts:
 
 
 class EntityStatus(enum.StrEnum):
-    SUCCESS = "success"
+    SUCCEEDED = "success"
+    """Named like `RunStatus.SUCCEEDED`; the value stays "success" because users read it: the `status` of
+    an entity in `--json` and the runs' history."""
     FAILED = "failed"
     SKIPPED = "skipped"
     WOULD_SYNC = "would sync"  # dry runs
@@ -196,7 +200,7 @@ class RunResult:
     is_pass_complete: bool
     dry_run: bool = False
     error: str | None = None
-    failures: tuple[RecordFailure, ...] = ()
+    dead_letters: tuple[DeadLetterReport, ...] = ()
     warnings: tuple[str, ...] = ()
     drift: DriftReport = DriftReport()
     retries: int = 0
@@ -216,6 +220,15 @@ class RunResult:
     @property
     def total_synced(self) -> int:
         return self.counts.total
+
+    @property
+    def failures(self) -> tuple[DeadLetterReport, ...]:
+        """`dead_letters` by the name the README gave it: kept for users' code."""
+        return self.dead_letters
+
+    def dead_letter_details(self) -> list[JSONObject]:
+        """The dead letters as `error_details` shows them, in `--json` and in the runs' history."""
+        return [{"key": letter.key, "error": letter.error} for letter in self.dead_letters]
 
     def to_dict(self) -> JSONObject:
         """The run as plain JSON, the shape `--json` prints."""
@@ -237,13 +250,14 @@ class RunResult:
             "unchanged": self.counts.unchanged,
             "filtered": self.counts.filtered,
             "deleted": self.deleted,
-            "failed": len(self.failures),
-            "errors": len(self.failures),
+            # "failed" and "errors" both count the dead letters: both are kept for users' scripts.
+            "failed": len(self.dead_letters),
+            "errors": len(self.dead_letters),
             "is_pass_complete": self.is_pass_complete,
             "committed_batches": self.committed_batches,
             "only": list(self.only),
             "error": self.error,
-            "error_details": [{"key": f.key, "error": f.error} for f in self.failures],
+            "error_details": self.dead_letter_details(),
             "warnings": list(self.warnings),
             "drift": {"inserted": self.drift.inserted, "deleted": self.drift.deleted},
             **self._fanout_dict(),
@@ -257,7 +271,7 @@ class RunResult:
             "message": self.message,
             "totals": {
                 "total": len(self.entities),
-                "successful": by_status.count(EntityStatus.SUCCESS),
+                "successful": by_status.count(EntityStatus.SUCCEEDED),
                 "failed": by_status.count(EntityStatus.FAILED),
                 "skipped": by_status.count(EntityStatus.SKIPPED),
             },

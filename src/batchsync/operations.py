@@ -276,8 +276,13 @@ class PipelineStats:
     stale_rows: int
     stale_after_seconds: float
     deleted_rows: int
-    rows_in_error: int
+    dead_letters: int
     last_sync_at: datetime | None
+
+    @property
+    def rows_in_error(self) -> int:
+        """`dead_letters` by the name the README and `stats --json` give it: kept for users' code."""
+        return self.dead_letters
 
     def to_dict(self) -> JSONObject:
         return {
@@ -288,7 +293,7 @@ class PipelineStats:
             "stale_rows": self.stale_rows,
             "stale_after_seconds": self.stale_after_seconds,
             "deleted_rows": self.deleted_rows,
-            "rows_in_error": self.rows_in_error,
+            "rows_in_error": self.dead_letters,  # the key users' scripts read
             "last_sync_at": self.last_sync_at.isoformat() if self.last_sync_at else None,
         }
 
@@ -311,7 +316,7 @@ def stats(
             last_run = (
                 runs.recent(connection, name, limit=1) if state_table_exists(engine, runs_table) else []
             )
-            errors = (
+            letters = (
                 deadletters.count(connection, name) if state_table_exists(engine, dead_letters_table) else 0
             )
             figures = _table_figures(engine, connection, pipeline.destination, last_run, stale_after)
@@ -321,7 +326,7 @@ def stats(
         pipeline=name,
         table=pipeline.destination.table,
         stale_after_seconds=stale_after.total_seconds(),
-        rows_in_error=errors,
+        dead_letters=letters,
         last_sync_at=checkpoint.last_synced_at if checkpoint else None,
         **figures,
     )

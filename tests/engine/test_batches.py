@@ -123,7 +123,7 @@ def test_a_row_the_database_refuses_becomes_a_dead_letter_and_the_others_are_wri
 
     assert rows(engine) == {"1": ("dup", 1), "3": ("c", 3)}
     assert letters(engine) == ["2", "4"]  # refused by the database; not an integer
-    assert [failure.key for failure in write.failures] == ["4", "2"]
+    assert [letter.key for letter in write.dead_letters] == ["4", "2"]
 
 
 def test_with_on_record_error_fail_a_refused_row_rolls_back_the_batch_and_its_checkpoint(
@@ -164,7 +164,8 @@ def test_a_dry_run_counts_what_it_would_do_and_writes_nothing(engine: Engine) ->
             None,
         )
 
-    assert (dry.counts.created, dry.counts.updated, len(dry.failures), dry.batches_committed) == (1, 1, 1, 0)
+    figures = (dry.counts.created, dry.counts.updated, len(dry.dead_letters), dry.batches_committed)
+    assert figures == (1, 1, 1, 0)
     assert rows(engine) == {"1": ("a", 1)} and stored_checkpoint(engine) == before and letters(engine) == []
 
 

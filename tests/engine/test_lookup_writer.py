@@ -137,7 +137,7 @@ def test_failed_keys_are_dead_letters_committed_with_the_answers(engine: Engine)
         write.commit_with_checkpoint(connection, batch, Checkpoint(cursor="k2"), pages=1)
         filed = [row["key"] for row in deadletters.recent(connection, "key_refresh")]
 
-    assert filed == ["k2"] and [failure.key for failure in write.failures] == ["k2"]
+    assert filed == ["k2"] and [letter.key for letter in write.dead_letters] == ["k2"]
     assert table(engine)["k1"] == (5, "ok", "n1")
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import Connection
 from batchsync.engine.liverecord import LiveRunRecord
 from batchsync.engine.records import Batch, FilteredRecord, dead_letter
 from batchsync.errors import DatabaseCallError, RecordError, SinkError
-from batchsync.models import Checkpoint, Cursor, JSONObject, RecordFailure, WriteCounts
+from batchsync.models import Checkpoint, Cursor, DeadLetterReport, JSONObject, WriteCounts
 from batchsync.redaction import Redactor
 from batchsync.sinks.base import Sink, WriteOutcome
 from batchsync.sinks.mapping import MappedRow
@@ -34,7 +34,7 @@ class BatchPosition:
 
 
 class BatchWriter:
-    """Writes batches for one run and keeps its totals: counts, failures, records."""
+    """Writes batches for one run and keeps its totals: counts, dead letters, records."""
 
     def __init__(
         self,
@@ -78,7 +78,7 @@ class BatchWriter:
         self._live_record = live_record
         self.counts = WriteCounts()
         self.deleted = 0
-        self.failures: list[RecordFailure] = []
+        self.dead_letters: list[DeadLetterReport] = []
         self.records = 0
         self.batches_committed = 0
 
@@ -128,7 +128,7 @@ class BatchWriter:
                             connection,
                             outcome.counts + WriteCounts(filtered=len(batch.filtered)),
                             deleted=deleted,
-                            failed=len(letters),
+                            dead_letters=len(letters),
                             pages=pages,
                             checkpoint=following,
                         )
@@ -142,7 +142,7 @@ class BatchWriter:
         self.counts += outcome.counts + WriteCounts(filtered=len(batch.filtered))
         if not self._dry_run:
             self.batches_committed += 1
-        self.failures.extend(RecordFailure(letter.key, letter.error) for letter in letters)
+        self.dead_letters.extend(DeadLetterReport(letter.key, letter.error) for letter in letters)
 
     def _write_in_transaction(
         self, connection: Connection, batch: Batch, following: Checkpoint | None, now: datetime

@@ -34,7 +34,7 @@ class LiveRunRecord:
         counts: WriteCounts,
         *,
         deleted: int,
-        failed: int,
+        dead_letters: int,
         pages: int,
         checkpoint: Checkpoint | None,
     ) -> None:
@@ -44,7 +44,7 @@ class LiveRunRecord:
         tally = runs.BatchTally(
             counts,
             deleted=deleted,
-            failed=failed,
+            dead_letters=dead_letters,
             pages=pages,
             api_calls=self._pending[0] - self._reported[0],
             retries=self._pending[1] - self._reported[1],

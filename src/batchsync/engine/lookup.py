@@ -26,7 +26,7 @@ from batchsync.engine.lookup_keys import LookupKeys
 from batchsync.engine.records import Batch
 from batchsync.errors import PermanentHttpError, RecordError, TransientHttpError
 from batchsync.http.client import HttpClient
-from batchsync.models import Checkpoint, JSONObject, PageRequest, RecordFailure, WriteCounts
+from batchsync.models import Checkpoint, DeadLetterReport, JSONObject, PageRequest, WriteCounts
 from batchsync.paths import MISSING, DottedPath
 from batchsync.redaction import Redactor
 from batchsync.sinks.mapping import ColumnsMapper, MappedRow
@@ -40,7 +40,7 @@ _SPLITTABLE = frozenset({400, 413, 414, 422})
 
 
 class LookupRefresher:
-    """Refreshes one pipeline's rows; the writer keeps the run's counts and failures."""
+    """Refreshes one pipeline's rows; the writer keeps the run's counts and dead letters."""
 
     def __init__(
         self,
@@ -80,8 +80,8 @@ class LookupRefresher:
         return self._writer.counts
 
     @property
-    def failures(self) -> list[RecordFailure]:
-        return self._writer.failures
+    def dead_letters(self) -> list[DeadLetterReport]:
+        return self._writer.dead_letters
 
     @property
     def records(self) -> int:

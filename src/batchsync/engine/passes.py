@@ -23,7 +23,7 @@ from batchsync.engine.records import RecordRouter
 from batchsync.engine.starting import PassIdentity, new_pass
 from batchsync.engine.walk import PassWalker
 from batchsync.http.client import HttpClient
-from batchsync.models import Checkpoint, DriftReport, JSONObject, RecordFailure, WriteCounts
+from batchsync.models import Checkpoint, DeadLetterReport, DriftReport, JSONObject, WriteCounts
 from batchsync.sinks import make_sink
 from batchsync.sinks.mapping import RowMapper
 from batchsync.sources.base import PagedSource
@@ -107,8 +107,8 @@ class PullBatches:
         return self._writer.counts
 
     @property
-    def failures(self) -> list[RecordFailure]:
-        return self._writer.failures
+    def dead_letters(self) -> list[DeadLetterReport]:
+        return self._writer.dead_letters
 
     @property
     def deleted(self) -> int:

@@ -178,7 +178,7 @@ class UnitRun:
             is_pass_complete=final.is_complete,
             dry_run=self.unit.options.dry_run,
             error=error,
-            failures=tuple(batches.failures),
+            dead_letters=tuple(batches.dead_letters),
             warnings=tuple(outcome.warnings),
             drift=outcome.drift,
             retries=client.retries,
@@ -219,7 +219,7 @@ class UnitRun:
                 outcome = batches.write(connection, start)
             if not outcome.final.is_complete and not self.unit.only_ids:
                 status = RunStatus.CANCELLED
-            elif batches.failures:
+            elif batches.dead_letters:
                 status = RunStatus.PARTIAL
         except QuotaExhaustedError as exc:
             status, error = RunStatus.CANCELLED, self.redactor.redact(str(exc))

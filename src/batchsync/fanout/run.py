@@ -30,10 +30,10 @@ from batchsync.fanout.summary import FanoutTotals, dry_entity, fanout_result
 from batchsync.logs import run_context
 from batchsync.models import (
     Checkpoint,
+    DeadLetterReport,
     EntityResult,
     EntityStatus,
     JSONObject,
-    RecordFailure,
     RunResult,
     RunStatus,
     WriteCounts,
@@ -90,7 +90,7 @@ class FanoutRun:
         self.api_calls = 0
         self.pages = 0
         self.committed_batches = 0
-        self.failures: list[RecordFailure] = []
+        self.dead_letters: list[DeadLetterReport] = []
         self.on_progress = on_progress
         self._entities_done = 0
         self._entities_total = 0
@@ -190,7 +190,7 @@ class FanoutRun:
             if result.status not in (RunStatus.SUCCEEDED, RunStatus.PARTIAL):
                 errors.append(f"{child_id}: {result.error or result.status.value}")
         duration = time.monotonic() - started
-        status = EntityStatus.FAILED if errors else EntityStatus.SUCCESS
+        status = EntityStatus.FAILED if errors else EntityStatus.SUCCEEDED
         log.info("%s: %s", decision.id, status.value)
         return EntityResult(
             decision.id,
@@ -218,7 +218,7 @@ class FanoutRun:
 
     def _add_child(self, result: RunResult) -> None:
         with self._lock:
-            self.failures.extend(result.failures)
+            self.dead_letters.extend(result.dead_letters)
             self.api_calls += result.api_calls
             self.pages += result.pages
             self.committed_batches += result.committed_batches
@@ -291,7 +291,7 @@ class FanoutRun:
             api_calls=self.api_calls,
             pages=self.pages,
             committed_batches=self.committed_batches,
-            failures=self.failures,
+            dead_letters=self.dead_letters,
             only=sorted(self.only),
             unknown=self.unknown,
             entities=self.source.entities,

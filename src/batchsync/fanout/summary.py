@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from batchsync.config import EntitiesConfig
 from batchsync.engine.options import RunOptions
 from batchsync.fanout.entities import Decision
-from batchsync.models import EntityResult, EntityStatus, RecordFailure, RunResult, RunStatus, WriteCounts
+from batchsync.models import DeadLetterReport, EntityResult, EntityStatus, RunResult, RunStatus, WriteCounts
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +23,7 @@ class FanoutTotals:
     api_calls: int
     pages: int
     committed_batches: int
-    failures: Sequence[RecordFailure]
+    dead_letters: Sequence[DeadLetterReport]
     only: Sequence[str]
     unknown: Sequence[str]
     entities: EntitiesConfig
@@ -66,7 +66,7 @@ def fanout_result(
         error=interruption if interruption else (message if not results else None),
         entities=tuple(results),
         message=message,
-        failures=tuple(totals.failures),
+        dead_letters=tuple(totals.dead_letters),
         warnings=(unknown_ids(totals.entities, totals.unknown),) if totals.unknown and results else (),
         only=tuple(sorted(totals.only)),
         committed_batches=totals.committed_batches,
@@ -74,14 +74,14 @@ def fanout_result(
 
 
 def _status(totals: FanoutTotals, statuses: list[EntityStatus], interruption: str | None) -> RunStatus:
-    successful = statuses.count(EntityStatus.SUCCESS)
+    successful = statuses.count(EntityStatus.SUCCEEDED)
     failed = statuses.count(EntityStatus.FAILED)
     skipped = statuses.count(EntityStatus.SKIPPED)
     if interruption:
         return RunStatus.CANCELLED
     if not statuses or (failed and not successful and not skipped):
         return RunStatus.FAILED
-    if failed or totals.failures:  # an entity failed, or some of the records it synced did
+    if failed or totals.dead_letters:  # an entity failed, or some of the records it synced did
         return RunStatus.PARTIAL
     return RunStatus.SUCCEEDED
 
@@ -96,7 +96,7 @@ def _message(totals: FanoutTotals, statuses: list[EntityStatus], interruption: s
         verb = "Bulk sync interrupted"
     if totals.options.dry_run:
         return f"{verb}: {statuses.count(EntityStatus.WOULD_SYNC)} would be synced, {skipped} skipped"
-    successful = statuses.count(EntityStatus.SUCCESS)
+    successful = statuses.count(EntityStatus.SUCCEEDED)
     failed = statuses.count(EntityStatus.FAILED)
     return f"{verb}: {successful} successful, {failed} failed, {skipped} skipped"
 

@@ -1,7 +1,7 @@
 """Run history in `batchsync_runs`: a row when a run starts, brought up to date by every committed batch,
 completed when the run ends.
 
-Each batch adds what it did (records, pages, API calls, failures) to the row in the batch's own
+Each batch adds what it did (records, pages, API calls, dead letters) to the row in the batch's own
 transaction (`record_batch`), so the row is never behind the data: another process reads a running run's
 live progress, and a run killed with `kill -9` leaves a row that says exactly what its committed batches
 did. Such a run, or one whose end could not be recorded because the database was locked or unreachable
@@ -46,7 +46,8 @@ class BatchTally:
 
     counts: WriteCounts = dataclasses.field(default_factory=WriteCounts)
     deleted: int = 0
-    failed: int = 0
+    dead_letters: int = 0
+    """Added to the column `failed`, the name users' queries know."""
     pages: int = 0
     api_calls: int = 0
     retries: int = 0
@@ -110,7 +111,7 @@ def record_batch(
         "add_unchanged": tally.counts.unchanged,
         "add_filtered": tally.counts.filtered,
         "add_deleted": tally.deleted,
-        "add_failed": tally.failed,
+        "add_failed": tally.dead_letters,
         "add_pages": tally.pages,
         "add_api_calls": tally.api_calls,
         "add_retries": tally.retries,
@@ -162,7 +163,7 @@ def record_finish(bookkeeping: Bookkeeping, result: RunResult) -> None:
 def _update_finish(engine: Engine, result: RunResult) -> None:
     details = {
         "warnings": list(result.warnings),
-        "error_details": [{"key": f.key, "error": f.error} for f in result.failures],
+        "error_details": result.dead_letter_details(),
         "drift": {"inserted": result.drift.inserted, "deleted": result.drift.deleted},
     }
     with engine.begin() as connection:
@@ -181,7 +182,7 @@ def _update_finish(engine: Engine, result: RunResult) -> None:
                 unchanged=result.counts.unchanged,
                 filtered=result.counts.filtered,
                 deleted=result.deleted,
-                failed=len(result.failures),
+                failed=len(result.dead_letters),  # the column users' queries know
                 is_pass_complete=result.is_pass_complete,
                 error=None if result.error is None else storable_text(result.error),
                 details=orjson.dumps(details).decode(),

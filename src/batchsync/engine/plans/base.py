@@ -22,7 +22,7 @@ from batchsync.engine.starting import PassIdentity
 from batchsync.engine.unit import WorkUnit
 from batchsync.errors import ConfigError
 from batchsync.http.client import HttpClient
-from batchsync.models import Checkpoint, DriftReport, RecordFailure, WriteCounts
+from batchsync.models import Checkpoint, DeadLetterReport, DriftReport, WriteCounts
 from batchsync.redaction import Redactor
 
 
@@ -60,7 +60,7 @@ class Batches(Protocol):
     def counts(self) -> WriteCounts: ...
 
     @property
-    def failures(self) -> list[RecordFailure]: ...
+    def dead_letters(self) -> list[DeadLetterReport]: ...
 
     @property
     def deleted(self) -> int: ...

@@ -14,7 +14,7 @@ from batchsync.engine.options import Progress, RunOptions
 from batchsync.engine.passes import batch_writer
 from batchsync.engine.plans.base import BatchContext, Batches, PassOutcome, refuse_only_ids, refuse_params
 from batchsync.engine.starting import PassIdentity
-from batchsync.models import Checkpoint, RecordFailure, WriteCounts
+from batchsync.models import Checkpoint, DeadLetterReport, WriteCounts
 
 
 class LookupPlan:
@@ -73,8 +73,8 @@ class LookupBatches:
         return self._refresher.counts
 
     @property
-    def failures(self) -> list[RecordFailure]:
-        return self._refresher.failures
+    def dead_letters(self) -> list[DeadLetterReport]:
+        return self._refresher.dead_letters
 
     @property
     def deleted(self) -> int:
