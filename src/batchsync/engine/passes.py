@@ -18,10 +18,10 @@ from sqlalchemy import Connection
 from batchsync.config import IncrementalConfig, Rule
 from batchsync.engine.batches import BatchWriter
 from batchsync.engine.options import Progress
-from batchsync.engine.plans.base import BatchContext, PassOutcome
 from batchsync.engine.records import RecordRouter
 from batchsync.engine.starting import PassIdentity, new_pass
 from batchsync.engine.walk import PassWalker
+from batchsync.engine.writepath import BatchContext, PassOutcome
 from batchsync.http.client import HttpClient
 from batchsync.models import Checkpoint, DeadLetterReport, DriftReport, JSONObject, WriteCounts
 from batchsync.sinks import make_sink

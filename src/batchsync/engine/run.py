@@ -21,10 +21,11 @@ from batchsync.database import database_errors, open_database
 from batchsync.engine.ending import end_run, release_after_crash
 from batchsync.engine.liverecord import LiveRunRecord
 from batchsync.engine.options import ProgressCallback, RunOptions
-from batchsync.engine.plans import BatchContext, Batches, PassOutcome, plan_for
+from batchsync.engine.plans import plan_for
 from batchsync.engine.starting import starting_checkpoint
 from batchsync.engine.stored import committed_checkpoint, stored_state
 from batchsync.engine.unit import WorkUnit
+from batchsync.engine.writepath import BatchContext, Batches, PassOutcome
 from batchsync.errors import BatchsyncError, DatabaseCallError, QuotaExhaustedError
 from batchsync.http.client import HttpClient
 from batchsync.http.wiring import open_http_client

@@ -11,12 +11,12 @@ from collections.abc import Sequence
 
 from batchsync.config import LookupSourceConfig, PipelineConfig, PythonSourceConfig, RestSourceConfig
 from batchsync.engine.options import RunOptions
-from batchsync.engine.plans.base import BatchContext, Batches, PassOutcome, SourcePlan, refuse_params
+from batchsync.engine.plans.base import SourcePlan, refuse_params
 from batchsync.engine.plans.lookup import LookupPlan
 from batchsync.engine.plans.pull import PythonPlan, RestPlan
 from batchsync.errors import ConfigError
 
-__all__ = ["BatchContext", "Batches", "PassOutcome", "SourcePlan", "plan_for"]
+__all__ = ["SourcePlan", "plan_for"]
 
 
 def plan_for(pipeline: PipelineConfig, options: RunOptions, *, only_ids: Sequence[str] = ()) -> SourcePlan:

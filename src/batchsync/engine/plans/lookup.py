@@ -12,8 +12,9 @@ from batchsync.engine.lookup import LookupRefresher
 from batchsync.engine.lookup_keys import prepare_lookup_table
 from batchsync.engine.options import Progress, RunOptions
 from batchsync.engine.passes import batch_writer
-from batchsync.engine.plans.base import BatchContext, Batches, PassOutcome, refuse_only_ids, refuse_params
+from batchsync.engine.plans.base import refuse_only_ids, refuse_params
 from batchsync.engine.starting import PassIdentity
+from batchsync.engine.writepath import BatchContext, Batches, PassOutcome
 from batchsync.models import Checkpoint, DeadLetterReport, WriteCounts
 
 

@@ -12,15 +12,10 @@ from batchsync.config import IncrementalConfig, PipelineConfig, PythonSourceConf
 from batchsync.config.http import HttpEndpointConfig
 from batchsync.engine.options import RunOptions
 from batchsync.engine.passes import PullBatches
-from batchsync.engine.plans.base import (
-    BatchContext,
-    Batches,
-    refuse_filters,
-    refuse_only_ids,
-    refuse_params,
-)
+from batchsync.engine.plans.base import refuse_filters, refuse_only_ids, refuse_params
 from batchsync.engine.starting import PassIdentity
 from batchsync.engine.targeted import check_targetable, fetch_by_ids
+from batchsync.engine.writepath import BatchContext, Batches
 from batchsync.http.client import HttpClient
 from batchsync.models import Checkpoint, JSONObject
 from batchsync.sinks import make_sink
