@@ -55,7 +55,7 @@ def start_api(records: int) -> tuple[subprocess.Popen[bytes], str]:
     raise SystemExit("the sample API did not start")
 
 
-def fetch_only(url: str, page_size: int, workdir: Path) -> int:
+def fetch_only(url: str, page_size: int, _workdir: Path) -> int:
     """The ceiling: page through the API and parse JSON, storing nothing."""
     total = 0
     with httpx.Client(base_url=url) as client:

@@ -75,9 +75,9 @@ def data_snapshot(database: Path) -> tuple[Any, ...]:
     return hashlib.sha256(repr(rows).encode()).hexdigest(), state
 
 
-@pytest.mark.parametrize(("case", "edit", "message"), CASES, ids=[case[0] for case in CASES])
+@pytest.mark.parametrize(("_case", "edit", "message"), CASES, ids=[case[0] for case in CASES])
 def test_bad_input_is_one_clear_message_with_exit_2_and_no_data_changed(
-    case: str, edit: Edit | str, message: str, tmp_path: Path, api: SampleApi, database: Path
+    _case: str, edit: Edit | str, message: str, tmp_path: Path, api: SampleApi, database: Path
 ) -> None:
     good = config_document(database, {"items": pipeline_config(api.url)})
     assert (

@@ -115,7 +115,7 @@ Breakage = Callable[[Inventory, str], str]
 """Installs a failure in the database; returns what the run's error will say about it."""
 
 
-def refuse_the_fifth_checkpoint(inventory: Inventory, database_url: str) -> str:
+def refuse_the_fifth_checkpoint(_inventory: Inventory, database_url: str) -> str:
     refuse_checkpoint_writes_after(CHECKPOINT_WRITES_ALLOWED, database_url)
     return "checkpoint write refused by the test"
 

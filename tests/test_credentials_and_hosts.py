@@ -32,7 +32,7 @@ class Scripted:
     def __init__(self, answer: Answer) -> None:
         self._answer = answer
 
-    def before_collection_response(self, request: ApiRequest, response: Response) -> Response:
+    def before_collection_response(self, request: ApiRequest, _response: Response) -> Response:
         return self._answer(request)
 
 
@@ -127,7 +127,7 @@ def test_a_host_listed_in_allowed_hosts_is_followed_with_credentials(api: Sample
 def test_a_link_header_to_another_host_is_refused_too(
     api: SampleApi, other_host: SampleApi, tmp_path: Path
 ) -> None:
-    def answer(request: ApiRequest) -> Response:
+    def answer(_request: ApiRequest) -> Response:
         link = f'<{other_host.url}{PATH}?page=2>; rel="next"'
         return Response(200, orjson.dumps({"items": [{"id": "a"}]}), headers=(("Link", link),))
 
@@ -152,7 +152,7 @@ def test_only_http_and_https_links_are_followed(link: str, api: SampleApi, tmp_p
 def test_a_redirect_to_another_origin_loses_every_credential(
     api: SampleApi, other_host: SampleApi, tmp_path: Path
 ) -> None:
-    def answer(request: ApiRequest) -> Response:
+    def answer(_request: ApiRequest) -> Response:
         return Response(302, b"", headers=(("Location", f"{other_host.url}/inventory/v1/items?page=1"),))
 
     seen_there: list[ApiRequest] = []
@@ -216,23 +216,23 @@ def test_basic_credentials_echoed_in_any_form_are_masked_everywhere(api: SampleA
 # -- point 8: hostile answers end in a clear error, never a traceback ----------------------------------
 
 
-def redirect_loop(request: ApiRequest) -> Response:
+def redirect_loop(_request: ApiRequest) -> Response:
     return Response(302, b"", headers=(("Location", f"{PATH}?page=1"),))
 
 
-def broken_gzip(request: ApiRequest) -> Response:
+def broken_gzip(_request: ApiRequest) -> Response:
     return Response(200, b"\x1f\x8bnot really gzip at all", headers=(("Content-Encoding", "gzip"),))
 
 
-def malformed_next_url(request: ApiRequest) -> Response:
+def malformed_next_url(_request: ApiRequest) -> Response:
     return records_page([], next="http://[::1")
 
 
-def html(request: ApiRequest) -> Response:
+def html(_request: ApiRequest) -> Response:
     return Response(200, b"<html><body>Login</body></html>", content_type="text/html")
 
 
-def not_utf8(request: ApiRequest) -> Response:
+def not_utf8(_request: ApiRequest) -> Response:
     return Response(200, b'{"items": [{"id": "\xff"}]}')
 
 

@@ -29,7 +29,7 @@ class ServedBodies:
         self._bodies = bodies
         self._content_type = content_type
 
-    def before_collection_response(self, request: ApiRequest, response: Response) -> Response:
+    def before_collection_response(self, request: ApiRequest, _response: Response) -> Response:
         page = int(request.query.get("page", "1"))
         body = self._bodies[page - 1] if page <= len(self._bodies) else LAST_PAGE
         return Response(200, body, content_type=self._content_type)

@@ -103,7 +103,7 @@ def test_sorted_source_advances_the_watermark_with_every_committed_page(
 def _run_stopping_after_first_batch(config: dict[str, Any]) -> batchsync.RunResult:
     stop = threading.Event()
 
-    def stop_after_first(progress: Progress) -> None:
+    def stop_after_first(_progress: Progress) -> None:
         stop.set()
 
     return batchsync.run("items", config, stop=stop, on_progress=stop_after_first)

@@ -206,7 +206,7 @@ class _NulInKey:
     def __init__(self, item_id: str) -> None:
         self.item_id = item_id
 
-    def before_collection_response(self, request: ApiRequest, response: Response) -> Response:
+    def before_collection_response(self, _request: ApiRequest, response: Response) -> Response:
         payload = orjson.loads(response.body)
         for record in payload.get("items", []):
             if record["item_id"] == self.item_id:

@@ -84,7 +84,7 @@ class StockAsText:
     def __init__(self, item_id: str, text: str) -> None:
         self._item_id, self._text = item_id, text
 
-    def before_collection_response(self, request: ApiRequest, response: Response) -> Response:
+    def before_collection_response(self, _request: ApiRequest, response: Response) -> Response:
         body = orjson.loads(response.body)
         for item in body.get("items", []) if isinstance(body, dict) else []:
             if item["item_id"] == self._item_id:

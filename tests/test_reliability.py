@@ -155,7 +155,7 @@ def test_poison_records_go_to_dead_letters_the_rest_is_written_and_retry_failed_
         config = document(api, database_url)
         config_file = tmp_path / "c.yaml"
         config_file.write_text(orjson.dumps(config).decode())
-        _create_table_with_a_price_check(config, tmp_path)
+        _create_table_with_a_price_check(config)
         api.settings.poison = poison
 
         run = runner.invoke(app, ["run", "items", "-c", str(config_file), "--json"])
@@ -182,7 +182,7 @@ def test_poison_records_go_to_dead_letters_the_rest_is_written_and_retry_failed_
     assert_table_at_equals_source(database_url, inventory)
 
 
-def _create_table_with_a_price_check(config: dict[str, Any], tmp_path: Path) -> None:
+def _create_table_with_a_price_check(config: dict[str, Any]) -> None:
     """The destination table as batchsync makes it, plus a rule of the DBA's that refuses bad prices."""
     with SampleApi(Inventory(size=0)) as empty:
         empty_config = {**config, "pipelines": {"items": pipeline_config(empty.url)}}

@@ -35,14 +35,14 @@ class RequestBudget:
         self._served = 0
         self._lock = threading.Lock()
 
-    def before_collection_response(self, request: ApiRequest, response: Response) -> Response:
+    def before_collection_response(self, _request: ApiRequest, response: Response) -> Response:
         with self._lock:
             self._served += 1
             if self._served > REQUEST_BUDGET:
                 return json_response(400, {"message": "the test's request budget is spent"})
         return self.answer(self._served, response)
 
-    def answer(self, ordinal: int, response: Response) -> Response:
+    def answer(self, _ordinal: int, response: Response) -> Response:
         return response
 
 

@@ -30,7 +30,7 @@ class FlagAsText:
     def __init__(self, true_text: str, false_text: str = "false") -> None:
         self._texts = {True: true_text, False: false_text}
 
-    def before_collection_response(self, request: ApiRequest, response: Response) -> Response:
+    def before_collection_response(self, _request: ApiRequest, response: Response) -> Response:
         body = orjson.loads(response.body)
         context = body.get("page_context") if isinstance(body, dict) else None
         if not isinstance(context, dict) or "has_more_page" not in context:

@@ -330,6 +330,6 @@ class AddColumn(ExecutableDDLElement):
 
 
 @compiles(AddColumn)
-def _compile_add_column(element: AddColumn, compiler: Any, **kw: Any) -> str:
+def _compile_add_column(element: AddColumn, compiler: Any, **_kw: Any) -> str:
     definition = compiler.get_column_specification(element.column)
     return f"ALTER TABLE {compiler.preparer.format_table(element.table)} ADD COLUMN {definition}"

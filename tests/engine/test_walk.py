@@ -55,11 +55,11 @@ class ListSource:
         self.fetched.append(cursor)
         return Page(JsonResponse(f"memory://page/{cursor}", 200, {}, None), list(self._pages[cursor]))
 
-    def next_cursor(self, page: Page, cursor: Cursor) -> Cursor | None:
+    def next_cursor(self, _page: Page, cursor: Cursor) -> Cursor | None:
         assert isinstance(cursor, int)
         return cursor + 1 if cursor + 1 < len(self._pages) else None
 
-    def expected_total(self, page: Page) -> int | None:
+    def expected_total(self, _page: Page) -> int | None:
         return sum(len(records) for records in self._pages)
 
     def describe_position(self, cursor: Cursor) -> str:
@@ -87,7 +87,7 @@ def walker(
 ) -> PassWalker:
     """A walker writing batches of 2 records; `committed` collects the checkpoint after each batch."""
 
-    def on_batch(checkpoint: Checkpoint, pages: int, total: int | None) -> None:
+    def on_batch(checkpoint: Checkpoint, _pages: int, _total: int | None) -> None:
         committed.append(checkpoint)
         if stop_after_a_batch:
             stop.set()

@@ -151,13 +151,13 @@ class _Expansion:
 
 
 _MESSAGES: dict[str, Callable[[dict[str, Any]], str]] = {
-    "missing": lambda ctx: "required",
-    "extra_forbidden": lambda ctx: "unknown field (check the spelling)",
+    "missing": lambda _ctx: "required",
+    "extra_forbidden": lambda _ctx: "unknown field (check the spelling)",
     "greater_than": lambda ctx: f"must be > {ctx['gt']}",
     "greater_than_equal": lambda ctx: f"must be >= {ctx['ge']}",
-    "too_short": lambda ctx: "must not be empty",
+    "too_short": lambda _ctx: "must not be empty",
     "literal_error": lambda ctx: f"must be one of {ctx['expected']}",
-    "union_tag_not_found": lambda ctx: "needs a 'type'",
+    "union_tag_not_found": lambda _ctx: "needs a 'type'",
     "union_tag_invalid": lambda ctx: f"unknown type {ctx['tag']!r}; expected one of {ctx['expected_tags']}",
 }
 

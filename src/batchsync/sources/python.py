@@ -16,9 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from typing_extensions import override
+
 from batchsync.config import PythonSourceConfig
 from batchsync.errors import ConfigError, RecordError, SourceError
 from batchsync.models import Cursor, JSONObject, JsonResponse, JSONValue, Page
+from batchsync.sources.base import PagedSource
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +66,7 @@ def _hint(module_name: str, exc: Exception) -> str:
     return " (is it installed? For a module in the current directory, run with PYTHONPATH=.)"
 
 
-class PythonSource:
+class PythonSource(PagedSource):
     """Adapts the generator to the engine's page-by-cursor protocol.
 
     Cursors stored in checkpoints are `{"after": <the function's cursor>}` for page-yielding functions and
@@ -99,10 +102,12 @@ class PythonSource:
         progress.records_done += len(batch)
         return self._page(batch, {"skip": progress.records_done})
 
+    @override
     def next_cursor(self, page: Page, cursor: Cursor) -> Cursor | None:
         following: dict[str, Any] = page.response.body
         return None if following.get("done") else following
 
+    @override
     def expected_total(self, page: Page) -> int | None:
         return None
 

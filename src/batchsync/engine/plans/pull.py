@@ -7,11 +7,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import Engine
+from typing_extensions import override
 
 from batchsync.config import IncrementalConfig, PipelineConfig, PythonSourceConfig, RestSourceConfig, Rule
 from batchsync.config.http import HttpEndpointConfig
 from batchsync.engine.options import RunOptions
-from batchsync.engine.passes import PullBatches
+from batchsync.engine.passes import PullBatches, PullSourcePlan
 from batchsync.engine.plans.base import refuse_filters, refuse_only_ids, refuse_params
 from batchsync.engine.starting import PassIdentity
 from batchsync.engine.targeted import check_targetable, fetch_by_ids
@@ -81,7 +82,7 @@ class RestPlan:
         return PullBatches(self, context)
 
 
-class PythonPlan:
+class PythonPlan(PullSourcePlan):
     """A user's generator of records or pages (sources/python.py); it sends no request itself."""
 
     endpoint = None
@@ -110,9 +111,11 @@ class PythonPlan:
     def prepare_table(self, engine: Engine, dry_run: bool) -> None:
         _prepare_pull_table(engine, self.pipeline, dry_run)
 
+    @override
     def paged_source(self, client: HttpClient, checkpoint: Checkpoint) -> PagedSource:
         return PythonSource(self.source, self._options.page_size)
 
+    @override
     def fetch_by_ids(
         self, client: HttpClient, ids: Sequence[str], key_path: str
     ) -> tuple[list[JSONObject], dict[str, str]]:

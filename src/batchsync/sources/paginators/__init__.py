@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing_extensions import override
+
 from batchsync.config import (
     CursorPaginatorConfig,
     LinkHeaderPaginatorConfig,
@@ -19,7 +21,7 @@ from batchsync.sources.paginators.offset import OffsetPaginator
 from batchsync.sources.paginators.page_number import PageNumberPaginator
 
 
-class SinglePagePaginator:
+class SinglePagePaginator(Paginator):
     """No `paginator:` in the config: the endpoint answers the whole collection in one response."""
 
     is_positional = False
@@ -35,15 +37,18 @@ class SinglePagePaginator:
     def first_cursor(self) -> Cursor:
         return None
 
+    @override
     def request_for(self, cursor: Cursor, template: PageRequest) -> PageRequest:
         return template
 
+    @override
     def next_cursor(self, page: Page, cursor: Cursor) -> Cursor | None:
         return None
 
     def expected_total(self, page: Page) -> int | None:
         return len(page.records)
 
+    @override
     def describe(self, cursor: Cursor) -> str:
         return "the only page"
 

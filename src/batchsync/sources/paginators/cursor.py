@@ -8,14 +8,16 @@ sent and no other signal exists, and always on an empty page.
 
 from __future__ import annotations
 
+from typing_extensions import override
+
 from batchsync.config import CursorPaginatorConfig
 from batchsync.errors import PaginationError
 from batchsync.models import Cursor, Page, PageRequest
 from batchsync.paths import MISSING, DottedPath
-from batchsync.sources.paginators.base import describe_opaque_cursor, read_flag
+from batchsync.sources.paginators.base import Paginator, describe_opaque_cursor, read_flag
 
 
-class CursorPaginator:
+class CursorPaginator(Paginator):
     is_positional = False
 
     def __init__(self, config: CursorPaginatorConfig, limit: int | None = None) -> None:
@@ -47,6 +49,7 @@ class CursorPaginator:
             params[self._config.limit_param] = str(self._limit)
         return template.with_params(**params)
 
+    @override
     def next_cursor(self, page: Page, cursor: Cursor) -> Cursor | None:
         if not page.records:
             return None
@@ -67,6 +70,7 @@ class CursorPaginator:
             )
         return value
 
+    @override
     def expected_total(self, page: Page) -> int | None:
         return None
 

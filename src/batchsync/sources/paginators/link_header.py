@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import re
 
+from typing_extensions import override
+
 from batchsync.config import LinkHeaderPaginatorConfig
 from batchsync.models import Cursor, Page, PageRequest
 from batchsync.sources.paginators.base import (
+    Paginator,
     describe_url_cursor,
     next_page_url,
     request_for_url_cursor,
@@ -32,7 +35,7 @@ def parse_link_header(value: str) -> dict[str, str]:
     return links
 
 
-class LinkHeaderPaginator:
+class LinkHeaderPaginator(Paginator):
     is_positional = True
 
     def __init__(self, config: LinkHeaderPaginatorConfig, page_size: int | None = None) -> None:
@@ -53,6 +56,7 @@ class LinkHeaderPaginator:
     def request_for(self, cursor: Cursor, template: PageRequest) -> PageRequest:
         return request_for_url_cursor(cursor, template, self._config.size_param, self._page_size)
 
+    @override
     def next_cursor(self, page: Page, cursor: Cursor) -> Cursor | None:
         if not page.records:
             return None
@@ -60,6 +64,7 @@ class LinkHeaderPaginator:
         target = parse_link_header(header).get("next")
         return next_page_url(page.response.url, target) if target else None
 
+    @override
     def expected_total(self, page: Page) -> int | None:
         return None
 

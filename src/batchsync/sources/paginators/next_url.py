@@ -7,17 +7,20 @@ browser would. Stops when the URL is absent, null or empty, and on an empty page
 
 from __future__ import annotations
 
+from typing_extensions import override
+
 from batchsync.config import NextUrlPaginatorConfig
 from batchsync.models import Cursor, Page, PageRequest
 from batchsync.paths import MISSING, DottedPath
 from batchsync.sources.paginators.base import (
+    Paginator,
     describe_url_cursor,
     next_page_url,
     request_for_url_cursor,
 )
 
 
-class NextUrlPaginator:
+class NextUrlPaginator(Paginator):
     is_positional = False
 
     def __init__(self, config: NextUrlPaginatorConfig, page_size: int | None = None) -> None:
@@ -39,6 +42,7 @@ class NextUrlPaginator:
     def request_for(self, cursor: Cursor, template: PageRequest) -> PageRequest:
         return request_for_url_cursor(cursor, template, self._config.size_param, self._page_size)
 
+    @override
     def next_cursor(self, page: Page, cursor: Cursor) -> Cursor | None:
         if not page.records:
             return None
@@ -47,6 +51,7 @@ class NextUrlPaginator:
             return None
         return next_page_url(page.response.url, value)
 
+    @override
     def expected_total(self, page: Page) -> int | None:
         return None
 
