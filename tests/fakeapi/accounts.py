@@ -4,6 +4,7 @@ token), plus a settable directory for syncs whose entities come from an API (`GE
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TypeAlias
@@ -36,6 +37,7 @@ class Accounts(accounts.Accounts):
         if directory_size < 0:
             raise ValueError(f"directory_size must be >= 0, got {directory_size}")
         super().__init__(seed)
+        self._lock = threading.Lock()
         self._directory: tuple[bytes, ...] = tuple(
             orjson.dumps(_make_account(number, seed)) for number in range(1, directory_size + 1)
         )

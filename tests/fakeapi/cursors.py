@@ -12,10 +12,10 @@ from datetime import datetime
 
 import orjson
 
-from batchsync.sampleapi.pages import Selection, read_page_size
-from fakeapi.collection import Collection, Endpoint
+from fakeapi.collection import Collection, Endpoint, read_page_size
 from fakeapi.dataset import InventoryView, StoredItem, parse_timestamp
 from fakeapi.messages import ApiRequest, BadRequestError, Response, json_response
+from fakeapi.query import Selection
 
 _CURSOR_VERSION = 1
 

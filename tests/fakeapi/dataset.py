@@ -1,7 +1,7 @@
 """The fake API's inventory: the product's deterministic items, changed by tests while a sync runs.
 
 Tests mutate it (update, add, insert at the front, delete) and the server reads it through immutable views:
-every change replaces the current `Snapshot` (the product's), so a page is always cut from one consistent
+every change replaces the current `Snapshot`, so a page is always cut from one consistent
 version of the collection. Time is a logical clock: `BASE_TIME` plus one second per tick, one tick per
 created or changed item, so every change carries a strictly larger `last_modified_time`.
 """
@@ -10,24 +10,54 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import orjson
 
-from batchsync.sampleapi.inventory import (
-    BASE_TIME,
-    InventoryView,
-    Item,
-    Snapshot,
-    StoredItem,
-    make_item,
-    parse_timestamp,
-)
-from batchsync.sampleapi.inventory import Inventory as Generated
+from batchsync.sampleapi import inventory
+from batchsync.sampleapi.inventory import BASE_TIME, Item, StoredItem, make_item, parse_timestamp
 from fakeapi.catalog import revise_item
 
 __all__ = ["BASE_TIME", "Inventory", "InventoryView", "StoredItem", "modification_key", "parse_timestamp"]
+
+
+_MAX_CACHED_VIEWS = 32  # per snapshot; a handful of (filter, sort) pairs covers every client
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryView:
+    """An immutable selection of the collection, in the order a client pages through it."""
+
+    rows: tuple[StoredItem, ...]
+    positions: Mapping[str, int]
+    is_sorted_by_modified: bool
+
+    def position_of(self, item_id: str) -> int | None:
+        return self.positions.get(item_id)
+
+
+class Snapshot:
+    """One version of the collection, never changed, with the views over it cached; thread-safe."""
+
+    def __init__(self, rows: Sequence[StoredItem]) -> None:
+        self.rows = tuple(rows)
+        self._lock = threading.Lock()
+        self._views: dict[tuple[datetime | None, bool], InventoryView] = {}
+
+    def view(self, modified_after: datetime | None, *, sort_by_modified: bool) -> InventoryView:
+        """The product's selection (`inventory.select`), with the position of each item."""
+        key = (modified_after, sort_by_modified)
+        with self._lock:
+            if key in self._views:
+                return self._views[key]
+            selected = tuple(inventory.select(self.rows, modified_after, sort_by_modified))
+            if len(self._views) >= _MAX_CACHED_VIEWS:
+                self._views.clear()
+            positions = {row.item_id: index for index, row in enumerate(selected)}
+            view = self._views[key] = InventoryView(selected, positions, sort_by_modified)
+            return view
 
 
 def modification_key(item: Item) -> tuple[datetime, str]:
@@ -50,7 +80,7 @@ class Inventory:
             raise ValueError(f"size must be >= 0, got {size}")
         self._seed = seed
         self._lock = threading.Lock()
-        self._snapshot: Snapshot = Generated(size, seed)  # item n created at tick n
+        self._snapshot = Snapshot(inventory.Inventory(size, seed).rows)  # item n created at tick n
         self._ticks = size
         self._next_seq = size + 1
         self._rows: list[StoredItem] = list(self._snapshot.rows)
@@ -86,6 +116,16 @@ class Inventory:
         with self._lock:
             snapshot = self._snapshot
         return snapshot.view(modified_after, sort_by_modified=sort_by_modified)
+
+    def select(self, modified_after: datetime | None, by_modified: bool) -> Sequence[StoredItem]:
+        """The product's `Items.select`: the current view's rows."""
+        return self.view(modified_after, sort_by_modified=by_modified).rows
+
+    def find(self, item_id: str) -> StoredItem | None:
+        """The product's `Items.find`: the stored item with `item_id` in the current version, or None."""
+        view = self.view(None, sort_by_modified=False)
+        position = view.position_of(item_id)
+        return None if position is None else view.rows[position]
 
     # --- changing ----------------------------------------------------------------------------------------
 

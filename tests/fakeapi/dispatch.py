@@ -16,11 +16,11 @@ import time
 from collections.abc import Callable
 
 from batchsync.sampleapi.accounts import unauthorized
-from batchsync.sampleapi.dispatch import answer_endpoint, internal_error, method_not_allowed
+from batchsync.sampleapi.dispatch import internal_error, method_not_allowed
 from fakeapi import account_pages, keycheck
 from fakeapi.accounts import Accounts
 from fakeapi.auth import challenge_for, is_authorized
-from fakeapi.collection import Collection, Endpoint
+from fakeapi.collection import Collection, Endpoint, answer_endpoint
 from fakeapi.dataset import Inventory
 from fakeapi.drift import InventoryDrift
 from fakeapi.keys import KeyService

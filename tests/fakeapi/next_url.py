@@ -12,8 +12,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from batchsync.sampleapi.pages import read_page_size
-from fakeapi.collection import Collection, Endpoint
+from fakeapi.collection import Collection, Endpoint, read_page_size
 from fakeapi.dataset import StoredItem
 from fakeapi.messages import ApiRequest, BadRequestError, Response, json_response
 from fakeapi.query import read_selection

@@ -1,5 +1,5 @@
 """Position-paged shapes of the inventory: offset (Oracle) and Link header (GitHub), beside the product's
-page number (Zoho, `batchsync.sampleapi.pages.PAGE_NUMBER`).
+page number (Zoho, `batchsync.sampleapi.inventory.respond_items`) and its read of one item by id.
 
 All three cut a page out of the current view by position, so inserting items at the front makes a client
 that pages naively see some items twice; that drift is what the tests built on these shapes look for.
@@ -9,9 +9,20 @@ from __future__ import annotations
 
 import urllib.parse
 
-from batchsync.sampleapi.pages import PAGE_NUMBER, read_int, read_page_size
-from fakeapi.collection import Collection, Endpoint, count_pages
+from batchsync.sampleapi import inventory
+from batchsync.sampleapi.messages import read_int
+from fakeapi.collection import Collection, Endpoint, count_pages, read_page_size
 from fakeapi.messages import ApiRequest, BadRequestError, Response, json_response
+
+
+def respond_page_number(request: ApiRequest, collection: Collection) -> Response:
+    """`GET /inventory/v1/items`, the product's answer (Zoho), over the collection as this request sees it."""
+    return inventory.respond_items(request, collection.items_for(request), collection.max_page_size)
+
+
+def respond_single_item(request: ApiRequest, collection: Collection) -> Response:
+    """`GET /inventory/v1/items/{item_id}`, the product's answer (Zoho)."""
+    return inventory.respond_item(request, collection.items_for(request))
 
 
 def respond_offset(request: ApiRequest, collection: Collection) -> Response:
@@ -69,14 +80,16 @@ def respond_link_header(request: ApiRequest, collection: Collection) -> Response
 
 
 def _oracle_error(error: BadRequestError) -> object:
-    return {"title": "Bad Request", "status": str(error.status), "detail": error.message}
+    return {"title": "Bad Request", "status": "400", "detail": error.message}
 
 
 def _github_error(error: BadRequestError) -> object:
     return {"message": error.message, "documentation_url": "https://docs.github.com/rest"}
 
 
+PAGE_NUMBER = Endpoint(respond_page_number)  # the product's endpoints word their own 400s
+SINGLE_ITEM = Endpoint(respond_single_item)
 OFFSET = Endpoint(respond_offset, _oracle_error)
 LINK_HEADER = Endpoint(respond_link_header, _github_error)
 
-__all__ = ["LINK_HEADER", "OFFSET", "PAGE_NUMBER", "respond_link_header", "respond_offset"]
+__all__ = ["LINK_HEADER", "OFFSET", "PAGE_NUMBER", "SINGLE_ITEM", "respond_link_header", "respond_offset"]

@@ -6,7 +6,7 @@ product's targeted reads (one item by id, a list by ids) serve it too.
 
 from __future__ import annotations
 
-from batchsync.sampleapi.pages import PAGE_NUMBER_PATH, SINGLE_ITEM, item_id_in
+from batchsync.sampleapi.inventory import ITEMS_PATH, item_id_in
 from fakeapi import cursors, pages
 from fakeapi.collection import Endpoint
 from fakeapi.next_url import QUERY_PATH, NextUrlQuery
@@ -25,7 +25,7 @@ class CollectionRoutes:
         next_url = NextUrlQuery()
         self._continuation = next_url.more
         self._exact: dict[str, Endpoint] = {
-            PAGE_NUMBER_PATH: pages.PAGE_NUMBER,
+            ITEMS_PATH: pages.PAGE_NUMBER,
             OFFSET_PATH: pages.OFFSET,
             STARTING_AFTER_PATH: cursors.STARTING_AFTER,
             BODY_CURSOR_PATH: cursors.BODY_CURSOR,
@@ -39,5 +39,5 @@ class CollectionRoutes:
         if endpoint is None and path.startswith(f"{NEXT_URL_PATH}/"):
             return self._continuation
         if endpoint is None and item_id_in(path) is not None:
-            return SINGLE_ITEM
+            return pages.SINGLE_ITEM
         return endpoint

@@ -2,8 +2,8 @@
 tests need on top: injected hangs, truncated bodies and dropped connections, a stop that closes every open
 connection (as a server going down would), a restart on the same port, and the settings and log.
 
-`SampleApi` is what the test suite starts; `serve` runs one in the foreground. What to answer is
-`dispatch.Dispatcher`'s job.
+`SampleApi` is what the test suite starts (a new product server at each start); `serve` runs one in the
+foreground. What to answer is `dispatch.Dispatcher`'s job.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Self
 
 from batchsync.sampleapi import server
 from fakeapi.accounts import Accounts
@@ -23,6 +23,7 @@ from fakeapi.dispatch import Dispatcher
 from fakeapi.drift import DriftEvent, InventoryDrift
 from fakeapi.keys import KeyService
 from fakeapi.limits import QUOTA_FAULT, RATE_LIMITED_FAULT, Gate
+from fakeapi.messages import ApiRequest
 from fakeapi.requestlog import LoggedRequest, RequestLog
 from fakeapi.settings import SampleApiSettings
 from fakeapi.tokens import TokenIssuer
@@ -54,16 +55,22 @@ class _Handler(server.RequestHandler):
         self.close_connection = True
 
 
-class _Server(server.ApiHttpServer):
-    """The product's server, remembering open connections so `stop()` can close keep-alive clients."""
+class _Server(server.SampleApi):
+    """The product's server, answering through the fake API's dispatcher and remembering open connections,
+    so `stop()` can close keep-alive clients."""
 
     handler = _Handler
 
-    def __init__(self, address: tuple[str, int], answers: Callable[[str], server.Answers]) -> None:
+    def __init__(self, api: SampleApi, host: str, port: int) -> None:
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         self.stopping = threading.Event()  # set by shutdown(): handlers waiting out an injected hang give up
-        super().__init__(address, answers)
+        self.dispatcher: Dispatcher | None = None  # set before serving, once the port (so the URL) is known
+        super().__init__(api.inventory, host=host, port=port, keys=api.keys, accounts=api.accounts)
+
+    def answer(self, request: ApiRequest) -> server.Response:
+        assert self.dispatcher is not None
+        return self.dispatcher.handle(request)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._connections_lock:
@@ -88,7 +95,7 @@ class _Server(server.ApiHttpServer):
                 connection.shutdown(socket.SHUT_RDWR)
 
 
-class SampleApi(server.SampleApi):
+class SampleApi:
     """The fake API, served from a background thread on 127.0.0.1.
 
     Use as a context manager (`with SampleApi() as api: httpx.get(f"{api.url}/health")`) or call
@@ -96,8 +103,6 @@ class SampleApi(server.SampleApi):
     stopped API can be started again and comes back on the same port, with its log and issued tokens intact,
     so tests can simulate an outage.
     """
-
-    server_class = _Server
 
     def __init__(
         self,
@@ -111,20 +116,54 @@ class SampleApi(server.SampleApi):
         keys: KeyService | None = None,
         accounts: Accounts | None = None,
     ) -> None:
-        super().__init__(
-            inventory if inventory is not None else Inventory(),
-            host=host,
-            port=port,
-            keys=keys if keys is not None else KeyService(),
-            accounts=accounts if accounts is not None else Accounts(),
-        )
-        self._inventory, self._keys, self._accounts = self.inventory, self.keys, self.accounts
+        self.inventory = inventory if inventory is not None else Inventory()
+        self.keys = keys if keys is not None else KeyService()
+        self.accounts = accounts if accounts is not None else Accounts()
+        self._host, self._port = host, port
+        self._server: _Server | None = None
         self._settings = settings if settings is not None else SampleApiSettings()
         self._log = RequestLog()
         self._tokens = TokenIssuer(clock)
         self._gate = Gate(clock, wall_clock)
-        self._drift = InventoryDrift(self._inventory)
+        self._drift = InventoryDrift(self.inventory)
         self._dispatcher: Dispatcher | None = None
+
+    def start(self) -> Self:
+        """Bind and serve; raises RuntimeError when running already, OSError when the port is taken."""
+        if self._server is not None:
+            raise RuntimeError("sample API is already running")
+        running = _Server(self, self._host, self._port)
+        self._port = running.server_address[1]
+        running.dispatcher = self._dispatcher_for(running.url)
+        self._server = running.__enter__()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, closing every open connection; idempotent."""
+        running, self._server = self._server, None
+        if running is not None:
+            running.__exit__(None, None, None)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def is_running(self) -> bool:
+        return self._server is not None
+
+    @property
+    def port(self) -> int:
+        if self._port == 0:
+            raise RuntimeError("sample API has not been started, so it has no port yet")
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """Base URL without a trailing slash, e.g. "http://127.0.0.1:54321"."""
+        return f"http://{self._host}:{self.port}"
 
     @property
     def settings(self) -> SampleApiSettings:
@@ -168,19 +207,19 @@ class SampleApi(server.SampleApi):
         """How many OAuth2 access tokens `POST /oauth/token` has issued."""
         return self._tokens.issued_count
 
-    def answers_for(self, url: str) -> Dispatcher:
+    def _dispatcher_for(self, url: str) -> Dispatcher:
         # Kept across restarts (the port is reused), so open Salesforce query locators survive an outage.
         if self._dispatcher is None:
             self._dispatcher = Dispatcher(
-                self._inventory,
+                self.inventory,
                 self._settings,
                 self._log,
                 self._tokens,
                 url,
                 gate=self._gate,
                 drift=self._drift,
-                keys=self._keys,
-                accounts=self._accounts,
+                keys=self.keys,
+                accounts=self.accounts,
             )
         return self._dispatcher
 

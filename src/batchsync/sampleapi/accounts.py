@@ -1,39 +1,34 @@
-"""The accounts a fan-out sync reads: every account's transactions behind its own token, paged like Zoho.
+"""The accounts a fan-out sync reads, each account's transactions behind its own token, paged like Zoho:
 
     GET /accounts/{account_id}/transactions?page=1&per_page=200      Authorization: Bearer <token>
-        {"code": 0, "message": "success", "transactions": [...], "page_context": {"page": 1,
-         "per_page": 200, "has_more_page": false, "total": 57, "total_pages": 1}}
 
-Any account id matching `[A-Za-z0-9_-]+` exists: it deterministically has its transactions (0 to 120, about
-one account in seven has none) and its one valid bearer token, `Accounts.token_for(id)`; any other token is
-a 401. A transaction looks like
-
-    {"transaction_id": "acc-7-00003", "account_id": "acc-7", "amount": -42.5, "currency": "EUR",
-     "booked_at": "2026-01-04T09:12:00+00:00", "description": "Card payment Contoso Coffee"}
+Any account id matching `[A-Za-z0-9_-]+` exists, with 0 to 120 transactions (about one account in seven has
+none) like `{"transaction_id": "acc-7-00003", "account_id": "acc-7", "amount": -42.5, "currency": "EUR",
+"booked_at": "2026-01-04T09:12:00+00:00", "description": "Card payment Contoso Coffee"}`, and one bearer
+token, `Accounts.token_for(id)`; any other token is a 401.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import random
 import re
-import threading
+from collections.abc import Sequence
 from datetime import timedelta
 
 import orjson
 
+from batchsync.sampleapi import messages
 from batchsync.sampleapi.inventory import BASE_TIME
 from batchsync.sampleapi.messages import ApiRequest, BadRequestError, Response, json_response
-from batchsync.sampleapi.pages import read_int, read_page_size, zoho_error, zoho_page
 
 ACCOUNT_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
 MAX_TRANSACTIONS_PER_ACCOUNT = 120
 UNAUTHORIZED_BODY = {"code": 57, "message": "You are not authorized to perform this operation"}
 
 _TRANSACTIONS_PATH = re.compile(r"/accounts/([A-Za-z0-9_-]+)/transactions")
-# Transactions are generated per account on first request; a fan-out touches a few thousand at most.
-_MAX_CACHED_ACCOUNTS = 4096
 _CURRENCIES = ("EUR", "EUR", "USD", "GBP", "SEK", "CHF")
 _MERCHANTS = ("Contoso Coffee", "Fabrikam Fuel", "Northwind Market", "Tailspin Air", "Litware Books")
 _DEBITS = ("Card payment {}", "Direct debit {}", "SEPA transfer to {}", "ATM withdrawal", "Account fee")
@@ -48,8 +43,6 @@ class Accounts:
 
     def __init__(self, seed: int = 0) -> None:
         self._seed = seed
-        self._lock = threading.Lock()
-        self._ledgers: dict[str, tuple[bytes, ...]] = {}
 
     def token_for(self, account_id: str) -> str:
         """The one bearer token `/accounts/{account_id}/transactions` accepts, e.g. "tok-acc-7-3f9a01bc"."""
@@ -59,15 +52,7 @@ class Accounts:
     def transaction_json(self, account_id: str) -> tuple[bytes, ...]:
         """The account's transactions in the order the API pages through them, serialised once."""
         _check(account_id)
-        with self._lock:
-            ledger = self._ledgers.get(account_id)
-        if ledger is None:
-            ledger = tuple(orjson.dumps(row) for row in _make_transactions(account_id, self._seed))
-            with self._lock:
-                if len(self._ledgers) >= _MAX_CACHED_ACCOUNTS:
-                    self._ledgers.clear()
-                self._ledgers[account_id] = ledger
-        return ledger
+        return _ledger(account_id, self._seed)
 
 
 def transactions_account(path: str) -> str | None:
@@ -89,7 +74,7 @@ def unauthorized(challenge: str | None) -> Response:
 
 
 def respond_transactions(
-    request: ApiRequest, account_id: str, accounts: Accounts, max_page_size: int
+    request: ApiRequest, account_id: str, accounts: Accounts, max_page_size: int = messages.MAX_PAGE_SIZE
 ) -> Response:
     """One page of the account's transactions, or a 401 when the token is not the account's."""
     if not has_bearer_token(request, accounts.token_for(account_id)):
@@ -97,17 +82,14 @@ def respond_transactions(
     return respond_entries(request, "transactions", accounts.transaction_json(account_id), max_page_size)
 
 
-def respond_entries(
-    request: ApiRequest, name: str, entries: tuple[bytes, ...], max_page_size: int
-) -> Response:
-    """One page of `entries` (pre-serialised JSON objects) under `name`, paged by page number."""
+def respond_entries(request: ApiRequest, name: str, entries: Sequence[bytes], max_page_size: int) -> Response:
+    """One page of `entries` (pre-serialised JSON objects) under `name`, or a 400."""
     try:
-        per_page = read_page_size(request.query, "per_page", default=200, max_page_size=max_page_size)
-        page = read_int(request.query, "page", default=1, minimum=1)
+        page, per_page = messages.read_page(request.query, max_page_size)
     except BadRequestError as error:
-        return json_response(error.status, zoho_error(error))
+        return messages.bad_request(error)
     selected = [orjson.Fragment(entry) for entry in entries[(page - 1) * per_page : page * per_page]]
-    return zoho_page(name, selected, page, per_page, len(entries))
+    return messages.zoho_page(name, selected, page, per_page, len(entries))
 
 
 def digest(text: str) -> str:
@@ -120,7 +102,8 @@ def _check(account_id: str) -> None:
         raise ValueError(f"account id must match [A-Za-z0-9_-]+, got {account_id!r}")
 
 
-def _make_transactions(account_id: str, seed: int) -> list[dict[str, object]]:
+@functools.lru_cache(maxsize=4096)  # generated on first request; a fan-out touches a few thousand at most
+def _ledger(account_id: str, seed: int) -> tuple[bytes, ...]:
     rng = random.Random(int(digest(f"ledger:{seed}:{account_id}"), 16))
     count = 0 if rng.random() < 0.15 else rng.randint(1, MAX_TRANSACTIONS_PER_ACCOUNT)
     currency = rng.choice(_CURRENCIES)
@@ -135,4 +118,4 @@ def _make_transactions(account_id: str, seed: int) -> list[dict[str, object]]:
         row = {"transaction_id": f"{account_id}-{n:05d}", "account_id": account_id, "amount": amount}
         rows.append({**row, "currency": currency, "booked_at": booked.isoformat()})
         rows[-1]["description"] = template.format(rng.choice(_MERCHANTS))
-    return rows
+    return tuple(orjson.dumps(row) for row in rows)

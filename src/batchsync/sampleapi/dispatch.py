@@ -1,55 +1,37 @@
 """What the sample API answers, with no sockets: `server.py` parses bytes into an `ApiRequest`, calls
-`Dispatcher.handle` and writes the `Response`, so every rule about an answer is here or in an endpoint."""
+`dispatch` and writes the `Response`, so every rule about an answer is here or in an endpoint."""
 
 from __future__ import annotations
 
 import sys
 
-from batchsync.sampleapi import keys, pages
-from batchsync.sampleapi.accounts import Accounts, respond_transactions, transactions_account
-from batchsync.sampleapi.messages import ApiRequest, BadRequestError, Response, json_response
-from batchsync.sampleapi.pages import Collection, Endpoint, Views
+from batchsync.sampleapi import accounts, inventory, keys
+from batchsync.sampleapi.messages import ApiRequest, Response, json_response
 
 
-class Dispatcher:
-    """Answers one request at a time from any thread; everything it holds is thread-safe."""
-
-    def __init__(self, inventory: Views, key_service: keys.KeyService, accounts: Accounts) -> None:
-        self._collection = Collection(inventory)
-        self._keys = key_service
-        self._accounts = accounts
-
-    def handle(self, request: ApiRequest) -> Response:
-        try:
-            return self._answer(request)
-        except Exception as exc:  # a bug must show up as a 500, not as a hung client
-            return internal_error(request, exc)
-
-    def _answer(self, request: ApiRequest) -> Response:
-        path = request.path
+def dispatch(
+    request: ApiRequest, items: inventory.Items, keys_: keys.KeyService, ledgers: accounts.Accounts
+) -> Response:
+    """The answer to `request`, from any thread; a bug shows up as a 500, not as a hung client."""
+    try:
+        path, account_id = request.path, accounts.transactions_account(request.path)
         if path == keys.KEYCHECK_PATH:
             if request.method not in ("GET", "POST"):
                 return method_not_allowed("GET, POST")
-            return keys.respond_keycheck(request, self._keys)
+            return keys.respond_keycheck(request, keys_)
         if request.method != "GET":
             return method_not_allowed("GET")
-        account_id = transactions_account(path)
         if account_id is not None:
-            return respond_transactions(request, account_id, self._accounts, self._collection.max_page_size)
-        if path == pages.PAGE_NUMBER_PATH or pages.item_id_in(path) is not None:
-            endpoint = pages.PAGE_NUMBER if path == pages.PAGE_NUMBER_PATH else pages.SINGLE_ITEM
-            return answer_endpoint(endpoint, request, self._collection)
+            return accounts.respond_transactions(request, account_id, ledgers)
+        if path == inventory.ITEMS_PATH:
+            return inventory.respond_items(request, items)
+        if inventory.item_id_in(path) is not None:
+            return inventory.respond_item(request, items)
         if path == "/health":
             return json_response(200, {"status": "ok"})
         return json_response(404, {"code": 404, "message": f"no resource at {path}"})
-
-
-def answer_endpoint(endpoint: Endpoint, request: ApiRequest, collection: Collection) -> Response:
-    """`endpoint`'s answer, or its own 400 when the request's parameters are wrong."""
-    try:
-        return endpoint.respond(request, collection)
-    except BadRequestError as error:
-        return json_response(error.status, endpoint.error_payload(error))
+    except Exception as exc:
+        return internal_error(request, exc)
 
 
 def method_not_allowed(allowed: str) -> Response:

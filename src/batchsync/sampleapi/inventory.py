@@ -1,26 +1,33 @@
-"""The sample inventory: deterministic, Zoho Inventory-like items, and the views endpoints page through.
+"""The sample inventory, answered like Zoho Inventory (the page shape is in `messages.py`):
 
-Time is a logical clock: item n of `Inventory(size, seed)` is created at `BASE_TIME` plus n seconds, and the
-same `(seed, n)` always gives the same product. A `Snapshot` never changes, so a page is always cut from one
-consistent version of the collection (a collection that changes is a series of snapshots).
+GET /inventory/v1/items?page=1&per_page=200      also ?modified_since=<ISO-8601>, ?sort=last_modified_time
+GET /inventory/v1/items?item_ids=ID1,ID2         one page holding just those items
+GET /inventory/v1/items/{item_id}                {"code": 0, "message": "success", "item": {...}}
+
+Item n of `Inventory(size, seed)` is created at `BASE_TIME` plus n seconds; the same `(seed, n)` always
+gives the same product.
 """
 
 from __future__ import annotations
 
 import random
-import threading
+import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TypeAlias
+from typing import Protocol, TypeAlias
 
 import orjson
+
+from batchsync.sampleapi import messages
+from batchsync.sampleapi.messages import ApiRequest, BadRequestError, Response, json_response
 
 JSONValue: TypeAlias = "bool | int | float | str | list[JSONValue] | dict[str, JSONValue] | None"
 Item: TypeAlias = "dict[str, JSONValue]"
 
 BASE_TIME = datetime(2026, 1, 1, tzinfo=UTC)
-_MAX_CACHED_VIEWS = 32  # per (filter, sort); a handful covers every client
+ITEMS_PATH = "/inventory/v1/items"
+MAX_ITEM_IDS = 200  # as Zoho caps its bulk reads
 # category -> nouns that make sense in it; names read like a real catalogue rather than "Item 17".
 _NOUNS_BY_CATEGORY: dict[str, tuple[str, ...]] = {
     "Kitchen": ("Chef's Knife", "Cutting Board", "Saucepan", "Water Bottle", "Coffee Grinder", "Mixing Bowl"),
@@ -77,18 +84,6 @@ class StoredItem:
         return (self.modified_at, self.item_id)
 
 
-@dataclass(frozen=True, slots=True)
-class InventoryView:
-    """An immutable selection of the collection, in the order a client pages through it."""
-
-    rows: tuple[StoredItem, ...]
-    positions: Mapping[str, int]
-    is_sorted_by_modified: bool
-
-    def position_of(self, item_id: str) -> int | None:
-        return self.positions.get(item_id)
-
-
 def parse_timestamp(value: str) -> datetime:
     """An ISO-8601 timestamp, naive taken as UTC; raises ValueError. A space before the offset is read as
     the `+` an unencoded query string turned into it, so hand-typed URLs just work."""
@@ -99,36 +94,98 @@ def parse_timestamp(value: str) -> datetime:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
-class Snapshot:
-    """Items in collection order, never changed, with the views over them cached; thread-safe."""
-
-    def __init__(self, rows: Sequence[StoredItem]) -> None:
-        self.rows = tuple(rows)
-        self._lock = threading.Lock()
-        self._views: dict[tuple[datetime | None, bool], InventoryView] = {}
-
-    def view(self, modified_after: datetime | None, *, sort_by_modified: bool) -> InventoryView:
-        """The items modified after `modified_after` (all when None), optionally by modification time."""
-        key = (modified_after, sort_by_modified)
-        with self._lock:
-            if key in self._views:
-                return self._views[key]
-            rows: Iterable[StoredItem] = self.rows
-            if modified_after is not None:
-                rows = (row for row in rows if row.modified_at > modified_after)
-            selected = tuple(sorted(rows, key=lambda row: row.sort_key) if sort_by_modified else rows)
-            if len(self._views) >= _MAX_CACHED_VIEWS:
-                self._views.clear()
-            positions = {row.item_id: index for index, row in enumerate(selected)}
-            view = self._views[key] = InventoryView(selected, positions, sort_by_modified)
-            return view
+def select(
+    rows: Iterable[StoredItem], modified_after: datetime | None, by_modified: bool
+) -> Sequence[StoredItem]:
+    """The rows modified after `modified_after` (all when None), in their order or by `sort_key`."""
+    if modified_after is not None:
+        rows = (row for row in rows if row.modified_at > modified_after)
+    return tuple(sorted(rows, key=lambda row: row.sort_key) if by_modified else rows)
 
 
-class Inventory(Snapshot):
+class Items(Protocol):
+    """What the endpoints read: the product's `Inventory`, or the test fake API's, which changes."""
+
+    def select(self, modified_after: datetime | None, by_modified: bool) -> Sequence[StoredItem]: ...
+
+    def find(self, item_id: str) -> StoredItem | None: ...
+
+
+class Inventory:
     """`size` items deterministic from `seed`; its first N items are the same whatever its size."""
 
     def __init__(self, size: int = 1000, seed: int = 0) -> None:
         if size < 0:
             raise ValueError(f"size must be >= 0, got {size}")
         seqs = range(1, size + 1)
-        super().__init__([StoredItem.of(make_item(n, seed, BASE_TIME + timedelta(seconds=n))) for n in seqs])
+        self.rows = tuple(StoredItem.of(make_item(n, seed, BASE_TIME + timedelta(seconds=n))) for n in seqs)
+        self._by_id = {row.item_id: row for row in self.rows}
+
+    def select(self, modified_after: datetime | None, by_modified: bool) -> Sequence[StoredItem]:
+        return select(self.rows, modified_after, by_modified)  # no filter and no sort: `self.rows` itself
+
+    def find(self, item_id: str) -> StoredItem | None:
+        return self._by_id.get(item_id)
+
+
+def read_timestamp(raw: str, param: str) -> datetime:
+    try:
+        return parse_timestamp(raw)
+    except ValueError:
+        raise BadRequestError(f"{param} must hold an ISO-8601 timestamp, got {raw!r}", param=param) from None
+
+
+def read_filter(query: Mapping[str, str]) -> tuple[datetime | None, bool]:
+    """`modified_since`, and whether `sort=last_modified_time`; raises BadRequestError for unreadable ones."""
+    modified = query.get("modified_since")
+    modified_after = None if modified is None else read_timestamp(modified, "modified_since")
+    sort = query.get("sort")
+    if sort not in (None, "", "last_modified_time"):
+        raise BadRequestError(f"cannot sort by {sort!r}; only 'last_modified_time' works", param="sort")
+    return modified_after, bool(sort)
+
+
+def respond_items(request: ApiRequest, items: Items, max_page_size: int = messages.MAX_PAGE_SIZE) -> Response:
+    """`GET /inventory/v1/items`: a page of the selection, or the items `item_ids` lists, or a 400."""
+    try:
+        if "item_ids" in request.query:
+            return _listed_items(request.query["item_ids"], items)
+        rows = items.select(*read_filter(request.query))
+        page, per_page = messages.read_page(request.query, max_page_size)
+    except BadRequestError as error:
+        return messages.bad_request(error)
+    selected = _fragments(rows[(page - 1) * per_page : page * per_page])
+    return messages.zoho_page("items", selected, page, per_page, len(rows))
+
+
+def item_id_in(path: str) -> str | None:
+    """The id in `/inventory/v1/items/{item_id}` (URL-decoded), or None when `path` is not such a path."""
+    raw_id = path.removeprefix(f"{ITEMS_PATH}/")
+    return urllib.parse.unquote(raw_id) if raw_id not in (path, "") and "/" not in raw_id else None
+
+
+def respond_item(request: ApiRequest, items: Items) -> Response:
+    """`GET /inventory/v1/items/{item_id}`: the item, or Zoho's 404."""
+    row = items.find(item_id_in(request.path) or "")
+    if row is None:
+        return json_response(404, {"code": 1002, "message": "Item does not exist."})
+    return json_response(
+        200, {"code": 0, "message": "success", "item": orjson.Fragment(row.json)}, record_count=1
+    )
+
+
+def _listed_items(raw_ids: str, items: Items) -> Response:
+    ids = [item_id.strip() for item_id in raw_ids.split(",") if item_id.strip()]
+    if not ids:
+        raise BadRequestError("item_ids must list at least one item id", param="item_ids")
+    if len(ids) > MAX_ITEM_IDS:
+        raise BadRequestError(
+            f"item_ids lists {len(ids)} ids; at most {MAX_ITEM_IDS} allowed", param="item_ids"
+        )
+    found = [row for row in map(items.find, dict.fromkeys(ids)) if row is not None]  # unknown ones left out
+    return messages.zoho_page("items", _fragments(found), 1, len(ids), len(found))  # in the order listed
+
+
+def _fragments(rows: Sequence[StoredItem]) -> list[orjson.Fragment]:
+    # Pre-serialised JSON: a page costs one join instead of serialising each record again.
+    return [orjson.Fragment(row.json) for row in rows]

@@ -98,6 +98,7 @@ def requested_keys(request: ApiRequest) -> list[str] | None:
 
 
 def respond_keycheck(request: ApiRequest, keys: KeyService, *, max_keys: int = 50) -> Response:
+    """`GET` or `POST /api/keycheck`: the answers for the known keys asked, or a 400 for the whole batch."""
     asked = requested_keys(request)
     if asked is None:
         if request.method == "GET":

@@ -1,5 +1,5 @@
-"""The values passed between the socket handler (`server.py`) and the endpoints, which are plain functions
-from an `ApiRequest` to a `Response`, so only `server.py` touches sockets."""
+"""What the sample API's endpoints trade in: they are plain functions from an `ApiRequest` to a `Response`,
+so only `server.py` touches sockets. Paged answers all take Zoho's shape (`zoho_page`)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,16 @@ from dataclasses import dataclass, field
 
 import orjson
 
+MAX_PAGE_SIZE = 1000  # a larger page size is a 400, as real APIs cap them
+
 
 class BadRequestError(Exception):
-    """A client error an endpoint answers with a 4xx in its API's own error shape; it never leaves the
-    sample API, which is why it is not in `batchsync.errors`."""
+    """A parameter an endpoint refuses with a 400 in its API's own error shape; it never leaves the sample
+    API, which is why it is not in `batchsync.errors`."""
 
-    def __init__(self, message: str, *, param: str | None = None, status: int = 400) -> None:
+    def __init__(self, message: str, *, param: str | None = None) -> None:
         super().__init__(message)
-        self.message, self.param, self.status = message, param, status
+        self.message, self.param = message, param
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,3 +55,48 @@ def json_response(
 ) -> Response:
     """`payload` serialised by orjson; pre-serialised records travel in it as `orjson.Fragment`s."""
     return Response(status, orjson.dumps(payload), headers=headers, record_count=record_count)
+
+
+def read_int(
+    query: Mapping[str, str], name: str, *, default: int, minimum: int, maximum: int | None = None
+) -> int:
+    """Integer parameter `name`, `default` when absent; raises BadRequestError below `minimum` or, when
+    `maximum` is set, above it."""
+    raw = query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequestError(f"{name} must be an integer, got {raw!r}", param=name) from None
+    if value < minimum:
+        raise BadRequestError(f"{name} must be >= {minimum}, got {value}", param=name)
+    if maximum is not None and value > maximum:
+        raise BadRequestError(f"{name} must be <= {maximum}, got {value}", param=name)
+    return value
+
+
+def read_page(query: Mapping[str, str], max_page_size: int) -> tuple[int, int]:
+    """`(page, per_page)` from `?page=&per_page=`, by default the first page of 200."""
+    per_page = read_int(query, "per_page", default=min(200, max_page_size), minimum=1, maximum=max_page_size)
+    return read_int(query, "page", default=1, minimum=1), per_page
+
+
+def zoho_page(name: str, records: list[orjson.Fragment], page: int, per_page: int, total: int) -> Response:
+    """`{"code": 0, "message": "success", <name>: records, "page_context": {"page": 1, "per_page": 200,
+    "has_more_page": true, "total": 1003, "total_pages": 6}}`, for page `page` of `total` records."""
+    more, pages = page * per_page < total, -(-total // per_page)
+    context = {
+        "page": page,
+        "per_page": per_page,
+        "has_more_page": more,
+        "total": total,
+        "total_pages": pages,
+    }
+    payload = {"code": 0, "message": "success", name: records, "page_context": context}
+    return json_response(200, payload, record_count=len(records))
+
+
+def bad_request(error: BadRequestError) -> Response:
+    """`error` answered as Zoho does."""
+    return json_response(400, {"code": 2, "message": error.message})
