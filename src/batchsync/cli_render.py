@@ -279,9 +279,7 @@ def render_result(
     for warning in result.warnings:
         console.print(f"  [yellow]warning:[/] {escape(warning)}", highlight=False)
     for letter in result.dead_letters[:_DEAD_LETTERS_SHOWN]:
-        console.print(
-            f"  [red]failed[/] {escape(str(letter.key))}: {escape(letter.error)}", highlight=False
-        )
+        console.print(f"  [red]failed[/] {escape(str(letter.key))}: {escape(letter.error)}", highlight=False)
     hidden = len(result.dead_letters) - _DEAD_LETTERS_SHOWN
     if hidden > 0:  # a dry run stores no dead letters: nowhere to point to
         where = "" if result.dry_run else f" (batchsync errors {escape(result.pipeline)})"

@@ -143,9 +143,7 @@ def status(name: str | None = None, config: ConfigSource = None) -> list[Pipelin
     """Status of one pipeline, or of every pipeline in the config. Reads only."""
     resolved = resolve_config(config, [name] if name else [])
     names = [name] if name else sorted(resolved.pipelines)
-    engine = open_database(
-        resolved.database, read_only=True, state_schema=resolved.state_schema
-    )
+    engine = open_database(resolved.database, read_only=True, state_schema=resolved.state_schema)
     try:
         return [_status_of(engine, resolved, each) for each in names]
     finally:
@@ -206,9 +204,7 @@ def reset(name: str, config: ConfigSource = None) -> bool:
 def history(name: str | None = None, config: ConfigSource = None, limit: int = 20) -> list[JSONObject]:
     """The most recent runs, newest first."""
     resolved = resolve_config(config, [name] if name else [])
-    engine = open_database(
-        resolved.database, read_only=True, state_schema=resolved.state_schema
-    )
+    engine = open_database(resolved.database, read_only=True, state_schema=resolved.state_schema)
     try:
         if not state_table_exists(engine, runs_table):
             return []
@@ -222,9 +218,7 @@ def dead_letters(name: str, config: ConfigSource = None, limit: int = 100) -> li
     """The pipeline's dead letters, newest first."""
     resolved = resolve_config(config, [name])
     resolved.pipeline(name)
-    engine = open_database(
-        resolved.database, read_only=True, state_schema=resolved.state_schema
-    )
+    engine = open_database(resolved.database, read_only=True, state_schema=resolved.state_schema)
     try:
         if not state_table_exists(engine, dead_letters_table):
             return []
@@ -238,9 +232,7 @@ def count_dead_letters(name: str, config: ConfigSource = None) -> int:
     """How many dead letters the pipeline has (`dead_letters` lists at most `limit` of them)."""
     resolved = resolve_config(config, [name])
     resolved.pipeline(name)
-    engine = open_database(
-        resolved.database, read_only=True, state_schema=resolved.state_schema
-    )
+    engine = open_database(resolved.database, read_only=True, state_schema=resolved.state_schema)
     try:
         if not state_table_exists(engine, dead_letters_table):
             return 0
@@ -305,9 +297,7 @@ def stats(
     rows, records in error (dead letters) and the last sync time. Reads only."""
     resolved = resolve_config(config, [name])
     pipeline = resolved.pipeline(name)
-    engine = open_database(
-        resolved.database, read_only=True, state_schema=resolved.state_schema
-    )
+    engine = open_database(resolved.database, read_only=True, state_schema=resolved.state_schema)
     try:
         with engine.connect() as connection:
             checkpoint = (

@@ -33,6 +33,8 @@ ANSWER = {
     "active": True,
     "note": "héllo",
 }
+
+
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
     """The user's own table, as a lookup finds it: keys, answer columns still empty, a column of theirs."""

@@ -111,7 +111,7 @@ class LookupRefresher:
             if self._stop.is_set():
                 return checkpoint
 
-# --- asking the API --------------------------------------------------------------------------------
+    # --- asking the API --------------------------------------------------------------------------------
 
     def _look_up(self, keys: list[str]) -> tuple[dict[str, JSONObject], dict[str, str]]:
         """Answers by key, and an error for every key without one."""

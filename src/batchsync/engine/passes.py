@@ -203,5 +203,3 @@ class PullBatches:
                     committed.is_complete,
                 )
             )
-
-

@@ -247,9 +247,7 @@ class PostgresSink:
                     .values({DELETED_AT_COLUMN: now})
                 )
         except DatabaseCallError as exc:
-            raise SinkError(
-                f"marking missing rows of {table.name} failed: {exc.reason}"
-            ) from exc
+            raise SinkError(f"marking missing rows of {table.name} failed: {exc.reason}") from exc
         return int(result.rowcount)
 
     def _copy_to_stage(self, connection: Connection, unique: list[MappedRow], synced_at: datetime) -> None:

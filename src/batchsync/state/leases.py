@@ -98,9 +98,7 @@ class Lease:
             with database_errors():
                 bookkeeping.run(delete_own_row)
         except DatabaseCallError as exc:  # the lease will expire on its own: say so, do not fail the run
-            log.warning(
-                "could not release the run lease (it expires by itself): %s", exc.reason
-            )
+            log.warning("could not release the run lease (it expires by itself): %s", exc.reason)
 
     def _is_live(self, holder: RowMapping, now: datetime) -> bool:
         if holder["host"] == socket.gethostname() and not processes.is_running(

@@ -155,9 +155,7 @@ def record_finish(bookkeeping: Bookkeeping, result: RunResult) -> None:
         with database_errors():
             bookkeeping.run(lambda engine: _update_finish(engine, result))
     except DatabaseCallError as exc:
-        raise SinkError(
-            f"cannot record the run's end in batchsync_runs: {exc.reason}"
-        ) from exc
+        raise SinkError(f"cannot record the run's end in batchsync_runs: {exc.reason}") from exc
 
 
 def _update_finish(engine: Engine, result: RunResult) -> None:

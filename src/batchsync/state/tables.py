@@ -179,9 +179,7 @@ def ensure_state_tables(engine: Engine) -> None:
                 if version > current:
                     migrate(connection)
                     connection.execute(
-                        insert(schema_version).values(
-                            version=version, applied_at=stamp(datetime.now(UTC))
-                        )
+                        insert(schema_version).values(version=version, applied_at=stamp(datetime.now(UTC)))
                     )
     except DatabaseCallError as exc:
         raise SinkError(f"cannot create or upgrade batchsync's tables: {exc.reason}") from exc
