@@ -2,10 +2,10 @@
 served over HTTP on 127.0.0.1 from a background thread.
 
 Every sync test talks to it over a real socket; `bench/` imports it by putting `tests/` on its path. It
-reuses the product's pieces (items, key checks, accounts, the page-number shape, the no-I/O dispatcher
-design and the threaded server) and adds the rest here. One deterministic inventory is served in six
-pagination shapes (page number, offset, cursor, cursor in the body, Link header, next URL) and by id,
-behind optional bearer, API key, Basic or OAuth2 auth:
+reuses the product's pieces (items, accounts, the page-number shape, the no-I/O dispatcher design and the
+threaded server) and adds the rest here, the key-check service among them. One deterministic inventory is
+served in six pagination shapes (page number, offset, cursor, cursor in the body, Link header, next URL)
+and by id, behind optional bearer, API key, Basic or OAuth2 auth:
 
     with SampleApi(Inventory(size=1003)) as api:
         httpx.get(f"{api.url}/inventory/v1/items", params={"per_page": 200})

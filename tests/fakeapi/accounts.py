@@ -1,8 +1,10 @@
 """The accounts dataset as tests use it: the product's `Accounts` (any account id's transactions and its one
-token), plus a settable directory for syncs whose entities come from an API (`GET /accounts`)."""
+token), each transaction with a currency, a booking time and a description as well, plus a settable
+directory for syncs whose entities come from an API (`GET /accounts`)."""
 
 from __future__ import annotations
 
+import functools
 import random
 import threading
 from collections.abc import Mapping, Sequence
@@ -21,6 +23,9 @@ Transaction: TypeAlias = "dict[str, JSONValue]"
 Account: TypeAlias = "dict[str, JSONValue]"
 
 _CURRENCIES = ("EUR", "EUR", "USD", "GBP", "SEK", "CHF")
+_MERCHANTS = ("Contoso Coffee", "Fabrikam Fuel", "Northwind Market", "Tailspin Air", "Litware Books")
+_DEBITS = ("Card payment {}", "Direct debit {}", "SEPA transfer to {}", "ATM withdrawal", "Account fee")
+_CREDITS = ("Salary", "Refund {}", "SEPA transfer from {}", "Interest")
 _NAMES = ("Operating", "Payroll", "Savings", "Travel", "Marketing", "Reserve", "Projects", "Petty Cash")
 
 
@@ -42,6 +47,11 @@ class Accounts(accounts.Accounts):
             orjson.dumps(_make_account(number, seed)) for number in range(1, directory_size + 1)
         )
 
+    def transaction_json(self, account_id: str) -> tuple[bytes, ...]:
+        """The product's transactions of the account, with their details, in the order the API pages them
+        (booked_at, then id), serialised once."""
+        return _detailed_ledger(account_id, self._seed)
+
     def transactions(self, account_id: str) -> list[Transaction]:
         """Every transaction of the account, in the order the API pages through them (booked_at, then id)."""
         return [orjson.loads(entry) for entry in self.transaction_json(account_id)]
@@ -61,6 +71,22 @@ class Accounts(accounts.Accounts):
         directory = tuple(orjson.dumps(dict(account)) for account in entries)
         with self._lock:
             self._directory = directory
+
+
+@functools.lru_cache(maxsize=4096)
+def _detailed_ledger(account_id: str, seed: int) -> tuple[bytes, ...]:
+    rng = random.Random(f"details:{seed}:{account_id}")  # a str seed goes through SHA-512: stable across runs
+    currency = rng.choice(_CURRENCIES)
+    booked = BASE_TIME + timedelta(minutes=rng.randint(0, 30 * 24 * 60))
+    rows: list[bytes] = []
+    for entry in accounts.Accounts(seed).transaction_json(account_id):
+        transaction = orjson.loads(entry)
+        booked += timedelta(minutes=rng.randint(1, 3 * 24 * 60))
+        template = rng.choice(_CREDITS if transaction["amount"] > 0 else _DEBITS)
+        description = template.format(rng.choice(_MERCHANTS))
+        details = {"currency": currency, "booked_at": booked.isoformat(), "description": description}
+        rows.append(orjson.dumps({**transaction, **details}))
+    return tuple(rows)
 
 
 def _make_account(number: int, seed: int) -> Account:

@@ -26,6 +26,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol, TypeAlias, get_args
 
+from typing_extensions import override
+
 from fakeapi.messages import ApiRequest, Response, json_response
 
 FaultKind: TypeAlias = Literal["server_error", "rate_limited", "hang", "truncated", "invalid_json", "dropped"]
@@ -40,9 +42,10 @@ class FaultPlan(Protocol):
         ...
 
 
-class NoFaults:
+class NoFaults(FaultPlan):
     """The default plan: every answer goes out as the endpoint produced it."""
 
+    @override
     def before_collection_response(self, request: ApiRequest, response: Response) -> Response:
         return response
 
@@ -111,7 +114,7 @@ class FaultRates:
         return {kind: float(getattr(self, kind)) for kind in FAULT_KINDS}
 
 
-class RandomFaults:
+class RandomFaults(FaultPlan):
     """Draws one outcome per collection request from a generator seeded with `seed`.
 
     The n-th request the plan sees always gets the n-th outcome, so a single-threaded run is reproducible
@@ -130,6 +133,7 @@ class RandomFaults:
         self._random = random.Random(seed)
         self._lock = threading.Lock()
 
+    @override
     def before_collection_response(self, request: ApiRequest, response: Response) -> Response:
         with self._lock:
             draw = self._random.random()
@@ -140,7 +144,7 @@ class RandomFaults:
         return response if kind is None else inject(kind, response, self.options, status=status)
 
 
-class FailNth:
+class FailNth(FaultPlan):
     """Fails the collection requests at the given 1-based ordinals: `FailNth({3: "server_error"})`.
 
     Ordinals count the collection requests this plan has seen, from its creation.
@@ -154,6 +158,7 @@ class FailNth:
         self._seen = 0
         self._lock = threading.Lock()
 
+    @override
     def before_collection_response(self, request: ApiRequest, response: Response) -> Response:
         with self._lock:
             self._seen += 1
@@ -164,7 +169,7 @@ class FailNth:
 RequestMatch: TypeAlias = "Callable[[ApiRequest], bool] | Mapping[str, str | int]"
 
 
-class FailWhere:
+class FailWhere(FaultPlan):
     """Fails every collection request that `match` selects, on every attempt: a page no retry gets past.
 
     `match` is a predicate on the request, or query parameters that must all be present with these values:
@@ -177,6 +182,7 @@ class FailWhere:
         self.options = options if options is not None else FaultOptions()
         self._matches = match if callable(match) else _query_matcher(match)
 
+    @override
     def before_collection_response(self, request: ApiRequest, response: Response) -> Response:
         return inject(self.kind, response, self.options) if self._matches(request) else response
 
@@ -188,7 +194,7 @@ class AlwaysFail(FailWhere):
         super().__init__(_always, kind, options=options)
 
 
-def _always(request: ApiRequest) -> bool:
+def _always(_request: ApiRequest) -> bool:
     return True
 
 

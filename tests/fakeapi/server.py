@@ -66,7 +66,7 @@ class _Server(server.SampleApi):
         self._connections_lock = threading.Lock()
         self.stopping = threading.Event()  # set by shutdown(): handlers waiting out an injected hang give up
         self.dispatcher: Dispatcher | None = None  # set before serving, once the port (so the URL) is known
-        super().__init__(api.inventory, host=host, port=port, keys=api.keys, accounts=api.accounts)
+        super().__init__(api.inventory, host=host, port=port, accounts=api.accounts)
 
     def answer(self, request: ApiRequest) -> server.Response:
         assert self.dispatcher is not None

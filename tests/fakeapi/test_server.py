@@ -101,12 +101,12 @@ def test_url_and_port_before_start_raise() -> None:
 class _ServiceUnavailable:
     """A fault plan that answers every collection request with a 503."""
 
-    def before_collection_response(self, request: ApiRequest, response: Response) -> Response:
+    def before_collection_response(self, _request: ApiRequest, _response: Response) -> Response:
         return Response(503, b'{"message":"try later"}', headers=(("Retry-After", "1"),))
 
 
 class _Broken:
-    def before_collection_response(self, request: ApiRequest, response: Response) -> Response:
+    def before_collection_response(self, _request: ApiRequest, _response: Response) -> Response:
         raise RuntimeError("bug in a fault plan")
 
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 import batchsync.sampleapi
-from batchsync.sampleapi import Accounts, Inventory, KeyService, SampleApi
+from batchsync.sampleapi import Accounts, Inventory, SampleApi
 
 
 @pytest.fixture
@@ -19,7 +19,7 @@ def client() -> Iterator[httpx.Client]:
 
 
 def test_public_names() -> None:
-    names = ["Accounts", "Inventory", "KeyService", "SampleApi", "serve"]
+    names = ["Accounts", "Inventory", "SampleApi", "serve"]
     assert sorted(batchsync.sampleapi.__all__) == names
     assert batchsync.sampleapi.__doc__
 
@@ -54,16 +54,22 @@ def test_targeted_walkthrough_fetches_one_item_or_answers_404(client: httpx.Clie
     assert [item["item_id"] for item in listed.json()["items"]] == ["4815000000000003"]
 
 
-def test_lookup_walkthrough_key_check_answers_known_keys_by_query_or_body(client: httpx.Client) -> None:
-    keys = [answer["keyname_with_dash"] for answer in KeyService().all()[:3]]
+def test_lookup_walkthrough_refreshes_items_by_id_fifty_at_a_time(client: httpx.Client) -> None:
+    ids = [row.item_id for row in Inventory(size=300).rows]  # the README's keys table
+    batch = ids[100:150]  # as a lookup with batch_size 50 and send_keys_as {query_param: item_ids} asks
 
-    by_query = client.get("/api/keycheck", params={"keys": ",".join(keys)})
-    by_body = client.post("/api/keycheck", json={"keys": keys})
-    too_many = client.get("/api/keycheck", params={"keys": ",".join([keys[0]] * 51)})
+    answer = client.get("/inventory/v1/items", params={"item_ids": ",".join(batch)}).json()
 
-    assert [answer["keyname_with_dash"] for answer in by_query.json()] == keys
-    assert by_body.json() == by_query.json()
-    assert too_many.status_code == 400 and too_many.json() == {"error": "too many keys: 51 > 50"}
+    assert answer["code"] == 0
+    assert [item["item_id"] for item in answer["items"]] == batch  # records_path items, match_on item_id
+    assert all(isinstance(item["rate"], float) for item in answer["items"])
+    assert all(isinstance(item["stock_on_hand"], int) for item in answer["items"])
+
+
+def test_the_key_check_service_is_only_the_test_fake_apis(client: httpx.Client) -> None:
+    assert not hasattr(batchsync.sampleapi, "KeyService")
+    assert client.get("/api/keycheck", params={"keys": "BCDFG-HJKMP-QRTVW-XY234-6789B"}).status_code == 404
+    assert client.post("/api/keycheck", json={"keys": ["BCDFG-HJKMP-QRTVW-XY234-6789B"]}).status_code == 405
 
 
 def test_fanout_walkthrough_serves_transactions_only_with_the_own_token(client: httpx.Client) -> None:

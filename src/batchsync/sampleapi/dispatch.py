@@ -5,20 +5,14 @@ from __future__ import annotations
 
 import sys
 
-from batchsync.sampleapi import accounts, inventory, keys
+from batchsync.sampleapi import accounts, inventory
 from batchsync.sampleapi.messages import ApiRequest, Response, json_response
 
 
-def dispatch(
-    request: ApiRequest, items: inventory.Items, keys_: keys.KeyService, ledgers: accounts.Accounts
-) -> Response:
+def dispatch(request: ApiRequest, items: inventory.Items, ledgers: accounts.Accounts) -> Response:
     """The answer to `request`, from any thread; a bug shows up as a 500, not as a hung client."""
     try:
         path, account_id = request.path, accounts.transactions_account(request.path)
-        if path == keys.KEYCHECK_PATH:
-            if request.method not in ("GET", "POST"):
-                return method_not_allowed("GET, POST")
-            return keys.respond_keycheck(request, keys_)
         if request.method != "GET":
             return method_not_allowed("GET")
         if account_id is not None:

@@ -13,7 +13,6 @@ from typing import Any, Self
 from batchsync.sampleapi.accounts import Accounts
 from batchsync.sampleapi.dispatch import dispatch
 from batchsync.sampleapi.inventory import Inventory, Items
-from batchsync.sampleapi.keys import KeyService
 from batchsync.sampleapi.messages import ApiRequest, Response
 
 
@@ -71,18 +70,16 @@ class SampleApi(ThreadingHTTPServer):
         *,
         host: str = "127.0.0.1",
         port: int = 0,
-        keys: KeyService | None = None,
         accounts: Accounts | None = None,
     ) -> None:
         self.inventory = inventory if inventory is not None else Inventory()
-        self.keys = keys if keys is not None else KeyService()
         self.accounts = accounts if accounts is not None else Accounts()
         super().__init__((host, port), self.handler)
         self.url = f"http://{host}:{self.server_address[1]}"
 
     def answer(self, request: ApiRequest) -> Response:
         """What the server answers, from its handler threads."""
-        return dispatch(request, self.inventory, self.keys, self.accounts)
+        return dispatch(request, self.inventory, self.accounts)
 
     def __enter__(self) -> Self:
         threading.Thread(target=self.serve_forever, args=(0.01,), daemon=True).start()  # polls for shutdown()
