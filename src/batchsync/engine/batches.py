@@ -258,3 +258,30 @@ class BatchWriter:
             if self._updates_existing_rows:
                 return WriteOutcome(self._sink.classify_updates(connection, rows))
             return WriteOutcome(self._sink.classify(connection, rows))
+
+
+class WriterTotals:
+    """A write path's totals are those of the BatchWriter it commits through (`_writer`): the run reads
+    them the same way whichever path wrote (a pull's passes, a lookup's refresher)."""
+
+    _writer: BatchWriter
+
+    @property
+    def counts(self) -> WriteCounts:
+        return self._writer.counts
+
+    @property
+    def dead_letters(self) -> list[DeadLetterReport]:
+        return self._writer.dead_letters
+
+    @property
+    def records(self) -> int:
+        return self._writer.records
+
+    @property
+    def deleted(self) -> int:
+        return self._writer.deleted
+
+    @property
+    def batches_committed(self) -> int:
+        return self._writer.batches_committed

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
+from datetime import datetime
 
 from sqlalchemy import Engine
 
@@ -21,6 +23,20 @@ from batchsync.state.bookkeeping import Bookkeeping
 from batchsync.state.leases import Lease
 
 log = logging.getLogger("batchsync.engine")
+
+
+def run_under_lease(
+    engine: Engine, lease: Lease, started_at: datetime, run: Callable[[], RunResult]
+) -> RunResult:
+    """Take `lease` (RunConflictError when another run holds it), `run`, then end the run: its outcome
+    recorded and the lease released, or, when `run` raises, the lease released before the error goes on."""
+    lease.acquire(started_at)
+    try:
+        result = run()
+    except BaseException:
+        release_after_crash(engine, lease)
+        raise
+    return end_run(engine, result, lease)
 
 
 def end_run(engine: Engine, result: RunResult, lease: Lease) -> RunResult:

@@ -21,12 +21,12 @@ from sqlalchemy import Connection
 
 from batchsync import jsontext
 from batchsync.config import DestinationConfig, LookupSourceConfig, Where
-from batchsync.engine.batches import BatchWriter
+from batchsync.engine.batches import BatchWriter, WriterTotals
 from batchsync.engine.lookup_keys import LookupKeys
 from batchsync.engine.records import Batch
 from batchsync.errors import PermanentHttpError, RecordError, TransientHttpError
 from batchsync.http.client import HttpClient
-from batchsync.models import Checkpoint, DeadLetterReport, JSONObject, PageRequest, WriteCounts
+from batchsync.models import Checkpoint, JSONObject, PageRequest
 from batchsync.paths import MISSING, DottedPath
 from batchsync.redaction import Redactor
 from batchsync.sinks.mapping import ColumnsMapper, MappedRow
@@ -39,7 +39,7 @@ log = logging.getLogger("batchsync.lookup")
 _SPLITTABLE = frozenset({400, 413, 414, 422})
 
 
-class LookupRefresher:
+class LookupRefresher(WriterTotals):
     """Refreshes one pipeline's rows; the writer keeps the run's counts and dead letters."""
 
     def __init__(
@@ -74,26 +74,6 @@ class LookupRefresher:
         self.pages = 0
         self.expected_total: int | None = None
         """Keys in this pass: those already committed plus those left, counted as the refresh starts."""
-
-    @property
-    def counts(self) -> WriteCounts:
-        return self._writer.counts
-
-    @property
-    def dead_letters(self) -> list[DeadLetterReport]:
-        return self._writer.dead_letters
-
-    @property
-    def records(self) -> int:
-        return self._writer.records
-
-    @property
-    def deleted(self) -> int:
-        return self._writer.deleted
-
-    @property
-    def batches_committed(self) -> int:
-        return self._writer.batches_committed
 
     def refresh(self, connection: Connection, checkpoint: Checkpoint) -> Checkpoint:
         """Refresh every remaining key; returns the last committed checkpoint (complete at the end)."""

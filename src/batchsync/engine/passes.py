@@ -16,14 +16,14 @@ from typing import Protocol
 from sqlalchemy import Connection
 
 from batchsync.config import IncrementalConfig, Rule
-from batchsync.engine.batches import BatchWriter
+from batchsync.engine.batches import BatchWriter, WriterTotals
 from batchsync.engine.options import Progress
 from batchsync.engine.records import RecordRouter
 from batchsync.engine.starting import PassIdentity, new_pass
 from batchsync.engine.walk import PassWalker
 from batchsync.engine.writepath import BatchContext, PassOutcome
 from batchsync.http.client import HttpClient
-from batchsync.models import Checkpoint, DeadLetterReport, DriftReport, JSONObject, WriteCounts
+from batchsync.models import Checkpoint, DriftReport, JSONObject
 from batchsync.sinks import make_sink
 from batchsync.sinks.mapping import RowMapper
 from batchsync.sources.base import PagedSource
@@ -85,7 +85,7 @@ class PullSourcePlan(Protocol):
         ...
 
 
-class PullBatches:
+class PullBatches(WriterTotals):
     """Writes a pull run's batches and keeps its totals."""
 
     def __init__(self, plan: PullSourcePlan, context: BatchContext) -> None:
@@ -101,22 +101,6 @@ class PullBatches:
             settles_dead_letters_at_pass_end=unit.settles_dead_letters,
         )
         self.pages = 0
-
-    @property
-    def counts(self) -> WriteCounts:
-        return self._writer.counts
-
-    @property
-    def dead_letters(self) -> list[DeadLetterReport]:
-        return self._writer.dead_letters
-
-    @property
-    def deleted(self) -> int:
-        return self._writer.deleted
-
-    @property
-    def batches_committed(self) -> int:
-        return self._writer.batches_committed
 
     def write(self, connection: Connection, start: Checkpoint) -> PassOutcome:
         if self._context.unit.only_ids:

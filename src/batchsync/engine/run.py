@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 
 from batchsync.config import Config
 from batchsync.database import database_errors, open_database
-from batchsync.engine.ending import end_run, release_after_crash
+from batchsync.engine.ending import run_under_lease
 from batchsync.engine.liverecord import LiveRunRecord
 from batchsync.engine.options import ProgressCallback, RunOptions
 from batchsync.engine.plans import plan_for
@@ -90,14 +90,12 @@ def _run_recorded(run: UnitRun) -> RunResult:
         if unit.options.dry_run:
             return run.run(engine, prepared, started_at)
         lease = Lease(engine, unit.name, unit.run_id, run.pipeline.lease_seconds)
-        lease.acquire(started_at)
-        try:
+
+        def recorded() -> RunResult:
             runs.record_start(engine, unit.run_id, unit.name, unit.options.trigger, started_at)
-            result = run.run(engine, prepared, started_at)
-        except BaseException:
-            release_after_crash(engine, lease)
-            raise
-        return end_run(engine, result, lease)
+            return run.run(engine, prepared, started_at)
+
+        return run_under_lease(engine, lease, started_at, recorded)
     finally:
         engine.dispose()
 

@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 
 from batchsync.config import Config
 from batchsync.database import open_database
-from batchsync.engine.ending import end_run, release_after_crash
+from batchsync.engine.ending import run_under_lease
 from batchsync.engine.options import Progress, ProgressCallback, RunOptions
 from batchsync.engine.run import run_unit
 from batchsync.errors import BatchsyncError, ConfigError, DatabaseCallError, SinkError
@@ -115,13 +115,9 @@ class FanoutRun:
             if self.options.dry_run:
                 return self._result(started_at, [dry_entity(decision) for decision in decisions], None)
             lease = Lease(engine, self.name, self.run_id, self.pipeline.lease_seconds)
-            lease.acquire(started_at)
-            try:
-                result = self._run(engine, decisions, started_at)
-            except BaseException:
-                release_after_crash(engine, lease)
-                raise
-            return end_run(engine, result, lease)
+            return run_under_lease(
+                engine, lease, started_at, lambda: self._run(engine, decisions, started_at)
+            )
         finally:
             engine.dispose()
 

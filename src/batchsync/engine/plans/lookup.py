@@ -8,6 +8,7 @@ from sqlalchemy import Connection, Engine
 
 from batchsync.config import IncrementalConfig, LookupSourceConfig, PipelineConfig
 from batchsync.config.http import HttpEndpointConfig
+from batchsync.engine.batches import WriterTotals
 from batchsync.engine.lookup import LookupRefresher
 from batchsync.engine.lookup_keys import prepare_lookup_table
 from batchsync.engine.options import Progress, RunOptions
@@ -15,7 +16,7 @@ from batchsync.engine.passes import batch_writer
 from batchsync.engine.plans.base import refuse_only_ids, refuse_params
 from batchsync.engine.starting import PassIdentity
 from batchsync.engine.writepath import BatchContext, Batches, PassOutcome
-from batchsync.models import Checkpoint, DeadLetterReport, WriteCounts
+from batchsync.models import Checkpoint
 
 
 class LookupPlan:
@@ -47,13 +48,13 @@ class LookupPlan:
         return LookupBatches(self.source, self._options, context)
 
 
-class LookupBatches:
+class LookupBatches(WriterTotals):
     """A lookup run's write path: the refresher, and its totals."""
 
     def __init__(self, source: LookupSourceConfig, options: RunOptions, context: BatchContext) -> None:
         self._on_progress = context.on_progress
         # A lookup settles each key's dead letter as its answer lands: nothing is left for a pass's end.
-        writer = batch_writer(
+        self._writer = writer = batch_writer(
             context, incremental=None, settles_dead_letters_at_pass_end=False, updates_existing_rows=True
         )
         self._refresher = LookupRefresher(
@@ -68,22 +69,6 @@ class LookupBatches:
             fail_on_record_error=context.pipeline.on_record_error == "fail",
             on_batch=self._report_progress,
         )
-
-    @property
-    def counts(self) -> WriteCounts:
-        return self._refresher.counts
-
-    @property
-    def dead_letters(self) -> list[DeadLetterReport]:
-        return self._refresher.dead_letters
-
-    @property
-    def deleted(self) -> int:
-        return self._refresher.deleted
-
-    @property
-    def batches_committed(self) -> int:
-        return self._refresher.batches_committed
 
     @property
     def pages(self) -> int:
