@@ -7,6 +7,34 @@ from typing import Any
 
 from batchsync import SourcePage
 
+
+def squares_config(database_url: str, function: str, **options: Any) -> dict[str, Any]:
+    """A config whose pipeline `squares` syncs `function` of this module (given `options`) into `squares`:
+    a pipeline that needs no API."""
+    return {
+        "database": database_url,
+        "pipelines": {
+            "squares": {
+                "source": {
+                    "type": "python",
+                    "function": f"pysource_fixture:{function}",
+                    "options": options,
+                    "page_size": 100,
+                },
+                "destination": {
+                    "table": "squares",
+                    "primary_key": "n",
+                    "columns": {
+                        "n": {"path": "n", "type": "integer"},
+                        "square": {"path": "square", "type": "integer"},
+                    },
+                },
+                "db_batch_size": 100,
+            }
+        },
+    }
+
+
 CALLS: list[Any] = []  # the cursor of every call, so tests can see where a run resumed
 
 

@@ -29,33 +29,13 @@ from batchsync.errors import (
 )
 from batchsync.models import RunStatus
 from batchsync.state.bookkeeping import Bookkeeping, BookkeepingPolicy
+from pysource_fixture import squares_config
 from syncsupport import execute
 
 
 def config(database_url: str) -> dict[str, Any]:
     """A pipeline that needs no API: 300 numbers and their squares from a Python source."""
-    return {
-        "database": database_url,
-        "pipelines": {
-            "squares": {
-                "source": {
-                    "type": "python",
-                    "function": "pysource_fixture:numbers",
-                    "options": {"count": 300},
-                    "page_size": 100,
-                },
-                "destination": {
-                    "table": "squares",
-                    "primary_key": "n",
-                    "columns": {
-                        "n": {"path": "n", "type": "integer"},
-                        "square": {"path": "square", "type": "integer"},
-                    },
-                },
-                "db_batch_size": 100,
-            }
-        },
-    }
+    return squares_config(database_url, "numbers", count=300)
 
 
 def synced(database_url: str) -> dict[str, Any]:

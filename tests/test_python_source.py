@@ -14,32 +14,8 @@ import batchsync
 import pysource_fixture
 from batchsync.engine import Progress
 from batchsync.models import RunStatus
+from pysource_fixture import squares_config as config
 from syncsupport import fetch_all
-
-
-def config(database_url: str, function: str, **options: Any) -> dict[str, Any]:
-    return {
-        "database": database_url,
-        "pipelines": {
-            "squares": {
-                "source": {
-                    "type": "python",
-                    "function": f"pysource_fixture:{function}",
-                    "options": options,
-                    "page_size": 100,
-                },
-                "destination": {
-                    "table": "squares",
-                    "primary_key": "n",
-                    "columns": {
-                        "n": {"path": "n", "type": "integer"},
-                        "square": {"path": "square", "type": "integer"},
-                    },
-                },
-                "db_batch_size": 100,
-            }
-        },
-    }
 
 
 def squares(database_url: str) -> dict[int, int]:
