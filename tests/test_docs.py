@@ -270,6 +270,16 @@ def test_lookup_walkthrough_runs_as_written(tmp_path: Path, monkeypatch: pytest.
         assert_shows_the_documented_facts(command, documented, result)
 
 
+def test_targeted_sync_walkthrough_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    [(command, documented, result)] = run_walkthrough(
+        "Targeted sync: just these records", tmp_path, monkeypatch
+    )
+
+    assert command[:4] == ["batchsync", "run", "products", "--only"]
+    assert result.exit_code == 1, result.output  # partial: one id is not in the sample inventory
+    assert_shows_the_documented_facts(command, documented, result)
+
+
 def test_fanout_walkthrough_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     [(command, documented, result)] = run_walkthrough("Fan-out: one sync per account", tmp_path, monkeypatch)
 

@@ -14,8 +14,10 @@ from __future__ import annotations
 from collections.abc import Set
 
 from batchsync.sampleapi import accounts
-from batchsync.sampleapi.accounts import respond_entries, transactions_account
+from batchsync.sampleapi.accounts import transactions_account
+from batchsync.sampleapi.messages import respond_page
 from fakeapi.accounts import Accounts
+from fakeapi.auth import unauthorized
 from fakeapi.messages import ApiRequest, Response
 
 __all__ = ["ACCOUNTS_PATH", "respond_directory", "respond_transactions", "transactions_account"]
@@ -25,7 +27,7 @@ ACCOUNTS_PATH = "/accounts"
 
 def respond_directory(request: ApiRequest, directory: Accounts, *, max_page_size: int) -> Response:
     """`GET /accounts`: one page of `Accounts.directory()`."""
-    return Response.of(respond_entries(request, "accounts", directory.directory_json(), max_page_size))
+    return Response.of(respond_page(request, "accounts", directory.directory_json(), bytes, max_page_size))
 
 
 def respond_transactions(
@@ -33,5 +35,5 @@ def respond_transactions(
 ) -> Response:
     """`GET /accounts/{account_id}/transactions`: the product's answer, or a 401 for a revoked account."""
     if account_id in revoked:
-        return Response.of(accounts.unauthorized('Bearer realm="sampleapi"'))
+        return unauthorized(accounts.CHALLENGE)
     return Response.of(accounts.respond_transactions(request, account_id, ledgers, max_page_size))

@@ -12,11 +12,18 @@ import hmac
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
-from batchsync.sampleapi.accounts import UNAUTHORIZED_BODY, has_bearer_token
-from fakeapi.messages import ApiRequest
+from batchsync.sampleapi.accounts import UNAUTHORIZED_BODY
+from fakeapi.messages import ApiRequest, Response, json_response
 from fakeapi.tokens import TokenIssuer
 
-__all__ = ["UNAUTHORIZED_BODY", "AuthRequirement", "has_bearer_token", "is_authorized"]
+__all__ = [
+    "UNAUTHORIZED_BODY",
+    "AuthRequirement",
+    "credentials",
+    "has_bearer_token",
+    "is_authorized",
+    "unauthorized",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +87,7 @@ def is_authorized(requirement: AuthRequirement | None, request: ApiRequest, toke
         if pair is None:
             return False
         return _same(pair[0], requirement.username) and _same(pair[1], requirement.password)
-    token = request.credentials(requirement.scheme)
+    token = credentials(request, requirement.scheme)
     return token is not None and tokens.spend(token, requirement)
 
 
@@ -97,7 +104,7 @@ def challenge_for(requirement: AuthRequirement | None) -> str | None:
 
 def read_basic_credentials(request: ApiRequest) -> tuple[str, str] | None:
     """(username, password) from an `Authorization: Basic ...` header, or None when absent or garbled."""
-    encoded = request.credentials("Basic")
+    encoded = credentials(request, "Basic")
     if encoded is None:
         return None
     try:
@@ -110,3 +117,21 @@ def read_basic_credentials(request: ApiRequest) -> tuple[str, str] | None:
 
 def _same(sent: str | None, expected: str) -> bool:
     return sent is not None and hmac.compare_digest(sent.encode(), expected.encode())
+
+
+def credentials(request: ApiRequest, scheme: str) -> str | None:
+    """What follows `<scheme> ` (in any case) in the Authorization header, or None."""
+    sent_scheme, _, sent = (request.header("authorization") or "").strip().partition(" ")
+    return sent.strip() if sent_scheme and sent_scheme.lower() == scheme.lower() else None
+
+
+def has_bearer_token(request: ApiRequest, token: str) -> bool:
+    """Whether `request` carries `Authorization: Bearer <token>` (compared in constant time)."""
+    sent = credentials(request, "Bearer")
+    return sent is not None and hmac.compare_digest(sent.encode(), token.encode())
+
+
+def unauthorized(challenge: str | None) -> Response:
+    """A 401 with `WWW-Authenticate: <challenge>` when the scheme has one."""
+    headers = (("WWW-Authenticate", challenge),) if challenge is not None else ()
+    return json_response(401, UNAUTHORIZED_BODY, headers=headers)

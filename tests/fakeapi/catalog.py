@@ -1,13 +1,29 @@
-"""How an update alters a sample inventory item; the item itself is the product's (`make_item`)."""
+"""The fake API's inventory item: the product's (`inventory.make_item`) plus the fields only tests read (a
+unit, a creation time and nested custom fields), and how an update alters it."""
 
 from __future__ import annotations
 
 import random
 from datetime import datetime
 
-from batchsync.sampleapi.inventory import Item, JSONValue, make_item
+from batchsync.sampleapi import inventory
+from batchsync.sampleapi.inventory import Item, JSONValue
 
 __all__ = ["Item", "JSONValue", "make_item", "revise_item"]
+
+_WAREHOUSES = ("Berlin DC", "Rotterdam Hub", "Austin WH-2", "Singapore Central", "Leeds North")
+
+
+def make_item(seq: int, seed: int, created: datetime) -> Item:
+    """The product's item `seq`, with `unit`, `created_time` and `custom_fields` added; still a function of
+    `(seed, seq)` and `created` alone."""
+    rng = random.Random(f"extras:{seed}:{seq}")
+    extras: Item = {
+        "unit": "pcs",
+        "created_time": created.isoformat(),
+        "custom_fields": {"warehouse": rng.choice(_WAREHOUSES), "reorder_level": rng.randint(5, 50)},
+    }
+    return {**inventory.make_item(seq, seed, created), **extras}
 
 
 def revise_item(record: Item, rng: random.Random, modified: datetime) -> Item:

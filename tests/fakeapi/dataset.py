@@ -17,8 +17,8 @@ from datetime import datetime, timedelta
 import orjson
 
 from batchsync.sampleapi import inventory
-from batchsync.sampleapi.inventory import BASE_TIME, Item, StoredItem, make_item, parse_timestamp
-from fakeapi.catalog import revise_item
+from batchsync.sampleapi.inventory import BASE_TIME, Item, StoredItem, parse_timestamp
+from fakeapi.catalog import make_item, revise_item
 
 __all__ = ["BASE_TIME", "Inventory", "InventoryView", "StoredItem", "modification_key", "parse_timestamp"]
 
@@ -80,7 +80,10 @@ class Inventory:
             raise ValueError(f"size must be >= 0, got {size}")
         self._seed = seed
         self._lock = threading.Lock()
-        self._snapshot = Snapshot(inventory.Inventory(size, seed).rows)  # item n created at tick n
+        created = (
+            StoredItem.of(make_item(n, seed, BASE_TIME + timedelta(seconds=n))) for n in range(1, size + 1)
+        )
+        self._snapshot = Snapshot(tuple(created))  # item n created at tick n
         self._ticks = size
         self._next_seq = size + 1
         self._rows: list[StoredItem] = list(self._snapshot.rows)

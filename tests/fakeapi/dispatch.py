@@ -15,11 +15,10 @@ import dataclasses
 import time
 from collections.abc import Callable
 
-from batchsync.sampleapi.accounts import unauthorized
 from batchsync.sampleapi.dispatch import internal_error, method_not_allowed
 from fakeapi import account_pages, keycheck
 from fakeapi.accounts import Accounts
-from fakeapi.auth import challenge_for, is_authorized
+from fakeapi.auth import challenge_for, is_authorized, unauthorized
 from fakeapi.collection import Collection, Endpoint, answer_endpoint
 from fakeapi.dataset import Inventory
 from fakeapi.drift import InventoryDrift
@@ -180,7 +179,7 @@ class Dispatcher:
         requirement = settings.auth
         if is_authorized(requirement, request, self._tokens):
             return None
-        return Response.of(unauthorized(challenge_for(requirement)))
+        return unauthorized(challenge_for(requirement))
 
 
 def _loggable_body(request: ApiRequest) -> str | None:

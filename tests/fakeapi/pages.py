@@ -1,5 +1,5 @@
 """Position-paged shapes of the inventory: offset (Oracle) and Link header (GitHub), beside the product's
-page number (Zoho, `batchsync.sampleapi.inventory.respond_items`) and its read of one item by id.
+page number (Zoho, `batchsync.sampleapi.inventory.respond_items`), and Zoho's read of one item by id.
 
 All three cut a page out of the current view by position, so inserting items at the front makes a client
 that pages naively see some items twice; that drift is what the tests built on these shapes look for.
@@ -8,6 +8,8 @@ that pages naively see some items twice; that drift is what the tests built on t
 from __future__ import annotations
 
 import urllib.parse
+
+import orjson
 
 from batchsync.sampleapi import inventory
 from batchsync.sampleapi.messages import read_int
@@ -20,9 +22,19 @@ def respond_page_number(request: ApiRequest, collection: Collection) -> Response
     return inventory.respond_items(request, collection.items_for(request), collection.max_page_size)
 
 
+def item_id_in(path: str) -> str | None:
+    """The id in `/inventory/v1/items/{item_id}` (URL-decoded), or None when `path` is not such a path."""
+    raw_id = path.removeprefix(f"{inventory.ITEMS_PATH}/")
+    return urllib.parse.unquote(raw_id) if raw_id not in (path, "") and "/" not in raw_id else None
+
+
 def respond_single_item(request: ApiRequest, collection: Collection) -> Response:
-    """`GET /inventory/v1/items/{item_id}`, the product's answer (Zoho)."""
-    return inventory.respond_item(request, collection.items_for(request))
+    """`GET /inventory/v1/items/{item_id}`: `{"code": 0, "message": "success", "item": {...}}` or a 404."""
+    row = collection.items_for(request).find(item_id_in(request.path) or "")
+    if row is None:
+        return json_response(404, {"code": 1002, "message": "Item does not exist."})
+    payload = {"code": 0, "message": "success", "item": orjson.Fragment(row.json)}
+    return json_response(200, payload, record_count=1)
 
 
 def respond_offset(request: ApiRequest, collection: Collection) -> Response:
@@ -92,4 +104,12 @@ SINGLE_ITEM = Endpoint(respond_single_item)
 OFFSET = Endpoint(respond_offset, _oracle_error)
 LINK_HEADER = Endpoint(respond_link_header, _github_error)
 
-__all__ = ["LINK_HEADER", "OFFSET", "PAGE_NUMBER", "SINGLE_ITEM", "respond_link_header", "respond_offset"]
+__all__ = [
+    "LINK_HEADER",
+    "OFFSET",
+    "PAGE_NUMBER",
+    "SINGLE_ITEM",
+    "item_id_in",
+    "respond_link_header",
+    "respond_offset",
+]

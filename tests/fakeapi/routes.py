@@ -1,12 +1,12 @@
 """Which collection endpoint answers which path: the fake API's route table.
 
 Every pagination shape serves the same inventory, so a sync test can switch shapes by switching URLs; the
-product's targeted reads (one item by id, a list by ids) serve it too.
+targeted reads (one item by id, a list by ids) serve it too.
 """
 
 from __future__ import annotations
 
-from batchsync.sampleapi.inventory import ITEMS_PATH, item_id_in
+from batchsync.sampleapi.inventory import ITEMS_PATH
 from fakeapi import cursors, pages
 from fakeapi.collection import Endpoint
 from fakeapi.next_url import QUERY_PATH, NextUrlQuery
@@ -38,6 +38,6 @@ class CollectionRoutes:
         endpoint = self._exact.get(path)
         if endpoint is None and path.startswith(f"{NEXT_URL_PATH}/"):
             return self._continuation
-        if endpoint is None and item_id_in(path) is not None:
+        if endpoint is None and pages.item_id_in(path) is not None:
             return pages.SINGLE_ITEM
         return endpoint

@@ -14,23 +14,23 @@ import hashlib
 import hmac
 import random
 import re
-from collections.abc import Sequence
 
 import orjson
 
 from batchsync.sampleapi import messages
-from batchsync.sampleapi.messages import ApiRequest, BadRequestError, Response, json_response
+from batchsync.sampleapi.messages import ApiRequest, Response, json_response
 
 ACCOUNT_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
 MAX_TRANSACTIONS_PER_ACCOUNT = 120
 UNAUTHORIZED_BODY = {"code": 57, "message": "You are not authorized to perform this operation"}
+CHALLENGE = 'Bearer realm="sampleapi"'
 _TRANSACTIONS_PATH = re.compile(r"/accounts/([A-Za-z0-9_-]+)/transactions")
 _DEMO_SECRET = b"batchsync sample API"  # public on purpose: the README's walk-through mints tokens with it
 
 
 class Accounts:
     """Transactions and tokens for any account id, deterministic from `(seed, account_id)`; thread-safe.
-    Both methods raise ValueError for an account id not matching `[A-Za-z0-9_-]+`."""
+    Both methods raise ValueError for an account id not matching `ACCOUNT_ID_PATTERN`."""
 
     def __init__(self, seed: int = 0) -> None:
         self._seed = seed
@@ -51,35 +51,16 @@ def transactions_account(path: str) -> str | None:
     return None if match is None else match.group(1)
 
 
-def has_bearer_token(request: ApiRequest, token: str) -> bool:
-    """Whether `request` carries `Authorization: Bearer <token>` (compared in constant time)."""
-    sent = request.credentials("Bearer")
-    return sent is not None and hmac.compare_digest(sent.encode(), token.encode())
-
-
-def unauthorized(challenge: str | None) -> Response:
-    """A 401 with `WWW-Authenticate: <challenge>` when the scheme has one."""
-    headers = (("WWW-Authenticate", challenge),) if challenge is not None else ()
-    return json_response(401, UNAUTHORIZED_BODY, headers=headers)
-
-
 def respond_transactions(
     request: ApiRequest, account_id: str, accounts: Accounts, max_page_size: int = messages.MAX_PAGE_SIZE
 ) -> Response:
     """One page of the account's transactions, or a 401 when the token is not the account's."""
-    if not has_bearer_token(request, accounts.token_for(account_id)):
-        return unauthorized('Bearer realm="sampleapi"')
-    return respond_entries(request, "transactions", accounts.transaction_json(account_id), max_page_size)
-
-
-def respond_entries(request: ApiRequest, name: str, entries: Sequence[bytes], max_page_size: int) -> Response:
-    """One page of `entries` (pre-serialised JSON objects) under `name`, or a 400."""
-    try:
-        page, per_page = messages.read_page(request.query, max_page_size)
-    except BadRequestError as error:
-        return messages.bad_request(error)
-    selected = [orjson.Fragment(entry) for entry in entries[(page - 1) * per_page : page * per_page]]
-    return messages.zoho_page(name, selected, page, per_page, len(entries))
+    scheme, _, sent = (request.header("authorization") or "").strip().partition(" ")
+    token = accounts.token_for(account_id)
+    if scheme.lower() != "bearer" or not hmac.compare_digest(sent.strip().encode(), token.encode()):
+        return json_response(401, UNAUTHORIZED_BODY, headers=(("WWW-Authenticate", CHALLENGE),))
+    entries = accounts.transaction_json(account_id)
+    return messages.respond_page(request, "transactions", entries, bytes, max_page_size)
 
 
 def _checked(account_id: str) -> str:

@@ -19,10 +19,6 @@ def dispatch(request: ApiRequest, items: inventory.Items, ledgers: accounts.Acco
             return accounts.respond_transactions(request, account_id, ledgers)
         if path == inventory.ITEMS_PATH:
             return inventory.respond_items(request, items)
-        if inventory.item_id_in(path) is not None:
-            return inventory.respond_item(request, items)
-        if path == "/health":
-            return json_response(200, {"status": "ok"})
         return json_response(404, {"code": 404, "message": f"no resource at {path}"})
     except Exception as exc:
         return internal_error(request, exc)

@@ -2,16 +2,11 @@
 
 GET /inventory/v1/items?page=1&per_page=200      also ?modified_since=<ISO-8601>, ?sort=last_modified_time
 GET /inventory/v1/items?item_ids=ID1,ID2         one page holding just those items
-GET /inventory/v1/items/{item_id}                {"code": 0, "message": "success", "item": {...}}
-
-Item n of `Inventory(size, seed)` is created at `BASE_TIME` plus n seconds; the same `(seed, n)` always
-gives the same product.
 """
 
 from __future__ import annotations
 
 import random
-import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,7 +15,7 @@ from typing import Protocol, TypeAlias
 import orjson
 
 from batchsync.sampleapi import messages
-from batchsync.sampleapi.messages import ApiRequest, BadRequestError, Response, json_response
+from batchsync.sampleapi.messages import ApiRequest, BadRequestError, Response
 
 JSONValue: TypeAlias = "bool | int | float | str | list[JSONValue] | dict[str, JSONValue] | None"
 Item: TypeAlias = "dict[str, JSONValue]"
@@ -40,7 +35,6 @@ _NOUNS_BY_CATEGORY: dict[str, tuple[str, ...]] = {
 _BRANDS = ("Northwind", "Contoso", "Fabrikam", "Tailspin", "Litware", "Adatum", "Proseware", "Woodgrove")
 _QUALIFIERS = ("Classic", "Pro", "Compact", "Heavy-Duty", "Eco", "Deluxe", "Everyday", "Travel")
 _VARIANTS = ("Black", "Graphite", "Olive", "Navy", "Steel", "Sand", "Large", "Small", "2-Pack", "Set of 4")
-_WAREHOUSES = ("Berlin DC", "Rotterdam Hub", "Austin WH-2", "Singapore Central", "Leeds North")
 
 
 def make_item(seq: int, seed: int, created: datetime) -> Item:
@@ -56,10 +50,7 @@ def make_item(seq: int, seed: int, created: datetime) -> Item:
         "stock_on_hand": rng.randint(0, 500),
         "status": "active" if rng.random() < 0.9 else "inactive",
         "category": category,
-        "unit": "pcs",
-        "created_time": created.isoformat(),
         "last_modified_time": created.isoformat(),
-        "custom_fields": {"warehouse": rng.choice(_WAREHOUSES), "reorder_level": rng.randint(5, 50)},
     }
 
 
@@ -112,7 +103,8 @@ class Items(Protocol):
 
 
 class Inventory:
-    """`size` items deterministic from `seed`; its first N items are the same whatever its size."""
+    """`size` items deterministic from `seed`: item n, created `BASE_TIME` plus n seconds, is the same product
+    for the same `(seed, n)`, so the first N items are the same whatever the size."""
 
     def __init__(self, size: int = 1000, seed: int = 0) -> None:
         if size < 0:
@@ -151,27 +143,9 @@ def respond_items(request: ApiRequest, items: Items, max_page_size: int = messag
         if "item_ids" in request.query:
             return _listed_items(request.query["item_ids"], items)
         rows = items.select(*read_filter(request.query))
-        page, per_page = messages.read_page(request.query, max_page_size)
     except BadRequestError as error:
         return messages.bad_request(error)
-    selected = _fragments(rows[(page - 1) * per_page : page * per_page])
-    return messages.zoho_page("items", selected, page, per_page, len(rows))
-
-
-def item_id_in(path: str) -> str | None:
-    """The id in `/inventory/v1/items/{item_id}` (URL-decoded), or None when `path` is not such a path."""
-    raw_id = path.removeprefix(f"{ITEMS_PATH}/")
-    return urllib.parse.unquote(raw_id) if raw_id not in (path, "") and "/" not in raw_id else None
-
-
-def respond_item(request: ApiRequest, items: Items) -> Response:
-    """`GET /inventory/v1/items/{item_id}`: the item, or Zoho's 404."""
-    row = items.find(item_id_in(request.path) or "")
-    if row is None:
-        return json_response(404, {"code": 1002, "message": "Item does not exist."})
-    return json_response(
-        200, {"code": 0, "message": "success", "item": orjson.Fragment(row.json)}, record_count=1
-    )
+    return messages.respond_page(request, "items", rows, lambda row: row.json, max_page_size)
 
 
 def _listed_items(raw_ids: str, items: Items) -> Response:
@@ -179,13 +153,7 @@ def _listed_items(raw_ids: str, items: Items) -> Response:
     if not ids:
         raise BadRequestError("item_ids must list at least one item id", param="item_ids")
     if len(ids) > MAX_ITEM_IDS:
-        raise BadRequestError(
-            f"item_ids lists {len(ids)} ids; at most {MAX_ITEM_IDS} allowed", param="item_ids"
-        )
+        raise BadRequestError(f"item_ids lists {len(ids)} ids; at most {MAX_ITEM_IDS}", param="item_ids")
     found = [row for row in map(items.find, dict.fromkeys(ids)) if row is not None]  # unknown ones left out
-    return messages.zoho_page("items", _fragments(found), 1, len(ids), len(found))  # in the order listed
-
-
-def _fragments(rows: Sequence[StoredItem]) -> list[orjson.Fragment]:
-    # Pre-serialised JSON: a page costs one join instead of serialising each record again.
-    return [orjson.Fragment(row.json) for row in rows]
+    fragments = [orjson.Fragment(row.json) for row in found]  # in the order listed
+    return messages.zoho_page("items", fragments, 1, len(ids), len(found))

@@ -3,17 +3,18 @@ so only `server.py` touches sockets. Paged answers all take Zoho's shape (`zoho_
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import orjson
 
 MAX_PAGE_SIZE = 1000  # a larger page size is a 400, as real APIs cap them
+Entry = TypeVar("Entry")
 
 
 class BadRequestError(Exception):
-    """A parameter an endpoint refuses with a 400 in its API's own error shape; it never leaves the sample
-    API, which is why it is not in `batchsync.errors`."""
+    """A parameter an endpoint refuses with a 400; it never leaves the sample API (so not in `errors.py`)."""
 
     def __init__(self, message: str, *, param: str | None = None) -> None:
         super().__init__(message)
@@ -32,11 +33,6 @@ class ApiRequest:
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
-
-    def credentials(self, scheme: str) -> str | None:
-        """What follows `<scheme> ` (in any case) in the Authorization header, or None."""
-        sent_scheme, _, credentials = (self.header("authorization") or "").strip().partition(" ")
-        return credentials.strip() if sent_scheme and sent_scheme.lower() == scheme.lower() else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +91,23 @@ def zoho_page(name: str, records: list[orjson.Fragment], page: int, per_page: in
     }
     payload = {"code": 0, "message": "success", name: records, "page_context": context}
     return json_response(200, payload, record_count=len(records))
+
+
+def respond_page(
+    request: ApiRequest,
+    name: str,
+    entries: Sequence[Entry],
+    json_of: Callable[[Entry], bytes],
+    max_page_size: int,
+) -> Response:
+    """The page of `entries` that `?page=&per_page=` asks for, under `name`, or a 400. Only that page's
+    entries are turned into their pre-serialised JSON (`json_of`): a page costs one join."""
+    try:
+        page, per_page = read_page(request.query, max_page_size)
+    except BadRequestError as error:
+        return bad_request(error)
+    selected = [orjson.Fragment(json_of(entry)) for entry in entries[(page - 1) * per_page : page * per_page]]
+    return zoho_page(name, selected, page, per_page, len(entries))
 
 
 def bad_request(error: BadRequestError) -> Response:
