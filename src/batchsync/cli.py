@@ -39,6 +39,7 @@ from batchsync.cli_render import (
     render_status,
 )
 from batchsync.config import load_config
+from batchsync.config.pipeline import MAX_CONCURRENCY
 from batchsync.engine.options import parse_cli_params
 from batchsync.errors import BatchsyncError, ConfigError
 from batchsync.models import RunResult, RunStatus, Trigger
@@ -159,6 +160,10 @@ def run(
         int | None, typer.Option(min=1, help="Records per API request (page size).")
     ] = None,
     db_batch_size: Annotated[int | None, typer.Option(min=1, help="Rows per database transaction.")] = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(min=1, max=MAX_CONCURRENCY, help="Requests in flight at once (pages, lookup batches)."),
+    ] = None,
     full_refresh: Annotated[
         bool, typer.Option(help="Ignore the watermark; walk the whole collection.")
     ] = False,
@@ -212,6 +217,7 @@ def run(
                 dry_run=dry_run,
                 batch_size=batch_size,
                 db_batch_size=db_batch_size,
+                concurrency=concurrency,
                 filters=filters or [],
                 only=[item for item in (only or "").split(",") if item.strip()],
                 params=parse_cli_params(params or []),

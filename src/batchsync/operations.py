@@ -64,6 +64,7 @@ def run(
     dry_run: bool = False,
     batch_size: int | None = None,
     db_batch_size: int | None = None,
+    concurrency: int | None = None,
     filters: Sequence[str] = (),
     only: Sequence[str] = (),
     params: Mapping[str, str] | None = None,
@@ -81,6 +82,7 @@ def run(
         dry_run=dry_run,
         page_size=batch_size,
         db_batch_size=db_batch_size,
+        concurrency=concurrency,
         filters=dict(parse_cli_filter(text) for text in filters),
         params=dict(params or {}),
     )

@@ -73,10 +73,17 @@ SourceConfig = Annotated[
 ]
 
 
+DEFAULT_CONCURRENCY = 1
+MAX_CONCURRENCY = 64
+
+
 class PipelineConfig(Model):
     source: SourceConfig
     destination: DestinationConfig
     db_batch_size: PositiveInt = 1000
+    concurrency: int = Field(DEFAULT_CONCURRENCY, ge=1, le=MAX_CONCURRENCY)
+    """Requests in flight at once for this pipeline: pages of an offset or page-number pull, lookup
+    batches. Rows are still committed in order, so a checkpoint never skips a page."""
     retry: RetryConfig = Field(default_factory=RetryConfig)
     timeout: TimeoutConfig = Field(default_factory=TimeoutConfig)
     rate_limit: RateLimitConfig | None = None

@@ -19,6 +19,8 @@ class RunOptions:
     dry_run: bool = False
     page_size: int | None = None
     db_batch_size: int | None = None
+    concurrency: int | None = None
+    """Requests in flight at once for this run (CLI --concurrency), over the pipeline's `concurrency`."""
     filters: Mapping[str, Condition] = field(default_factory=dict)
     """Extra conditions on the keys a lookup refreshes (CLI --filter), ANDed with the config's where."""
     params: Mapping[str, str] = field(default_factory=dict)

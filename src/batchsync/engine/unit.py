@@ -40,6 +40,11 @@ class WorkUnit:
     only_ids: tuple[str, ...] = ()
     """A targeted sync of just these records, leaving the pass checkpoint alone; empty for a pass."""
 
+    @property
+    def concurrency(self) -> int:
+        """Requests the unit may have in flight at once: the run's `--concurrency`, else the pipeline's."""
+        return self.options.concurrency or self.pipeline.concurrency
+
     @classmethod
     def of_pipeline(
         cls, config: Config, name: str, options: RunOptions, *, only_ids: Sequence[str] = ()
