@@ -67,6 +67,7 @@ class Dispatcher:
 
     def handle(self, request: ApiRequest) -> Response:
         """The answer to `request`, logged before it is returned so the log never lags the client."""
+        received_at = time.monotonic()
         try:
             response = Response.of(self._answer(request))
         except Exception as exc:  # a bug in the fake API must show up as a logged 500, not a hung client
@@ -82,6 +83,7 @@ class Dispatcher:
                 fault=response.fault,
                 body=_loggable_body(request),
                 key_count=_key_count(request),
+                received_at=received_at,
             )
         )
         return response

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +19,9 @@ class LoggedRequest:
     `body` is the request body as text (None when empty, and for `/oauth/token`, whose form carries client
     secrets); `key_count` is how many keys a key-check request named, duplicates included, in its query or
     body (None for other requests, and for a key check whose keys could not be read).
+
+    `received_at` is when the request arrived (`time.monotonic()`, before any latency), so tests can
+    measure the pace of the traffic; it takes no part in comparisons.
     """
 
     method: str
@@ -30,6 +33,7 @@ class LoggedRequest:
     fault: str | None = None
     body: str | None = None
     key_count: int | None = None
+    received_at: float = field(default=0.0, compare=False)
 
 
 class RequestLog:
