@@ -98,7 +98,7 @@ def test_a_spent_quota_pauses_until_the_reset(headers: dict[str, str]) -> None:
     gate.observe(200, headers)
     gate.acquire()
 
-    assert clock.now == pytest.approx(START + 5)
+    assert clock.now - START == pytest.approx(5)
 
 
 def test_remaining_quota_means_no_pause() -> None:
@@ -129,4 +129,87 @@ def test_slow_pacing_of_our_own_is_never_mistaken_for_a_spent_quota() -> None:
     gate.acquire()
     gate.acquire()
 
-    assert clock.now == pytest.approx(START + 120)
+    assert clock.now - START == pytest.approx(120)
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_retry_after_pauses_every_request_until_then(status: int) -> None:
+    clock = FakeClock()
+    gate = limiter(None, clock)
+
+    gate.observe(status, {"Retry-After": "7"})
+    gate.acquire()  # any thread's next request, not only the one that got the answer
+
+    assert clock.now - START == pytest.approx(7)
+
+
+def test_retry_after_as_an_http_date_pauses_until_that_moment() -> None:
+    clock = FakeClock()
+    gate = limiter(10, clock)
+
+    gate.observe(429, {"Retry-After": "Thu, 01 Jan 2026 00:00:12 GMT"})  # START is 00:00:00
+    gate.acquire()
+
+    assert clock.now - START == pytest.approx(12)
+
+
+def test_a_turn_taken_before_a_pause_began_waits_for_the_pause_too() -> None:
+    clock = FakeClock()
+    gate: RateLimiter
+
+    def sleep(seconds: float) -> None:
+        if clock.now == START + 1:  # this thread waits for its turn; meanwhile another one gets a 429
+            gate.observe(429, {"Retry-After": "5"})
+        clock.sleep(seconds)
+
+    gate = RateLimiter(1, clock=clock, sleep=sleep, wall_clock=lambda: datetime.fromtimestamp(clock.now, UTC))
+    clock.now = START + 1
+    gate.acquire()  # the first turn: at once
+    gate.acquire()  # its turn would be START + 2, but the pause runs to START + 6
+
+    assert clock.now - START == pytest.approx(6)
+
+
+def test_other_statuses_and_a_zero_retry_after_do_not_pause() -> None:
+    clock = FakeClock()
+    gate = limiter(None, clock)
+
+    gate.observe(500, {"Retry-After": "30"})
+    gate.observe(429, {"Retry-After": "0"})
+    gate.observe(503, {"Retry-After": "soon"})
+    gate.acquire()
+
+    assert clock.now == START
+
+
+def test_a_shorter_retry_after_never_cuts_a_longer_pause_short() -> None:
+    clock = FakeClock()
+    gate = limiter(None, clock)
+
+    gate.observe(200, {"RateLimit-Remaining": "0", "RateLimit-Reset": "20"})
+    gate.observe(429, {"Retry-After": "2"})
+    gate.acquire()
+
+    assert clock.now - START == pytest.approx(20)
+
+
+def test_a_429_retry_after_beyond_max_wait_stops_every_request_with_the_time_to_resume() -> None:
+    clock = FakeClock()
+    gate = limiter(None, clock, max_wait=10)
+    gate.observe(429, {"Retry-After": "3600"})
+
+    with pytest.raises(QuotaExhaustedError) as raised:
+        gate.acquire()
+
+    assert raised.value.resume_at == datetime.fromtimestamp(START + 3600, UTC)
+    assert clock.now == START, "it must not wait before giving up"
+
+
+def test_a_503_retry_after_beyond_max_wait_pauses_for_max_wait_only() -> None:
+    clock = FakeClock()
+    gate = limiter(None, clock, max_wait=10)
+
+    gate.observe(503, {"Retry-After": "3600"})  # an outage's hint: retried after max_backoff, as before
+    gate.acquire()
+
+    assert clock.now - START == pytest.approx(10)

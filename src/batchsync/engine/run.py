@@ -28,6 +28,7 @@ from batchsync.engine.unit import WorkUnit
 from batchsync.engine.writepath import BatchContext, Batches, PassOutcome
 from batchsync.errors import BatchsyncError, DatabaseCallError, QuotaExhaustedError
 from batchsync.http.client import HttpClient
+from batchsync.http.ratelimit import RateLimiter
 from batchsync.http.wiring import open_http_client
 from batchsync.logs import run_context
 from batchsync.models import Checkpoint, RunResult, RunStatus
@@ -66,12 +67,18 @@ def run_pipeline(
 
 
 def run_unit(
-    unit: WorkUnit, *, stop: threading.Event | None = None, on_progress: ProgressCallback | None = None
+    unit: WorkUnit,
+    *,
+    stop: threading.Event | None = None,
+    on_progress: ProgressCallback | None = None,
+    rate_limiter: RateLimiter | None = None,
 ) -> RunResult:
     """Run one unit of work to the end of its pass, or until `stop` is set, inside run `unit.run_id`,
-    whose lease and row the caller holds: each committed batch is added to that row. Never raises for
-    a failed run; raises ConfigError/SinkError/CheckpointError when the unit cannot start at all."""
-    run = UnitRun(unit, stop, on_progress)
+    whose lease and row the caller holds: each committed batch is added to that row. `rate_limiter`: the
+    run's, shared with the units running beside this one (a fan-out's children); None makes one from the
+    unit's pipeline. Never raises for a failed run; raises ConfigError/SinkError/CheckpointError when the
+    unit cannot start at all."""
+    run = UnitRun(unit, stop, on_progress, rate_limiter=rate_limiter)
     started_at = datetime.now(UTC)
     engine = _open(unit)
     try:
@@ -118,9 +125,15 @@ class UnitRun:
     """One run of one unit; its plan is made (and the config checked) before anything is opened."""
 
     def __init__(
-        self, unit: WorkUnit, stop: threading.Event | None, on_progress: ProgressCallback | None
+        self,
+        unit: WorkUnit,
+        stop: threading.Event | None,
+        on_progress: ProgressCallback | None,
+        *,
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
         self.unit = unit
+        self.rate_limiter = rate_limiter
         self.plan = plan_for(unit.pipeline, unit.options, only_ids=unit.only_ids)
         self.pipeline = self.plan.pipeline
         self.redactor = Redactor(unit.config.env_secrets | self.pipeline.secret_values())
@@ -158,7 +171,8 @@ class UnitRun:
         return Prepared(start, has_table, has_dead_letters)
 
     def run(self, engine: Engine, prepared: Prepared, started_at: datetime) -> RunResult:
-        with open_http_client(self.pipeline, self.plan.endpoint, self.redactor) as client:
+        endpoint, limiter = self.plan.endpoint, self.rate_limiter
+        with open_http_client(self.pipeline, endpoint, self.redactor, limiter) as client:
             batches = self.plan.batches(self._context(engine, client, prepared))
             status, error, outcome = self._write(engine, batches, prepared.start)
         final = outcome.final

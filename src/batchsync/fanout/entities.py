@@ -21,6 +21,7 @@ from batchsync.config import (
 )
 from batchsync.database import database_errors
 from batchsync.errors import ConfigError, DatabaseCallError
+from batchsync.http.ratelimit import RateLimiter
 from batchsync.http.wiring import open_http_client
 from batchsync.models import JSONObject
 from batchsync.paths import MISSING, DottedPath
@@ -42,17 +43,27 @@ class Decision:
 
 
 def list_entities(
-    engine: Engine, config: Config, name: str, pipeline: PipelineConfig, source: FanoutSourceConfig
+    engine: Engine,
+    config: Config,
+    name: str,
+    pipeline: PipelineConfig,
+    source: FanoutSourceConfig,
+    rate_limiter: RateLimiter,
 ) -> list[JSONObject]:
-    """Every entity of fan-out `name`, eligible or not."""
+    """Every entity of fan-out `name`, eligible or not; an API listing goes through `rate_limiter`,
+    the fan-out's, which its child syncs share."""
     entities = source.entities
     if entities.table is not None:
         return _rows(engine, entities.table, entities.where, order_by=entities.id_field)
-    return _entities_from_api(config, name, pipeline, entities)
+    return _entities_from_api(config, name, pipeline, entities, rate_limiter)
 
 
 def _entities_from_api(
-    config: Config, name: str, pipeline: PipelineConfig, entities: EntitiesConfig
+    config: Config,
+    name: str,
+    pipeline: PipelineConfig,
+    entities: EntitiesConfig,
+    rate_limiter: RateLimiter,
 ) -> list[JSONObject]:
     """The entities an API lists, every page of them, fetched under the fan-out pipeline's retry,
     timeout and rate limit (like any other request of the pipeline)."""
@@ -62,7 +73,7 @@ def _entities_from_api(
     except ValidationError as exc:
         raise ConfigError(f"pipelines.{name}.source.entities.api: {exc}") from exc
     redactor = Redactor(config.env_secrets | source.secret_values())
-    with open_http_client(pipeline, source, redactor) as client:
+    with open_http_client(pipeline, source, redactor, rate_limiter) as client:
         pages = PullSource(source, client)
         records: list[JSONObject] = []
         cursor = pages.first_cursor()

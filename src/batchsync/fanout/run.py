@@ -27,6 +27,7 @@ from batchsync.errors import BatchsyncError, ConfigError, DatabaseCallError, Sin
 from batchsync.fanout.children import child_unit
 from batchsync.fanout.entities import Decision, decide, list_entities
 from batchsync.fanout.summary import FanoutTotals, dry_entity, fanout_result
+from batchsync.http.wiring import rate_limiter_for
 from batchsync.logs import run_context
 from batchsync.models import (
     Checkpoint,
@@ -86,6 +87,9 @@ class FanoutRun:
         self.run_id = run_id
         self.only = {item.strip() for item in only if item.strip()}
         self.stop = stop
+        self.rate_limiter = rate_limiter_for(pipeline)
+        """The run's one limiter: the entity listing and every child sync, concurrent ones alike, share
+        the fan-out's `rate_limit` and the pauses the API asks for, whatever endpoint each child calls."""
         self._lock = threading.Lock()
         self.api_calls = 0
         self.pages = 0
@@ -107,7 +111,9 @@ class FanoutRun:
         try:
             if not self.options.dry_run:
                 ensure_state_tables(engine)
-            entities = list_entities(engine, self.config, self.name, self.pipeline, self.source)
+            entities = list_entities(
+                engine, self.config, self.name, self.pipeline, self.source, self.rate_limiter
+            )
             decisions = [decide(engine, self.source, entity) for entity in entities]
             if self.only:
                 self.unknown = sorted(self.only - {decision.id for decision in decisions})
@@ -210,7 +216,7 @@ class FanoutRun:
             options=self.options,
         )
         progressed = functools.partial(self._child_progressed, unit.state_key)
-        return run_unit(unit, stop=self.stop, on_progress=progressed)
+        return run_unit(unit, stop=self.stop, on_progress=progressed, rate_limiter=self.rate_limiter)
 
     def _add_child(self, result: RunResult) -> None:
         with self._lock:

@@ -6,7 +6,6 @@ branch, so nothing above this module handles a third-party type. Every message i
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import threading
 import time
@@ -21,6 +20,7 @@ from batchsync.http.auth import HeaderAuth, QueryParamAuth
 from batchsync.http.origins import OriginPolicy
 from batchsync.http.ratelimit import RateLimiter
 from batchsync.http.retry import RetryPolicy
+from batchsync.http.retryafter import retry_after_seconds
 from batchsync.models import JsonResponse, PageRequest
 from batchsync.redaction import Redactor
 
@@ -158,7 +158,10 @@ class HttpClient:
             message = f"{request.method} {url} answered {status}: {preview}"
             if self._retry.should_retry_status(status):
                 raise TransientHttpError(
-                    message, url=url, status=status, retry_after_seconds=_retry_after(response)
+                    message,
+                    url=url,
+                    status=status,
+                    retry_after_seconds=retry_after_seconds(response.headers, datetime.now(UTC)),
                 )
             if status == 401:
                 message += " (authentication refused; check the credentials)"
@@ -201,21 +204,3 @@ class HttpClient:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    """Seconds from a `Retry-After` header, given as seconds or as an HTTP date."""
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max((when - datetime.now(UTC)).total_seconds(), 0.0)

@@ -1,9 +1,12 @@
 """Client-side rate limiting: a schedule shared by every request of a pipeline, that slows down after a
-429 and recovers, and pauses when the API's own quota headers say the quota is spent.
+429 and recovers, and pauses when the API says to wait: a 429's or a 503's `Retry-After`, or quota
+headers saying the quota is spent.
 
 Requests are spaced at least `1 / rate` seconds apart (a token bucket holding one token), so however many
-threads fetch, the configured rate is never exceeded, not even for a burst. Time comes from an injected
-clock and sleep, so tests check every decision without waiting.
+threads fetch, the configured rate is never exceeded, not even for a burst. One limiter serves a whole
+pipeline run (a fan-out's listing and all its children included; see `wiring.rate_limiter_for`), so a
+pause one thread learns of holds every thread: the ones waiting for their turn already as well. Time comes
+from an injected clock and sleep, so tests check every decision without waiting.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
 from batchsync.errors import QuotaExhaustedError
+from batchsync.http.retryafter import retry_after_seconds
 
 log = logging.getLogger("batchsync.ratelimit")
 
@@ -23,6 +27,7 @@ _SLOWDOWN_FACTOR = 0.5
 _RECOVERY_FACTOR = 1.25
 _RECOVER_AFTER_SUCCESSES = 10
 _SLOWEST_FRACTION = 1 / 16
+_RETRY_AFTER_STATUSES = frozenset({429, 503})
 
 
 class RateLimiter:
@@ -54,11 +59,24 @@ class RateLimiter:
         return self._rate
 
     def acquire(self) -> None:
-        """Wait for the request's turn. Raises QuotaExhaustedError when that is beyond max_wait_seconds."""
+        """Wait for the request's turn. Raises QuotaExhaustedError when that is beyond max_wait_seconds.
+
+        A pause that begins while a thread waits for its turn (another thread got a 429, or read a spent
+        quota) holds that thread too: once awake it takes a new turn after the pause."""
+        while True:
+            wait = self._reserve()
+            if wait <= 0:
+                return
+            self._sleep(wait)
+            with self._lock:
+                if self._paused_until <= self._clock():
+                    return
+
+    def _reserve(self) -> float:
+        """Take the next turn; the seconds until it comes."""
         with self._lock:
             now = self._clock()
             start = max(now, self._next_slot, self._paused_until)
-            wait = start - now
             quota_wait = self._paused_until - now  # our own pacing is never a reason to give up
             if quota_wait > self._max_wait:
                 resume_at = self._wall_clock() + timedelta(seconds=quota_wait)
@@ -70,11 +88,11 @@ class RateLimiter:
                 )
             if self._rate is not None:
                 self._next_slot = start + 1.0 / self._rate
-        if wait > 0:
-            self._sleep(wait)
+            return start - now
 
     def observe(self, status: int, headers: Mapping[str, str]) -> None:
-        """Learn from an answer: slow down after a 429, recover after successes, obey quota headers."""
+        """Learn from an answer: slow down after a 429, recover after successes, and pause every request
+        for a 429's or 503's `Retry-After` and for a spent quota."""
         with self._lock:
             if status == 429:
                 self._successes = 0
@@ -92,7 +110,27 @@ class RateLimiter:
                 ):
                     self._rate = min(self._rate * _RECOVERY_FACTOR, self._configured_rate)
                     self._successes = 0
+            if status in _RETRY_AFTER_STATUSES:
+                self._pause_for_retry_after(status, headers)
             self._pause_for_quota(headers)
+
+    def _pause_for_retry_after(self, status: int, headers: Mapping[str, str]) -> None:
+        """A 429's `Retry-After` is the API's word on when requests are welcome again: every thread waits
+        for it (a wait beyond max_wait_seconds stops them, as for a spent quota). A 503's is a hint about
+        an outage; its wait is capped at max_wait_seconds, as the retry of the request that got it is."""
+        delay = retry_after_seconds(headers, self._wall_clock())
+        if not delay:
+            return
+        if status != 429:
+            delay = min(delay, self._max_wait)
+        self._pause(delay, f"{status} with Retry-After: pausing every request %.1fs")
+
+    def _pause(self, delay: float, message: str) -> None:
+        """Hold every request until `delay` seconds from now, unless a longer pause is on already."""
+        resume = self._clock() + max(delay, 0.0)
+        if resume > self._paused_until:
+            log.warning(message, max(delay, 0.0))
+            self._paused_until = resume
 
     def _pause_for_quota(self, headers: Mapping[str, str]) -> None:
         remaining = _first_number(headers, ("ratelimit-remaining", "x-ratelimit-remaining"))
@@ -102,10 +140,7 @@ class RateLimiter:
         if reset is None:
             return
         delay = reset - self._wall_clock().timestamp() if reset > _EPOCH_THRESHOLD else reset
-        resume = self._clock() + max(delay, 0.0)
-        if resume > self._paused_until:
-            log.warning("the API's quota is spent: pausing %.1fs until it resets", max(delay, 0.0))
-            self._paused_until = resume
+        self._pause(delay, "the API's quota is spent: pausing %.1fs until it resets")
 
 
 def _first_number(headers: Mapping[str, str], names: tuple[str, ...]) -> float | None:
