@@ -14,7 +14,7 @@ from batchsync.models import PageRequest
 from batchsync.sampleapi.inventory import ITEMS_PATH
 from fakeapi import SampleApi
 from fakeapi.faults import FailNth, FaultOptions
-from pacing import TOLERATED_BURST, arrival_times, burst_beyond
+from pacing import arrival_times, burst_beyond, tolerated_burst
 
 
 def fetch_from_threads(client: HttpClient, workers: int, pages: int) -> None:
@@ -40,7 +40,7 @@ def test_threads_sharing_one_client_keep_together_to_the_servers_limit(api: Samp
         fetch_from_threads(client, workers=6, pages=8)
 
     assert [request.status for request in api.requests] == [200] * 48, "no 429: the pace held"
-    assert burst_beyond(arrival_times(api.requests), rate) <= TOLERATED_BURST
+    assert burst_beyond(arrival_times(api.requests), rate) <= tolerated_burst(rate)
 
 
 def test_a_429_one_thread_gets_holds_every_thread_until_its_retry_after(api: SampleApi) -> None:
