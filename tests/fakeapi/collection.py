@@ -66,7 +66,7 @@ class QueriedItems:
 
     collection: Collection
     q: str | None
-    window: Window = Window()
+    window: Window = field(default_factory=Window)
 
     def select(self, modified_after: datetime | None, by_modified: bool) -> Sequence[StoredItem]:
         selection = narrow(Selection(modified_after, by_modified), self.q)
