@@ -9,15 +9,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 import batchsync
+from batchsync.cli import app
 from batchsync.engine import Progress
 from batchsync.errors import ConfigError
 from batchsync.models import EntityStatus, RunStatus
 from fakeapi import SampleApi
 from fakeapi.faults import FailWhere, NoFaults
-from syncsupport import assert_table_at_equals_source, fetch_all, pipeline_config, url_document
+from syncsupport import assert_table_at_equals_source, fetch_all, pipeline_config, url_document, write_config
 
+runner = CliRunner(env={"COLUMNS": "250"})
 PATH = "/inventory/v1/items"
 # The 1,000 items are modified at 00:00:01 … 00:16:40 (one a second): 4 ranges of 5 minutes, the last short.
 RANGES = [
@@ -70,6 +73,11 @@ def test_a_partitioned_pull_gives_exactly_the_source_on_sqlite(
     assert result.status is RunStatus.SUCCEEDED, result.error
     assert [entity.id for entity in result.entities] == [f"{lo}..{hi}" for lo, hi in RANGES]
     assert result.counts.created == len(api.inventory) and result.is_pass_complete
+    # every record fetched by exactly one range: none twice (an upsert would hide it), none missing;
+    # by page, as each pass reads its first page again at the end (the drift check)
+    pages = {(str(sorted(r.query.items())), r.record_count) for r in api.requests if r.path == PATH}
+    assert sum(count for _, count in pages) == len(api.inventory)
+    assert result.counts.total == len(api.inventory)
     assert range_requests(api) == {lo for lo, _ in RANGES}
     assert_table_at_equals_source(sqlite_url, api.inventory)
     status = batchsync.status("items", partitioned(api, sqlite_url, form))[0]
@@ -233,3 +241,17 @@ def test_on_missing_and_a_param_of_the_ranges_are_refused(api: SampleApi, sqlite
     assert "on_missing: delete needs a complete pass over one collection" in "\n".join(
         on_missing.value.problems or []
     )
+
+
+def test_the_cli_lists_the_ranges_and_status_counts_them(
+    api: SampleApi, sqlite_url: str, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path / "c.yaml", partitioned(api, sqlite_url))
+    api.settings.faults = FailWhere({"modified_from": RANGES[2][0]}, "server_error")
+
+    ran = runner.invoke(app, ["run", "items", "-c", str(config), "--concurrency", "3"])
+    status = runner.invoke(app, ["status", "items", "-c", str(config)])
+
+    assert ran.exit_code == 1, ran.output
+    assert f"{RANGES[2][0]}..{RANGES[2][1]}" in ran.output and "1 failed" in ran.output
+    assert "in progress" in status.output and "3 ranges / 4" in status.output, status.output

@@ -450,7 +450,8 @@ class RestSourceConfig(HttpEndpointConfig):
 
     def describe(self) -> tuple[str, str]:
         """Where the source reads from, and what kind of sync it is, for tables."""
-        return self.base_url + self.path, self.paginator.type if self.paginator else "single page"
+        kind = self.paginator.type if self.paginator else "single page"
+        return self.base_url + self.path, kind if self.partition is None else f"{kind}, partitioned"
 
     def as_fanout(self) -> FanoutSourceConfig | None:
         """The fan-out's config when this source is a fan-out (one child sync per entity), else None."""
