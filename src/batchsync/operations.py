@@ -31,6 +31,8 @@ from sqlalchemy import (
 from batchsync.config import Config, DestinationConfig, load_config, parse_config
 from batchsync.database import open_database
 from batchsync.engine import ProgressCallback, RunOptions, run_pipeline, run_targeted
+from batchsync.engine.partitions import partition_prefix, run_partitioned
+from batchsync.engine.plans import partitioned_source
 from batchsync.errors import ConfigError
 from batchsync.fanout import run_fanout
 from batchsync.models import Checkpoint, Cursor, JSONObject, JSONValue, RunResult, Trigger
@@ -75,7 +77,8 @@ def run(
 
     `filters` are the CLI's `--filter` conditions (`status=active`, `prd~Office`) on a lookup's keys;
     `only` limits a fan-out to those entity ids, or makes a rest pipeline fetch just those records;
-    `params` sets query parameters for this run (`--param filter_by=Status.Active`), over the source's."""
+    `params` sets query parameters for this run (`--param filter_by=Status.Active`), over the source's.
+    A partitioned pull (`partition:`) syncs its ranges, up to `concurrency` at once."""
     options = RunOptions(
         trigger=Trigger(trigger),
         full_refresh=full_refresh,
@@ -87,10 +90,13 @@ def run(
         params=dict(params or {}),
     )
     resolved = resolve_config(config, [name])
-    if resolved.pipeline(name).source.as_fanout() is not None:
+    source = resolved.pipeline(name).source
+    if source.as_fanout() is not None:
         return run_fanout(resolved, name, options, only=only, stop=stop, on_progress=on_progress)
     if only:
         return run_targeted(resolved, name, options, ids=only, stop=stop)
+    if partitioned_source(source) is not None:
+        return run_partitioned(resolved, name, options, stop=stop, on_progress=on_progress)
     return run_pipeline(resolved, name, options, stop=stop, on_progress=on_progress)
 
 
@@ -111,7 +117,7 @@ class PipelineStatus:
     table_rows: int | None
     last_run: JSONObject | None
     pass_unit: str = "records"
-    """What `pass_records` counts: records, or for a fan-out the entities done."""
+    """What `pass_records` counts: records, or the entities (fan-out) or ranges (partitioned pull) done."""
 
     @property
     def state(self) -> str:
@@ -191,14 +197,16 @@ def _status_of(engine: Engine, config: Config, name: str) -> PipelineStatus:
 
 
 def reset(name: str, config: ConfigSource = None) -> bool:
-    """Forget the pipeline's checkpoint and watermark (its rows stay); True when there was one."""
+    """Forget the pipeline's checkpoint and watermark (its rows stay), and a partitioned pull's range
+    checkpoints with it; True when there was one."""
     resolved = resolve_config(config, [name])
     resolved.pipeline(name)
     engine = open_database(resolved.database, state_schema=resolved.state_schema)
     try:
         ensure_state_tables(engine)
         with engine.begin() as connection:
-            return checkpoints.remove(connection, name)
+            ranges = checkpoints.remove_under(connection, partition_prefix(name))
+            return checkpoints.remove(connection, name) or ranges > 0
     finally:
         engine.dispose()
 

@@ -20,7 +20,7 @@ from batchsync.sampleapi.messages import MAX_PAGE_SIZE, read_int
 from fakeapi.dataset import Inventory, InventoryView
 from fakeapi.messages import ApiRequest, BadRequestError, Response, json_response
 from fakeapi.poison import poisoned_json
-from fakeapi.query import Selection, narrow, read_selection
+from fakeapi.query import Selection, Window, narrow, read_selection, read_window
 
 __all__ = ["Collection", "Endpoint", "answer_endpoint", "count_pages", "read_page_size"]
 
@@ -54,8 +54,9 @@ class Collection:
         return [_poisoned(row, poison[row.item_id]) if row.item_id in poison else row for row in rows]
 
     def items_for(self, request: ApiRequest) -> QueriedItems:
-        """The collection as the product's endpoints read it for `request`: narrowed by its `q`, poisoned."""
-        return QueriedItems(self, request.query.get("q"))
+        """The collection as the product's endpoints read it for `request`: narrowed by its `q` and its
+        window (`modified_from`, `modified_before`), poisoned. A bad window is a 400 (BadRequestError)."""
+        return QueriedItems(self, request.query.get("q"), read_window(request.query))
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +66,14 @@ class QueriedItems:
 
     collection: Collection
     q: str | None
+    window: Window = field(default_factory=Window)
 
     def select(self, modified_after: datetime | None, by_modified: bool) -> Sequence[StoredItem]:
         selection = narrow(Selection(modified_after, by_modified), self.q)
-        return self.collection.poisoned(self.collection.view(selection).rows)
+        rows = self.collection.view(selection).rows
+        if self.window.is_bounded:
+            rows = tuple(row for row in rows if self.window.admits(row.modified_at))
+        return self.collection.poisoned(rows)
 
     def find(self, item_id: str) -> StoredItem | None:
         row = self.collection.inventory.find(item_id)

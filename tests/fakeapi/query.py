@@ -1,4 +1,6 @@
-"""The fake API's filter: the product's (`modified_since`, `sort`) narrowed by an Oracle-style `q`.
+"""The fake API's filter: the product's (`modified_since`, `sort`) narrowed by an Oracle-style `q`, and a
+half-open window for partitioned pulls on the product's page-number shape: `modified_from` (>=) and
+`modified_before` (<), or the same in `q` (`last_modified_time >= '...' and last_modified_time < '...'`).
 
 `q=last_modified_time > '2026-01-01T00:00:00+00:00'` is searched for rather than matched whole, so a SOQL
 string ("SELECT ... WHERE last_modified_time > '...'") carries the same filter. Every collection shape of
@@ -15,7 +17,11 @@ from datetime import datetime
 from batchsync.sampleapi.inventory import read_filter, read_timestamp
 from batchsync.sampleapi.messages import BadRequestError
 
-_MODIFIED_AFTER_EXPRESSION = re.compile(r"last_modified_time\s*>\s*(?:'([^']*)'|(\S+))")
+_MODIFIED_AFTER_EXPRESSION = re.compile(r"last_modified_time\s*>(?!=)\s*(?:'([^']*)'|(\S+))")
+_WINDOW_EXPRESSIONS = {
+    "modified_from": re.compile(r"last_modified_time\s*>=\s*'([^']*)'"),
+    "modified_before": re.compile(r"last_modified_time\s*<(?!=)\s*'([^']*)'"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +45,7 @@ def narrow(selection: Selection, expression: str | None, *, is_unknown_q_ignored
     """`selection` narrowed by the `q` expression (None or empty: left as it is); see `read_selection`."""
     match = _MODIFIED_AFTER_EXPRESSION.search(expression) if expression else None
     if match is None:
-        if expression and not is_unknown_q_ignored:
+        if expression and not is_unknown_q_ignored and not read_window({"q": expression}).is_bounded:
             raise BadRequestError(
                 f"unsupported q expression {expression!r}; expected last_modified_time > '<ISO-8601>'",
                 param="q",
@@ -48,3 +54,31 @@ def narrow(selection: Selection, expression: str | None, *, is_unknown_q_ignored
     quoted, bare = match.group(1, 2)
     bounds = [read_timestamp(quoted if quoted is not None else bare, "q"), selection.modified_after]
     return Selection(max(bound for bound in bounds if bound is not None), selection.sort_by_modified)
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The half-open window [modified_from, modified_before) of last_modified_time; unbounded when None."""
+
+    modified_from: datetime | None = None
+    modified_before: datetime | None = None
+
+    @property
+    def is_bounded(self) -> bool:
+        return self.modified_from is not None or self.modified_before is not None
+
+    def admits(self, modified_at: datetime) -> bool:
+        return (self.modified_from is None or modified_at >= self.modified_from) and (
+            self.modified_before is None or modified_at < self.modified_before
+        )
+
+
+def read_window(query: Mapping[str, str]) -> Window:
+    """The window named by `modified_from`/`modified_before`, or by their expressions in `q`."""
+    bounds: dict[str, datetime] = {}
+    for name, expression in _WINDOW_EXPRESSIONS.items():
+        found = expression.search(query.get("q") or "")
+        raw = query.get(name) if name in query else found.group(1) if found else None
+        if raw is not None:
+            bounds[name] = read_timestamp(raw, name)
+    return Window(**bounds)

@@ -3,8 +3,9 @@ and the `rest` source that combines them."""
 
 from __future__ import annotations
 
-from datetime import date
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+import re
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     Field,
@@ -151,6 +152,140 @@ AuthConfig = Annotated[
 ]
 
 
+# --- partitioned pulls ----------------------------------------------------------------------------------
+
+MAX_PARTITIONS = 10_000
+"""More ranges than this is a mistyped step (1s over a year), not a plan."""
+
+_DURATION = re.compile(r"\s*(\d+)\s*([smhdw])\s*")
+_DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+
+def _moment(value: Any) -> Any:
+    """An ISO-8601 text, a YAML datetime or a date as an aware datetime (naive taken as UTC); integers and
+    `now` as they are; anything else is left for pydantic to refuse."""
+    if isinstance(value, str) and value.strip() != "now":
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"{value!r} is neither an ISO-8601 moment nor an integer") from None
+    if isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    if isinstance(value, datetime) and value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.strip() if isinstance(value, str) else value
+
+
+def _check_placeholders(template: str, wanted: set[str]) -> str:
+    found = set(_PLACEHOLDER.findall(template))
+    if unknown := sorted(found - wanted):
+        named = " and ".join("{" + name + "}" for name in sorted(wanted))
+        raise ValueError(f"unknown placeholder {{{unknown[0]}}}; the template takes {named}")
+    if missing := sorted(wanted - found):
+        raise ValueError(f"must contain {' and '.join('{' + name + '}' for name in missing)}")
+    return template
+
+
+def bound_text(bound: int | datetime) -> str:
+    """A range bound as sent: an integer, or a moment in UTC as `2024-01-01T00:00:00Z`."""
+    if isinstance(bound, int):
+        return str(bound)
+    return bound.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+class PartitionConfig(Model):
+    """One pull split into ranges [lo, hi) of a time or id filter, each synced as a unit of its own (its
+    own checkpoint), up to the pipeline's `concurrency` at once. Either two params carry the bounds
+    (`param_from`, `param_to`, each optionally through a `{value}` template) or one param carries both
+    through `template` with `{from}` and `{to}` (query-expression APIs: `q=...`)."""
+
+    param_from: str | None = None
+    param_to: str | None = None
+    from_template: str | None = None
+    to_template: str | None = None
+    param: str | None = None
+    template: str | None = None
+    start: int | datetime
+    end: int | datetime | Literal["now"]
+    """`now`: up to the step that holds the moment the run starts (its last range ends after it)."""
+    step: int | timedelta
+    """An integer for integer bounds; a duration (`90s`, `30m`, `12h`, `30d`, `2w`) for moments."""
+
+    _moments = field_validator("start", "end", mode="before")(_moment)
+
+    @field_validator("step", mode="before")
+    @classmethod
+    def _duration(cls, step: Any) -> Any:
+        if isinstance(step, str):
+            match = _DURATION.fullmatch(step)
+            if not match or int(match.group(1)) == 0:
+                raise ValueError(f"{step!r} is no step: use a positive integer or a duration like 12h, 30d")
+            return timedelta(**{_DURATION_UNITS[match.group(2)]: int(match.group(1))})
+        if isinstance(step, bool) or (isinstance(step, int) and step <= 0):
+            raise ValueError(f"{step!r} is no step: use a positive integer or a duration like 12h, 30d")
+        return step
+
+    @field_validator("from_template", "to_template")
+    @classmethod
+    def _one_value(cls, template: str | None) -> str | None:
+        return None if template is None else _check_placeholders(template, {"value"})
+
+    @field_validator("template")
+    @classmethod
+    def _both_bounds(cls, template: str | None) -> str | None:
+        return None if template is None else _check_placeholders(template, {"from", "to"})
+
+    @model_validator(mode="after")
+    def _one_form(self) -> PartitionConfig:
+        two_params = self.param_from is not None or self.param_to is not None
+        if two_params == (self.param is not None) or (self.param_from is None) != (self.param_to is None):
+            raise ValueError("set param_from and param_to, or param with a template")
+        if (self.param is None) != (self.template is None):
+            raise ValueError("param and template go together")
+        if self.param is not None and (self.from_template or self.to_template):
+            raise ValueError("from_template and to_template go with param_from and param_to")
+        return self
+
+    @model_validator(mode="after")
+    def _bounds(self) -> PartitionConfig:
+        is_integer = isinstance(self.start, int)
+        if isinstance(self.step, int) != is_integer or (self.end == "now" and is_integer):
+            kinds = "integers with an integer step" if is_integer else "moments with a duration step"
+            raise ValueError(f"start, end and step must all be of a kind: {kinds}")
+        if self.end != "now" and isinstance(self.end, int) != is_integer:
+            raise ValueError("start and end must both be integers or both ISO-8601 moments")
+        if self.end != "now":
+            steps = self.steps_to(self.end)
+            if steps <= 0:
+                ends = f"end ({bound_text(self.end)}) must come after start ({bound_text(self.start)})"
+                raise ValueError(ends)
+            if steps > MAX_PARTITIONS:
+                raise ValueError(f"step makes {steps} ranges, more than {MAX_PARTITIONS}: use a larger step")
+        return self
+
+    def steps_to(self, end: int | datetime) -> int:
+        """How many steps from start reach `end` (the last one may end past it); 0 or less before start."""
+        span: Any = end - self.start  # type: ignore[operator]  # both integers or both moments: checked
+        steps: int = -(-span // self.step)  # exact for integers beyond a float's 53 bits
+        return steps
+
+    def sent_params(self) -> tuple[str, ...]:
+        """The query parameters the ranges set (so nothing else may set them)."""
+        names = (self.param_from, self.param_to, self.param)
+        return tuple(name for name in names if name is not None)
+
+    def params_for(self, lo: str, hi: str) -> dict[str, str]:
+        """The query parameters of range [lo, hi), bounds already as text."""
+        if self.param is not None and self.template is not None:
+            return {self.param: self.template.replace("{from}", lo).replace("{to}", hi)}
+        assert self.param_from is not None and self.param_to is not None
+        return {
+            self.param_from: self.from_template.replace("{value}", lo) if self.from_template else lo,
+            self.param_to: self.to_template.replace("{value}", hi) if self.to_template else hi,
+        }
+
+
 # --- source, destination, pipeline ---------------------------------------------------------------------
 
 
@@ -291,15 +426,23 @@ class RestSourceConfig(HttpEndpointConfig):
     record_filter: list[Rule] = Field(default_factory=list)
     """Rules every record must meet to be written (`{field: stock_on_hand, gt: 0}`), for what the API
     cannot filter itself: the others are counted as filtered, and a row they left from before is kept."""
+    partition: PartitionConfig | None = None
+    """Split the pull into ranges of a filter, synced in parallel with a checkpoint each."""
 
     _paths = field_validator("records_path", "item_record_path")(check_path)
 
     # What the rest of batchsync asks of any source (PythonSourceConfig, LookupSourceConfig and
     # FanoutSourceConfig answer the same), so no caller has to test which kind it holds.
-    pass_unit: ClassVar[str] = "records"
-    """What a pass counts: records, or a fan-out's entities."""
-    has_one_collection: ClassVar[bool] = True
-    """A complete pass sees one whole collection, so rows it did not see are missing (on_missing)."""
+    @property
+    def pass_unit(self) -> str:
+        """What a pass counts: records, or a partitioned pull's ranges (a fan-out's: entities)."""
+        return "records" if self.partition is None else "ranges"
+
+    @property
+    def has_one_collection(self) -> bool:
+        """A complete pass sees one whole collection, so rows it did not see are missing (on_missing);
+        a partitioned pull's passes each see one range of it."""
+        return self.partition is None
 
     def refreshed_key(self) -> tuple[str, str] | None:
         """The table and key column a lookup refreshes in place; None for a source that brings rows."""
@@ -307,7 +450,8 @@ class RestSourceConfig(HttpEndpointConfig):
 
     def describe(self) -> tuple[str, str]:
         """Where the source reads from, and what kind of sync it is, for tables."""
-        return self.base_url + self.path, self.paginator.type if self.paginator else "single page"
+        kind = self.paginator.type if self.paginator else "single page"
+        return self.base_url + self.path, kind if self.partition is None else f"{kind}, partitioned"
 
     def as_fanout(self) -> FanoutSourceConfig | None:
         """The fan-out's config when this source is a fan-out (one child sync per entity), else None."""
@@ -319,6 +463,23 @@ class RestSourceConfig(HttpEndpointConfig):
         if path is not None and "{id}" not in path:
             raise ValueError("must contain {id}")
         return path
+
+    @model_validator(mode="after")
+    def _partition_fits(self) -> RestSourceConfig:
+        if self.partition is None:
+            return self
+        if self.incremental is not None:
+            raise ValueError(
+                "partition and incremental do not go together (yet): a partitioned pull syncs every "
+                "range in full; remove one of them"
+            )
+        paginated = self.paginator.model_dump() if self.paginator is not None else {}
+        own = {value for key, value in paginated.items() if key.endswith("_param")}
+        for name in self.partition.sent_params():
+            if name in self.params or name in own:
+                where = "params" if name in self.params else "the paginator"
+                raise ValueError(f"partition sets {name} on every request: remove it from {where}")
+        return self
 
     @model_validator(mode="before")
     @classmethod

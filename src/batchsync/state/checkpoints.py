@@ -72,3 +72,11 @@ def remove(connection: Connection, pipeline: str) -> bool:
     """Forget the pipeline's checkpoint; True when there was one."""
     result = connection.execute(delete(checkpoints).where(checkpoints.c.pipeline == pipeline))
     return result.rowcount > 0
+
+
+def remove_under(connection: Connection, prefix: str) -> int:
+    """Forget every checkpoint whose key starts with `prefix` (a partitioned pull's ranges); how many."""
+    result = connection.execute(
+        delete(checkpoints).where(checkpoints.c.pipeline.startswith(prefix, autoescape=True))
+    )
+    return result.rowcount

@@ -9,14 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from batchsync.config import LookupSourceConfig, PipelineConfig, PythonSourceConfig, RestSourceConfig
+from batchsync.config import (
+    LookupSourceConfig,
+    PipelineConfig,
+    PythonSourceConfig,
+    RestSourceConfig,
+    SourceConfig,
+)
 from batchsync.engine.options import RunOptions
 from batchsync.engine.plans.base import SourcePlan, refuse_params
 from batchsync.engine.plans.lookup import LookupPlan
 from batchsync.engine.plans.pull import PythonPlan, RestPlan
 from batchsync.errors import ConfigError
 
-__all__ = ["SourcePlan", "plan_for"]
+__all__ = ["SourcePlan", "partitioned_source", "plan_for"]
 
 
 def plan_for(pipeline: PipelineConfig, options: RunOptions, *, only_ids: Sequence[str] = ()) -> SourcePlan:
@@ -26,6 +32,10 @@ def plan_for(pipeline: PipelineConfig, options: RunOptions, *, only_ids: Sequenc
     source = pipeline.source
     only = bool(only_ids)
     if isinstance(source, RestSourceConfig):
+        if source.partition is not None and not only:
+            raise ConfigError(
+                "a partitioned pipeline is no single pass: run it with batchsync.run or `batchsync run`"
+            )
         return RestPlan(pipeline, source, options, only)
     if isinstance(source, PythonSourceConfig):
         return PythonPlan(pipeline, source, options, only)
@@ -36,3 +46,8 @@ def plan_for(pipeline: PipelineConfig, options: RunOptions, *, only_ids: Sequenc
     raise ConfigError(
         f"a {source.type} pipeline is no single pass: run it with batchsync.run or `batchsync run`"
     )
+
+
+def partitioned_source(source: SourceConfig) -> RestSourceConfig | None:
+    """`source` when it is a partitioned pull (engine/partitions/ runs it, a unit per range), else None."""
+    return source if isinstance(source, RestSourceConfig) and source.partition is not None else None
