@@ -18,6 +18,7 @@ from batchsync.errors import ConfigError
 from batchsync.models import EntityStatus, RunStatus
 from fakeapi import SampleApi
 from fakeapi.faults import FailWhere, NoFaults
+from pacing import arrival_times, burst_beyond, tolerated_burst
 from syncsupport import assert_table_at_equals_source, fetch_all, pipeline_config, url_document, write_config
 
 runner = CliRunner(env={"COLUMNS": "250"})
@@ -89,6 +90,20 @@ def test_four_ranges_at_once_give_exactly_the_source_on_postgresql(api: SampleAp
 
     assert result.status is RunStatus.SUCCEEDED, result.error
     assert_table_at_equals_source(postgres_url, api.inventory)
+
+
+def test_ranges_run_at_once_share_one_rate_limit(api: SampleApi, sqlite_url: str) -> None:
+    rate = 20
+    api.settings.rate_limit_per_second = rate  # a bucket of 20 tokens: a client at 20/s is never refused
+    config = partitioned(api, sqlite_url, concurrency=4, rate_limit={"requests_per_second": rate})
+    config["pipelines"]["items"]["source"]["paginator"]["page_size"] = 50
+
+    result = batchsync.run("items", config)
+
+    assert result.status is RunStatus.SUCCEEDED, result.error
+    assert api.rate_limited_count == 0, "four ranges at 20/s each would send 80/s"
+    assert burst_beyond(arrival_times(api.requests), rate) <= tolerated_burst(rate)
+    assert_table_at_equals_source(sqlite_url, api.inventory)
 
 
 def test_a_failing_range_leaves_the_others_complete_and_a_rerun_fetches_only_it(

@@ -29,6 +29,7 @@ from batchsync.engine.partitions.summary import RangeTotals, partitioned_result
 from batchsync.engine.plans import partitioned_source
 from batchsync.engine.run import run_unit
 from batchsync.errors import BatchsyncError, ConfigError, DatabaseCallError, SinkError
+from batchsync.http.wiring import rate_limiter_for
 from batchsync.logs import run_context
 from batchsync.models import (
     Checkpoint,
@@ -84,6 +85,7 @@ class PartitionedRun:
         self.options, self.run_id, self.stop, self.on_progress = options, run_id, stop, on_progress
         self.ranges = ranges_of(source.partition, datetime.now(UTC))
         self.concurrency = options.concurrency or pipeline.concurrency
+        self.rate_limiter = rate_limiter_for(pipeline)  # one for every range: together they keep the rate
         self._lock = threading.Lock()
         self._results: list[RunResult] = []
         self._latest: dict[str, Progress] = {}  # by range id: the latest report of each
@@ -152,7 +154,8 @@ class PartitionedRun:
             self.config, self.name, self.pipeline, self.source, part, run_id=self.run_id, options=self.options
         )
         try:
-            result = run_unit(unit, stop=self.stop, on_progress=functools.partial(self._progressed, part.id))
+            progressed = functools.partial(self._progressed, part.id)
+            result = run_unit(unit, stop=self.stop, on_progress=progressed, rate_limiter=self.rate_limiter)
         except BatchsyncError as exc:  # the range cannot start (its checkpoint, the database): it fails
             return EntityResult(part.id, None, EntityStatus.FAILED, error=str(exc))
         with self._lock:
