@@ -145,6 +145,7 @@ def scenario_rows(entry: dict[str, Any]) -> list[list[str]]:
             rows.append([name, "error", "", "", "", "", "", "", "", "", result["error"][:60]])
             continue
         t = float(result["seconds"])
+        compared = scenario["measures"] != "duplicates"  # S5's seconds are its last, resumed run only
         extra = []
         if "duplicate_pages" in result:
             extra.append(f"{result['duplicates_per_kill']:.1f} pages twice/kill ({result['kills']} kills)")
@@ -157,9 +158,9 @@ def scenario_rows(entry: dict[str, Any]) -> list[list[str]]:
                 f"{t:.2f}",
                 f"{result['records'] / t:,.0f}",
                 f"{result['rss_mib']:.0f}",
-                _ratio(t, seconds(SEED)),
+                _ratio(t, seconds(SEED) if compared else None),
                 _ratio(t, limit) if name not in (FETCH, LOAD) else "—",
-                _ratio(t, seconds(DLT)),
+                _ratio(t, seconds(DLT) if compared else None),
                 _ratio(t, _floor_for(name, floors)),
                 {True: "yes", False: "NO"}.get(result.get("exact"), ""),
                 "; ".join(extra),
