@@ -14,7 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from pull_sqlite import start_api
+from common import start_api
 
 CHILD = """
 import resource, sys

@@ -11,101 +11,25 @@ is the best of `--repeat` runs; ratios are against batchsync.
 from __future__ import annotations
 
 import argparse
-import socket
-import sqlite3
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
-import orjson
-
 import batchsync
 from batchsync.demo import demo_config
-
-PATH = "/inventory/v1/items"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from common import fetch_only, seed_loop_sqlite, start_api
 
 
-def start_api(records: int) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "batchsync", "sample-api", "--port", str(port), "--items", str(records)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/health").status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            time.sleep(0.1)
-    process.kill()
-    raise SystemExit("the sample API did not start")
-
-
-def fetch_only(url: str, page_size: int, _workdir: Path) -> int:
+def fetch_only_job(url: str, page_size: int, _workdir: Path) -> int:
     """The ceiling: page through the API and parse JSON, storing nothing."""
-    total = 0
-    with httpx.Client(base_url=url) as client:
-        page = 1
-        while True:
-            body = orjson.loads(client.get(PATH, params={"page": page, "per_page": page_size}).content)
-            total += len(body["items"])
-            if not body["page_context"]["has_more_page"]:
-                return total
-            page += 1
+    return fetch_only(url, page_size)
 
 
 def hand_written(url: str, page_size: int, workdir: Path) -> int:
     """The loop teams write by hand: row-by-row upsert, commit, then save the offset."""
-    connection = sqlite3.connect(workdir / "hand.db")
-    connection.execute(
-        "CREATE TABLE IF NOT EXISTS products (item_id TEXT PRIMARY KEY, sku TEXT, name TEXT, price NUMERIC,"
-        " stock_quantity INTEGER, is_active INTEGER, category TEXT, updated_at TEXT)"
-    )
-    connection.execute("CREATE TABLE IF NOT EXISTS sync_state (id INTEGER PRIMARY KEY, page INTEGER)")
-    total = 0
-    with httpx.Client(base_url=url) as client:
-        page = 1
-        while True:
-            body = client.get(PATH, params={"page": page, "per_page": page_size}).json()
-            for item in body["items"]:
-                connection.execute(
-                    "INSERT INTO products VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(item_id) DO UPDATE SET"
-                    " sku=excluded.sku, name=excluded.name, price=excluded.price,"
-                    " stock_quantity=excluded.stock_quantity, is_active=excluded.is_active,"
-                    " category=excluded.category, updated_at=excluded.updated_at",
-                    (
-                        item["item_id"],
-                        item["sku"],
-                        item["name"],
-                        str(item["rate"]),
-                        item["stock_on_hand"],
-                        int(item["status"] == "active"),
-                        item["category"],
-                        item["last_modified_time"],
-                    ),
-                )
-            connection.commit()
-            connection.execute("INSERT OR REPLACE INTO sync_state VALUES (1, ?)", (page,))
-            connection.commit()
-            total += len(body["items"])
-            if not body["page_context"]["has_more_page"]:
-                connection.close()
-                return total
-            page += 1
+    return seed_loop_sqlite(url, page_size, workdir / "hand.db")
 
 
 def with_batchsync(url: str, page_size: int, workdir: Path) -> int:
@@ -140,7 +64,7 @@ def main() -> None:
     process, url = start_api(args.records)
     try:
         jobs = {
-            "fetch + parse only (ceiling)": fetch_only,
+            "fetch + parse only (ceiling)": fetch_only_job,
             "batchsync run (8 columns, first sync)": with_batchsync,
             "hand-written loop (row by row)": hand_written,
         }
