@@ -23,6 +23,7 @@ from batchsync.engine.options import Progress
 from batchsync.models import RunStatus
 from batchsync.state import checkpoints
 from fakeapi import Inventory, SampleApi
+from fakeapi.faults import FailWhere, NoFaults
 from fakeapi.messages import ApiRequest, Response, json_response
 from syncsupport import (
     STYLES,
@@ -177,6 +178,41 @@ def test_an_api_capping_the_limit_still_ends_exact_with_concurrency_8(
     assert_table_equals_source(database, api.inventory)
     written = [r for r in api.requests if r.path == STYLES[style]["path"]]
     assert len(written) > result.pages + 1, "pages guessed at offsets the capped API never reached"
+
+
+def test_errors_of_pages_past_the_end_are_never_raised(api: SampleApi, database: Path) -> None:
+    # 1,000 items in pages of 100: every request for page 11 or later fails on every attempt.
+    api.settings.faults = FailWhere(lambda request: int(request.query.get("page", "1")) > 10, "server_error")
+
+    pipeline = pipeline_config(api.url, "page_number_has_more")
+    pipeline["source"]["paginator"]["page_size"] = 100
+    pipeline["concurrency"] = 8
+    pipeline["retry"] = {"max_attempts": 2, "backoff": 0}  # the run waits for them: keep the test quick
+    result = batchsync.run("items", config_document(database, {"items": pipeline}))
+
+    assert result.status is RunStatus.SUCCEEDED, result.error
+    assert_table_equals_source(database, api.inventory)
+    assert api.faults_injected["server_error"] >= 1, "pages past the end were asked for, and failed"
+
+
+def test_a_failing_page_fails_the_run_only_when_reached_after_the_pages_before_it_are_committed(
+    api: SampleApi, database: Path
+) -> None:
+    api.settings.faults = FailWhere({"page": 5}, "server_error")
+    pipeline = pipeline_config(api.url, "page_number_has_more")
+    pipeline["source"]["paginator"]["page_size"] = 100
+    pipeline["concurrency"] = 8
+    pipeline["retry"] = {"max_attempts": 2, "backoff": 0}
+    config = config_document(database, {"items": pipeline})
+
+    failed = batchsync.run("items", config)
+
+    assert failed.status is RunStatus.FAILED and "500" in (failed.error or "")
+    rows = {key for (key,) in fetch_all(f"sqlite:///{database}", "SELECT item_id FROM items")}
+    assert rows == {item["item_id"] for item in api.inventory.items()[:400]}, "pages 1 to 4, nothing after"
+    api.settings.faults = NoFaults()
+    assert batchsync.run("items", config).status is RunStatus.SUCCEEDED
+    assert_table_equals_source(database, api.inventory)
 
 
 # -- kill -9 and stop ------------------------------------------------------------------------------------
