@@ -70,12 +70,21 @@ class PassWalker:
         """Returns the last committed checkpoint: complete, or where a stop left the pass."""
         fetcher = PageFetcher(self._source.fetch_page, self._concurrency)
         window = PageWindow(self._source, fetcher, self._concurrency)
+        interrupted = False
         try:
             return self._walk(connection, window, checkpoint)
         except StoppedWaiting:
             return checkpoint if self._last is None else self._last
+        except BaseException as exc:
+            interrupted = not isinstance(exc, Exception)  # Ctrl+C: leave at once, as a stop does
+            raise
         finally:
-            window.settle(self._stop)  # after a stop, returns at once: a stop never waits on a request
+            # A stop or Ctrl+C never waits on a request; a pass that ended or failed lets those in
+            # flight end first, so none is still retrying once the run closes its HTTP client.
+            if interrupted:
+                window.discard()
+            else:
+                window.settle(self._stop)
             fetcher.close()
 
     def _walk(self, connection: Connection, window: PageWindow, checkpoint: Checkpoint) -> Checkpoint:
