@@ -36,8 +36,7 @@ class PageWindow:
         self._size = max(1, size)
         self._in_flight: deque[tuple[Cursor, Future[Page]]] = deque()
         self._abandoned: list[Future[Page]] = []
-        self.discarded = 0
-        """Pages asked for on a guess that turned out wrong (for tests and logs)."""
+        """Dropped fetches that had already started: still running, or done and not yet forgotten."""
 
     def start(self, cursor: Cursor) -> None:
         """The pass goes on at `cursor`: ask for that page alone (nothing is known yet to guess from)."""
@@ -66,11 +65,12 @@ class PageWindow:
 
     def discard(self) -> None:
         """Drop every page in flight: cancel the fetches not started, ignore the others' outcome."""
+        # Forget the ones that ended, so a pass that drops pages often (a capped limit) holds no pages.
+        self._abandoned = [future for future in self._abandoned if not future.done()]
         while self._in_flight:
             _cursor, future = self._in_flight.pop()
             if not future.cancel():
                 self._abandoned.append(future)
-            self.discarded += 1
 
     def settle(self, stop: threading.Event) -> None:
         """Wait until the dropped fetches already started have ended (or `stop` is set), so none is
