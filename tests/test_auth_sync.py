@@ -15,9 +15,13 @@ from syncsupport import assert_table_at_equals_source, pipeline_config, url_docu
 SECRET = "s3cr3t-Value-42"
 
 
-def run_with(api: SampleApi, database_url: str, auth: dict[str, Any], **source: Any) -> batchsync.RunResult:
+def run_with(
+    api: SampleApi, database_url: str, auth: dict[str, Any], *, concurrency: int | None = None, **source: Any
+) -> batchsync.RunResult:
     pipeline = pipeline_config(api.url, "page_number_has_more", auth=auth, **source)
     pipeline["source"]["paginator"]["page_size"] = 50
+    if concurrency is not None:
+        pipeline["concurrency"] = concurrency
     return batchsync.run("items", url_document(database_url, {"items": pipeline}))
 
 
@@ -89,7 +93,9 @@ def test_token_is_renewed_before_it_expires_mid_sync(api: SampleApi, database_ur
 def test_token_revoked_mid_sync_is_refreshed_once_on_401(api: SampleApi, database_url: str) -> None:
     api.settings.auth = OAuth2Auth("cid", SECRET, token_ttl_seconds=3600, max_uses_per_token=6)
 
-    result = run_with(api, database_url, oauth_client(api, "oauth2_client_credentials", scope="items.read"))
+    # One request at a time: with several in flight, each one refused may refresh the token.
+    credentials = oauth_client(api, "oauth2_client_credentials", scope="items.read")
+    result = run_with(api, database_url, credentials, concurrency=1)
 
     refused = [r for r in api.requests if r.status == 401]
     assert result.status is RunStatus.SUCCEEDED, result.error

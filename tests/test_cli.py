@@ -162,8 +162,9 @@ def test_status_shows_position_records_and_rows_then_reset_starts_over(config_fi
 
 
 def test_runs_lists_history_newest_first(config_file: Path) -> None:
-    invoke("run", "items", "-c", str(config_file))
-    invoke("run", "items", "-c", str(config_file), "--trigger", "scheduled")
+    # --concurrency 1: no page fetched past the end, so the API calls are the pages and the re-read below
+    invoke("run", "items", "-c", str(config_file), "--concurrency", "1")
+    invoke("run", "items", "-c", str(config_file), "--trigger", "scheduled", "--concurrency", "1")
 
     history = orjson.loads(invoke("runs", "items", "-c", str(config_file), "--json").stdout)
     table = invoke("runs", "-c", str(config_file), "--limit", "1").output

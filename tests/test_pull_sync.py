@@ -33,7 +33,9 @@ def test_each_pagination_style_syncs_the_whole_collection_exactly(
     style: str, big_api: SampleApi, database: Path
 ) -> None:
     big_api.clear_log()
-    config = config_document(database, {"items": pipeline_config(big_api.url, style)})
+    # One page after another, so every request is a page of the pass (test_parallel_pages.py covers 4, 16).
+    pipeline = {**pipeline_config(big_api.url, style), "concurrency": 1}
+    config = config_document(database, {"items": pipeline})
 
     result = batchsync.run("items", config)
 

@@ -94,7 +94,7 @@ def test_a_configured_rate_is_never_exceeded_against_a_server_enforcing_it(datab
 def test_quota_headers_pause_the_sync_instead_of_burning_requests(database_url: str) -> None:
     with SampleApi(Inventory(size=1_000)) as api:
         api.settings.quota = Quota(limit=12, window_seconds=1.0)
-        config = document(api, database_url)
+        config = document(api, database_url, concurrency=1)  # one request at a time, each after the quota
         config["pipelines"]["items"]["source"]["paginator"]["page_size"] = 50
 
         result = batchsync.run("items", config)
@@ -242,7 +242,8 @@ def test_drift_is_reported_with_its_count_in_the_summary_json_and_run_record(
 ) -> None:
     with SampleApi(Inventory(size=1_000)) as api:
         api.settings.drift = Drift(every_pages=3, stop_after=4, **{change: 5})
-        config = document(api, database_url, style="offset_has_more")
+        # Pages fetched one after another, so the drift events fall between the pages the counts expect.
+        config = document(api, database_url, style="offset_has_more", concurrency=1)
         config["pipelines"]["items"]["source"]["paginator"]["limit"] = 50
         config_file = tmp_path / "c.yaml"
         config_file.write_text(orjson.dumps(config).decode())

@@ -63,6 +63,9 @@ def make_config(tmp_path: Path, api: SampleApi, db_batch_size: int = 1000) -> tu
     pipeline = pipeline_config(api.url, "page_number_has_more")
     pipeline["source"]["paginator"]["page_size"] = PAGE_SIZE
     pipeline["db_batch_size"] = db_batch_size
+    # One page fetched ahead: the tests here hold the bounds of that (at most two pages fetched again per
+    # kill, N requests = N - 1 pages committed); test_parallel_pages.py holds those of concurrency N.
+    pipeline["concurrency"] = 1
     config_file = write_config(tmp_path / "batchsync.yaml", config_document(database, {"items": pipeline}))
     return config_file, database
 

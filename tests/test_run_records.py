@@ -138,6 +138,7 @@ def test_status_and_runs_from_another_process_show_a_running_runs_live_progress(
         pipeline = pipeline_config(api.url)
         pipeline["source"]["paginator"]["page_size"] = 50
         pipeline["db_batch_size"] = 50
+        pipeline["concurrency"] = 1  # a run slow enough to be watched, batch after batch, while it runs
         config_file = write_config(tmp_path / "c.yaml", url_document(database_url, {"items": pipeline}))
         sync = subprocess.Popen(
             [sys.executable, "-m", "batchsync", "run", "items", "-c", str(config_file), "--quiet"],

@@ -87,6 +87,7 @@ class TwoPagesInTurn(RequestBudget):
 def document(api: SampleApi, database_url: str, style: str, **paginator: Any) -> dict[str, Any]:
     pipeline = pipeline_config(api.url, style)
     pipeline["source"]["paginator"].update(paginator)
+    pipeline["concurrency"] = 1  # the tests count the requests a runaway costs, sent one after another
     return url_document(database_url, {"items": pipeline})
 
 

@@ -62,6 +62,9 @@ class ListSource:
     def expected_total(self, _page: Page) -> int | None:
         return sum(len(records) for records in self._pages)
 
+    def cursor_after_full_page(self, _cursor: Cursor, _expected_total: int | None) -> Cursor | None:
+        return None  # fetched one page ahead only, as the tests here count
+
     def describe_position(self, cursor: Cursor) -> str:
         return f"page {cursor}"
 

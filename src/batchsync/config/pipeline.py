@@ -73,7 +73,7 @@ SourceConfig = Annotated[
 ]
 
 
-DEFAULT_CONCURRENCY = 1
+DEFAULT_CONCURRENCY = 4
 MAX_CONCURRENCY = 64
 
 

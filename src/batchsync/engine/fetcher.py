@@ -1,7 +1,8 @@
-"""Fetching the next page on a helper thread while the current one is written.
+"""Fetching pages on helper threads while the engine writes the one before them.
 
-The engine asks for one page at a time and only after it knows that page's cursor, so at most two pages
-are ever fetched but not committed: the one being written and the one being fetched.
+The engine decides which pages to ask for (see `engine/window.py`); this module only runs the fetches, up
+to `workers` at once, and hands each result (or error) back through a `Future`. A fetch the engine no
+longer wants is cancelled before it starts, or, once started, left to finish and ignored.
 """
 
 from __future__ import annotations
@@ -23,17 +24,21 @@ class StoppedWaiting(Exception):
 
 
 class PageFetcher:
-    """One daemon thread that fetches the page it is handed.
+    """`workers` daemon threads that fetch the pages they are handed, in the order handed.
 
-    A daemon, because a request hung on a dead server must never keep the process from exiting; one
-    long-lived thread, because starting a thread per page costs about a millisecond under the GIL.
+    Daemons, because a request hung on a dead server must never keep the process from exiting; long-lived
+    threads, because starting a thread per page costs about a millisecond under the GIL. Each thread runs
+    in a copy of the creating thread's context, so log lines from it carry the run id too.
     """
 
-    def __init__(self, fetch: Callable[[Cursor], Page]) -> None:
+    def __init__(self, fetch: Callable[[Cursor], Page], workers: int = 1) -> None:
         self._fetch = fetch
+        self._workers = max(1, workers)
         self._requests: queue.SimpleQueue[tuple[Cursor, Future[Page]] | None] = queue.SimpleQueue()
-        context = contextvars.copy_context()  # so log lines from this thread carry the run id too
-        threading.Thread(target=context.run, args=(self._work,), name="batchsync-fetch", daemon=True).start()
+        for number in range(self._workers):
+            context = contextvars.copy_context()
+            name = f"batchsync-fetch-{number}"
+            threading.Thread(target=context.run, args=(self._work,), name=name, daemon=True).start()
 
     def submit(self, cursor: Cursor) -> Future[Page]:
         future: Future[Page] = Future()
@@ -41,14 +46,18 @@ class PageFetcher:
         return future
 
     def close(self) -> None:
-        self._requests.put(None)
+        """Ends every thread once it has finished what it was handed (cancelled fetches are skipped)."""
+        for _ in range(self._workers):
+            self._requests.put(None)
 
     def _work(self) -> None:
         while (request := self._requests.get()) is not None:
             cursor, future = request
+            if not future.set_running_or_notify_cancel():
+                continue  # discarded before it started: no request is sent for it
             try:
                 future.set_result(self._fetch(cursor))
-            except BaseException as exc:  # handed to the waiting thread, which re-raises it
+            except BaseException as exc:  # handed to the waiting thread, which re-raises it if it wants it
                 future.set_exception(exc)
 
 

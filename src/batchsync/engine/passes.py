@@ -147,6 +147,7 @@ class PullBatches(WriterTotals):
             stop=self._context.stop,
             on_batch=self._report_progress,
             record_filter=self._plan.record_filter,
+            concurrency=self._context.unit.concurrency,
         )
 
     def _sync_ids(self, connection: Connection) -> list[str]:

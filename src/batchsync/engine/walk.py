@@ -1,8 +1,11 @@
 """Walking one pass: fetch a page, map its records, commit it in batches, move to the next cursor.
 
-The next page's fetch starts as soon as its cursor is known, before the current page is written. A stop
-request is honoured after a committed batch (or while waiting for a page), never in the middle of one. A
-page that only repeats the one before it stops the pass before it is written (see `sources/runaway.py`).
+The next pages' fetches start before the current page is written: the next one as soon as its cursor is
+known, and with `concurrency` N, for offset and page-number paging, up to N pages ahead at once
+(`engine/window.py`). Pages are still written strictly in page order and each checkpoint points just past
+the pages committed, so a crash costs at most N + 1 pages fetched again. A stop request is honoured after
+a committed batch (or while waiting for a page), never in the middle of one. A page that only repeats the
+one before it stops the pass before it is written (see `sources/runaway.py`).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from batchsync.config import Rule
 from batchsync.engine.batches import BatchPosition, BatchWriter
 from batchsync.engine.fetcher import PageFetcher, StoppedWaiting, wait_for
 from batchsync.engine.records import RecordRouter
+from batchsync.engine.window import PageWindow
 from batchsync.models import Checkpoint
 from batchsync.redaction import Redactor
 from batchsync.sinks.mapping import RowMapper
@@ -42,8 +46,11 @@ class PassWalker:
         stop: threading.Event,
         on_batch: Callable[[Checkpoint, int, int | None], None],
         record_filter: Sequence[Rule] = (),
+        concurrency: int = 1,
     ) -> None:
+        """`concurrency`: pages in flight at once, where the source can tell the next cursor ahead."""
         self._source = source
+        self._concurrency = max(1, concurrency)
         self._mapper = mapper
         self._router = RecordRouter(
             mapper, record_filter=record_filter, redactor=redactor, fail_on_record_error=fail_on_record_error
@@ -61,19 +68,31 @@ class PassWalker:
 
     def walk(self, connection: Connection, checkpoint: Checkpoint) -> Checkpoint:
         """Returns the last committed checkpoint: complete, or where a stop left the pass."""
-        fetcher = PageFetcher(self._source.fetch_page)
+        fetcher = PageFetcher(self._source.fetch_page, self._concurrency)
+        window = PageWindow(self._source, fetcher, self._concurrency)
+        interrupted = False
         try:
-            return self._walk(connection, fetcher, checkpoint)
+            return self._walk(connection, window, checkpoint)
         except StoppedWaiting:
             return checkpoint if self._last is None else self._last
+        except BaseException as exc:
+            interrupted = not isinstance(exc, Exception)  # Ctrl+C: leave at once, as a stop does
+            raise
         finally:
+            # A stop or Ctrl+C never waits on a request; a pass that ended or failed lets those in
+            # flight end first, so none is still retrying once the run closes its HTTP client.
+            if interrupted:
+                window.discard()
+            else:
+                window.settle(self._stop)
             fetcher.close()
 
-    def _walk(self, connection: Connection, fetcher: PageFetcher, checkpoint: Checkpoint) -> Checkpoint:
+    def _walk(self, connection: Connection, window: PageWindow, checkpoint: Checkpoint) -> Checkpoint:
         cursor, skip = checkpoint.cursor, checkpoint.skip_records
         is_pass_start = checkpoint.pass_records == 0 and skip == 0
-        pending = fetcher.submit(cursor)
+        window.start(cursor)
         while True:
+            cursor, pending = window.take_head()
             page = wait_for(pending, self._stop)
             self.pages += 1
             total = self._source.expected_total(page)
@@ -86,8 +105,7 @@ class PassWalker:
                 self._runaway.observe_page(
                     [key for key in page_keys if key is not None], cursor, page.response.url
                 )
-            if next_cursor is not None:
-                pending = fetcher.submit(next_cursor)
+            window.advance(next_cursor, self.expected_total)  # before the write, so fetches overlap it
             records = page.records[skip:]
             keys = [key for key in page_keys[skip:] if key is not None]
             size = self._db_batch_size
@@ -112,7 +130,7 @@ class PassWalker:
             is_pass_start = False
             if next_cursor is None:
                 return checkpoint
-            cursor, skip = next_cursor, 0
+            skip = 0
 
     def recheck_front(self) -> None:
         """Read the first page again (one request) so drift at the front shows in the report."""

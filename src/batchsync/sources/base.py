@@ -25,6 +25,13 @@ class PagedSource(Protocol):
 
     def expected_total(self, page: Page) -> int | None: ...
 
+    def cursor_after_full_page(self, cursor: Cursor, expected_total: int | None) -> Cursor | None:
+        """The cursor of the page after the one at `cursor` if that page comes back full, before it has
+        come back; None when it cannot be told ahead (a token or a link from the answer), or when
+        `expected_total` (records in the pass, when known) says the page at `cursor` is the last. Lets
+        the engine fetch pages ahead; the real `next_cursor` still decides which of them count."""
+        ...
+
     def describe_position(self, cursor: Cursor) -> str:
         """The page at `cursor` as the user would name it ("offset 200", "page 3"), for error messages."""
         ...

@@ -2,6 +2,8 @@
 
 The engine drives it one cursor at a time (`fetch_page`, then `next_cursor`), which keeps every position
 a plain value it can checkpoint, and lets the fetch of the next page run while the current one is written.
+`fetch_page` may run on several threads at once (pages fetched ahead: `cursor_after_full_page`);
+`next_cursor` runs on the engine's thread only, page after page in order.
 """
 
 from __future__ import annotations
@@ -48,6 +50,9 @@ class PullSource:
 
     def expected_total(self, page: Page) -> int | None:
         return self.paginator.expected_total(page)
+
+    def cursor_after_full_page(self, cursor: Cursor, expected_total: int | None) -> Cursor | None:
+        return self.paginator.cursor_after_full_page(cursor, expected_total)
 
     def describe_position(self, cursor: Cursor) -> str:
         return self.paginator.describe(cursor)

@@ -111,6 +111,11 @@ class PythonSource(PagedSource):
     def expected_total(self, page: Page) -> int | None:
         return None
 
+    @override
+    def cursor_after_full_page(self, cursor: Cursor, expected_total: int | None) -> Cursor | None:
+        """None: a generator's pages come one after the other, never ahead of the one before."""
+        return None
+
     def describe_position(self, cursor: Cursor) -> str:
         return f"cursor {cursor!r}"
 

@@ -49,6 +49,10 @@ class SinglePagePaginator(Paginator):
         return len(page.records)
 
     @override
+    def cursor_after_full_page(self, cursor: Cursor, expected_total: int | None) -> Cursor | None:
+        return None  # there is no next page
+
+    @override
     def describe(self, cursor: Cursor) -> str:
         return "the only page"
 

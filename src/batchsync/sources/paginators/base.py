@@ -49,6 +49,12 @@ class Paginator(Protocol):
         """How many records the whole pass holds, when the API says so (for progress and ETA)."""
         ...
 
+    def cursor_after_full_page(self, cursor: Cursor, expected_total: int | None) -> Cursor | None:
+        """The cursor of the next page if the page at `cursor` comes back full, known before it does;
+        None when only the answer can tell (a token, a link) or when `expected_total` (the pass's records,
+        when the API says) puts the end at this page. See `PagedSource.cursor_after_full_page`."""
+        ...
+
     def describe(self, cursor: Cursor) -> str:
         """The page at `cursor` as the user would name it ("offset 200", "page 3"), for error messages."""
         ...

@@ -71,6 +71,10 @@ class CursorPaginator(Paginator):
         return value
 
     @override
+    def cursor_after_full_page(self, cursor: Cursor, expected_total: int | None) -> Cursor | None:
+        return None  # only the answer names the next page
+
+    @override
     def expected_total(self, page: Page) -> int | None:
         return None
 

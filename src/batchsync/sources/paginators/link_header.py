@@ -65,6 +65,10 @@ class LinkHeaderPaginator(Paginator):
         return next_page_url(page.response.url, target) if target else None
 
     @override
+    def cursor_after_full_page(self, cursor: Cursor, expected_total: int | None) -> Cursor | None:
+        return None  # only the answer names the next page
+
+    @override
     def expected_total(self, page: Page) -> int | None:
         return None
 

@@ -52,6 +52,10 @@ class NextUrlPaginator(Paginator):
         return next_page_url(page.response.url, value)
 
     @override
+    def cursor_after_full_page(self, cursor: Cursor, expected_total: int | None) -> Cursor | None:
+        return None  # only the answer names the next page
+
+    @override
     def expected_total(self, page: Page) -> int | None:
         return None
 

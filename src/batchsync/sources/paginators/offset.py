@@ -58,6 +58,12 @@ class OffsetPaginator:
             return next_offset if next_offset < read_int(page, self._total, "total_path") else None
         return next_offset if served >= self._limit else None
 
+    def cursor_after_full_page(self, cursor: Cursor, expected_total: int | None) -> Cursor | None:
+        """A full page holds `limit` records; an API that serves fewer (a capped limit) makes the real
+        next offset another, and the engine drops the pages it fetched on this guess."""
+        following = int(cursor) + self._limit
+        return None if expected_total is not None and following >= expected_total else following
+
     def expected_total(self, page: Page) -> int | None:
         return read_int(page, self._total, "total_path") if self._total else None
 

@@ -60,6 +60,15 @@ class PageNumberPaginator:
             return next_page if next_page <= last_page else None
         return next_page if len(page.records) >= self._page_size else None
 
+    def cursor_after_full_page(self, cursor: Cursor, expected_total: int | None) -> Cursor | None:
+        """`expected_total` is the page count times `page_size` (see `expected_total`), so counting in
+        pages of `page_size` finds the last page whatever size the API really serves."""
+        following = int(cursor) + 1
+        pages_before = following - self._config.start
+        if expected_total is not None and pages_before * self._page_size >= expected_total:
+            return None
+        return following
+
     def expected_total(self, page: Page) -> int | None:
         if self._total_pages is None:
             return None
