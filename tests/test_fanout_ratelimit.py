@@ -29,6 +29,7 @@ def listed_fanout(database: Path, api: SampleApi, accounts: list[str], rate: flo
         "pipelines": {
             "bank_sync": {
                 "rate_limit": {"requests_per_second": rate},
+                "concurrency": 1,  # each child's pages one after another: the requests are counted exactly
                 "source": {
                     "type": "fanout",
                     "concurrency": 8,

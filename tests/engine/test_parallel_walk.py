@@ -40,6 +40,10 @@ DESTINATION = DestinationConfig.model_validate(
 )
 
 
+HELD_FROM_PAGE = 3
+"""0-based: the fourth page is the first that `together` holds."""
+
+
 class OffsetCollection:
     """`size` records served by offset, at most `serves` per page whatever the limit asked (an API that
     caps the limit); `has_more` tells the end, or, without it, a short page. Records the offsets asked for
@@ -54,8 +58,8 @@ class OffsetCollection:
         has_more: bool = True,
         together: threading.Barrier | None = None,
     ) -> None:
-        """`together`: the fetches of pages 2 to `parties + 1` wait there for each other, so the barrier
-        breaks (and the walk fails) unless that many pages are in flight at once."""
+        """`together`: the fetches of `parties` pages from page `HELD_FROM_PAGE + 1` on wait there for each
+        other, so the barrier breaks (and the walk fails) unless that many pages are in flight at once."""
         self.records = [{"id": f"r{i:05}", "n": i} for i in range(size)]
         config = {"type": "offset", "limit": limit, **({"has_more_path": "more"} if has_more else {})}
         self._paginator = OffsetPaginator(OffsetPaginatorConfig.model_validate(config))
@@ -81,7 +85,8 @@ class OffsetCollection:
         with self._lock:
             self.fetched.append(cursor)
             jitter = self._jitter.random() / 1000
-        if self._together is not None and 0 < cursor <= self._together.parties * self._limit:
+        first = HELD_FROM_PAGE * self._limit  # offset of the first page held
+        if self._together is not None and first <= cursor < first + self._together.parties * self._limit:
             self._together.wait()
         time.sleep(jitter)  # not waiting for anything: it only shuffles the order the answers come back in
         served = self.records[cursor : cursor + self._serves]
@@ -237,7 +242,8 @@ def test_pages_fetched_ahead_are_dropped_when_the_api_serves_fewer_than_asked(en
 
 
 def test_with_concurrency_8_the_next_8_pages_are_in_flight_at_once(engine: Engine) -> None:
-    # Pages 2..9 each wait until all eight are being fetched; the first page passes straight through.
+    # Pages 4..11 (offsets 30..100) each wait until all eight are being fetched; the window is 8 wide once
+    # pages 1, 2 and 3 came back (it opens one, two, four, eight pages wide).
     together = threading.Barrier(8, timeout=30)
     source = OffsetCollection(200, 10, together=together)
     with engine.connect() as connection:
@@ -246,3 +252,15 @@ def test_with_concurrency_8_the_next_8_pages_are_in_flight_at_once(engine: Engin
     assert final.is_complete and stored(engine)[0] == {r["id"]: r["n"] for r in source.records}
     assert sorted(o for o in source.fetched if o < 200) == list(range(0, 200, 10)), "each page once"
     assert len([o for o in source.fetched if o >= 200]) <= 7, "at most N-1 guesses past the end"
+
+
+def test_a_short_pass_asks_for_at_most_one_page_past_its_end(engine: Engine) -> None:
+    # The window opens one page, then two: a two-page pass (a fan-out child, a small table) at concurrency
+    # 8 guesses one page past its end, not seven.
+    source = OffsetCollection(20, 10)
+    with engine.connect() as connection:
+        final = walker(source, 8, threading.Event(), lambda *_: None).walk(connection, Checkpoint(cursor=0))
+
+    assert final.is_complete and stored(engine)[0] == {r["id"]: r["n"] for r in source.records}
+    assert sorted(o for o in source.fetched if o < 20) == [0, 10]
+    assert len([o for o in source.fetched if o >= 20]) <= 1

@@ -11,6 +11,11 @@ and committed, strictly in page order, and a page past the end is never written.
 A source that cannot guess (cursor, link and next-URL paging, python sources) keeps a window of one: the
 next page is fetched while the current one is written, as before. Until one page has come back nothing
 is guessed either, so with a total known from that page (`total_path`) no page past the end is asked for.
+
+The window opens gradually: one page, then two, four, ... up to `size`, doubling each time the pass goes
+on, and back to one when a guess proved wrong. A pass of a page or two (a fan-out child, a small table)
+so asks for at most one page past its end instead of `size - 1`, and a long pass reaches full width
+after a few pages.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ class PageWindow:
         self._source = source
         self._fetcher = fetcher
         self._size = max(1, size)
+        self._width = 1
+        """How many pages may be in flight now: grows to `_size` as the pass goes on (see above)."""
         self._in_flight: deque[tuple[Cursor, Future[Page]]] = deque()
         self._abandoned: list[Future[Page]] = []
         """Dropped fetches that had already started: still running, or done and not yet forgotten."""
@@ -55,9 +62,12 @@ class PageWindow:
             return
         if self._in_flight and self._in_flight[0][0] != next_cursor:
             self.discard()
+            self._width = 1
+        else:
+            self._width = min(self._size, self._width * 2)
         if not self._in_flight:
             self._submit(next_cursor)
-        while len(self._in_flight) < self._size:
+        while len(self._in_flight) < self._width:
             guess = self._source.cursor_after_full_page(self._in_flight[-1][0], expected_total)
             if guess is None:
                 return
