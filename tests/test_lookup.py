@@ -8,7 +8,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
@@ -18,9 +17,9 @@ import batchsync
 from batchsync.cli import app
 from batchsync.models import RunStatus
 from fakeapi import ApiKeyAuth, KeyService, SampleApi
-from syncsupport import execute, fetch_all, write_config
+from lookupsupport import API_KEY, lookup_config, make_keys_table, office_keys, table
+from syncsupport import write_config
 
-API_KEY = "kc-secret-123"
 runner = CliRunner(env={"COLUMNS": "200"})
 
 
@@ -29,69 +28,6 @@ def key_api() -> SampleApi:
     with SampleApi(keys=KeyService(size=1_500, seed=4)) as server:
         server.settings.auth = ApiKeyAuth("apikey", API_KEY, "query")
         yield server
-
-
-def make_keys_table(database_url: str, api: SampleApi, extra: list[str] = ()) -> None:
-    """The user's own table: keys and product names, the answer columns still empty."""
-    execute(
-        database_url,
-        "CREATE TABLE product_keys (keyname TEXT PRIMARY KEY, prd TEXT, remaining INTEGER,"
-        " blocked INTEGER, errorcode TEXT, notes TEXT)",
-    )
-    rows = [
-        {"keyname": answer["keyname_with_dash"], "prd": answer["prd"], "notes": f"note {i}"}
-        for i, answer in enumerate(api.keys.all())
-    ]
-    rows += [{"keyname": key, "prd": "Office 2021 Pro", "notes": "added by hand"} for key in extra]
-    execute(
-        database_url, "INSERT INTO product_keys (keyname, prd, notes) VALUES (:keyname, :prd, :notes)", rows
-    )
-
-
-def lookup_config(database_url: str, api: SampleApi, **source: Any) -> dict[str, Any]:
-    return {
-        "database": database_url,
-        "pipelines": {
-            "key_refresh": {
-                "source": {
-                    "type": "lookup",
-                    "base_url": api.url,
-                    "path": "/api/keycheck",
-                    "params": {"apikey": API_KEY},
-                    "keys": {
-                        "table": "product_keys",
-                        "column": "keyname",
-                        "where": {"prd": {"ilike": "%Office%"}},
-                    },
-                    "batch_size": 50,
-                    "send_keys_as": {"query_param": "keys", "separator": ","},
-                    "match_on": "keyname_with_dash",
-                    **source,
-                },
-                "destination": {
-                    "table": "product_keys",
-                    "primary_key": "keyname",
-                    "columns": {
-                        "remaining": {"path": "remaining", "type": "integer"},
-                        "blocked": {"path": "blocked", "type": "integer"},
-                        "errorcode": {"path": "errorcode", "type": "string"},
-                    },
-                },
-                "retry": {"max_attempts": 2, "backoff": 0.01},
-            }
-        },
-    }
-
-
-def table(database_url: str) -> dict[str, tuple[Any, ...]]:
-    rows = fetch_all(
-        database_url, "SELECT keyname, prd, remaining, blocked, errorcode, notes FROM product_keys"
-    )
-    return {row[0]: row[1:] for row in rows}
-
-
-def office_keys(api: SampleApi) -> dict[str, dict[str, Any]]:
-    return {a["keyname_with_dash"]: a for a in api.keys.all() if "office" in str(a["prd"]).lower()}
 
 
 def test_lookup_refreshes_every_good_key_and_reports_bad_and_failed_keys_one_by_one(

@@ -1,11 +1,13 @@
 """Lookup refresh: keys from a local table, sent to an API at most `batch_size` per request, answers written
 back into the same rows.
 
-Keys are read in key order, a batch at a time (never all at once), after the last key committed: that key
-is the checkpoint, committed with the batch's updates through the same batch writer as a pull's pages
-(engine/batches.py, `Sink.update_columns`). A batch the API refuses with a 4xx is split in halves until
-the key it objects to stands alone, so every good key is still refreshed; a batch that fails after its
-retries reports each of its keys; a key missing from the answer is an error for that key.
+Keys are read in key order, a batch at a time (never all at once). Up to `concurrency` batches are asked
+at once (engine/lookup_window.py), and their answers committed in key order: the last key of the
+contiguous committed prefix is the checkpoint, committed with the batch's updates through the same batch
+writer as a pull's pages (engine/batches.py, `Sink.update_columns`). A batch the API refuses with a 4xx is
+split in halves until the key it objects to stands alone, so every good key is still refreshed; a batch
+that fails after its retries reports each of its keys; a key missing from the answer is an error for that
+key. None of these stops the other batches.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from batchsync import jsontext
 from batchsync.config import DestinationConfig, LookupSourceConfig, Where
 from batchsync.engine.batches import BatchWriter, WriterTotals
 from batchsync.engine.lookup_keys import LookupKeys
+from batchsync.engine.lookup_window import LookupWindow, StoppedWaiting
 from batchsync.engine.records import Batch
 from batchsync.errors import PermanentHttpError, RecordError, TransientHttpError
 from batchsync.http.client import HttpClient
@@ -37,6 +40,9 @@ log = logging.getLogger("batchsync.lookup")
 # 4xx answers that mean "something in this batch is unacceptable": worth splitting to find it. Others
 # (401, 403, 404…) are wrong for every batch alike and stop the run.
 _SPLITTABLE = frozenset({400, 413, 414, 422})
+
+# A batch's answers by stored key, and an error for each key without one.
+Answers = tuple[dict[Any, JSONObject], dict[str, str]]
 
 
 class LookupRefresher(WriterTotals):
@@ -53,23 +59,27 @@ class LookupRefresher(WriterTotals):
         redactor: Redactor,
         stop: threading.Event,
         batch_size: int | None = None,
+        concurrency: int = 1,
         fail_on_record_error: bool = False,
         on_batch: Callable[[Checkpoint], None] | None = None,
     ) -> None:
         """`writer` commits each batch (built with `updates_existing_rows`: a lookup creates no row);
-        `on_batch` is called with the checkpoint after every committed batch."""
+        `concurrency` is how many batches may be asked at once; `on_batch` is called with the checkpoint
+        after every committed batch."""
         self._source = source
         self._client = client
         self._writer = writer
         self._redactor = redactor
         self._stop = stop
         self._batch_size = batch_size or source.batch_size
+        self._concurrency = concurrency
         self._fail_on_record_error = fail_on_record_error
         self._on_batch = on_batch
         self._mapper = ColumnsMapper(destination.columns)
         self._match_on = DottedPath.parse(source.match_on)
         self._records_path = DottedPath.parse(source.records_path) if source.records_path else None
         self._keys = LookupKeys(source, filters)
+        self._requests_lock = threading.Lock()  # requests are sent from the window's worker threads
         self.requests = 0
         self.pages = 0
         self.expected_total: int | None = None
@@ -78,13 +88,32 @@ class LookupRefresher(WriterTotals):
     def refresh(self, connection: Connection, checkpoint: Checkpoint) -> Checkpoint:
         """Refresh every remaining key; returns the last committed checkpoint (complete at the end)."""
         self.expected_total = checkpoint.pass_records + self._keys.count_after(connection, checkpoint.cursor)
+        window = LookupWindow(self._answers_for, self._concurrency)
+        self._last = checkpoint
+        try:
+            return self._refresh(connection, checkpoint, window)
+        except StoppedWaiting:
+            log.info("stopped while a lookup batch was out; the checkpoint is the last committed batch's")
+            return self._last
+        finally:
+            window.close()
+
+    def _refresh(
+        self, connection: Connection, checkpoint: Checkpoint, window: LookupWindow[Answers]
+    ) -> Checkpoint:
+        """Keep the window full with the next batches of keys, commit their answers in key order."""
+        read_after, has_more = checkpoint.cursor, True
         while True:
-            keys = self._keys.next_after(connection, checkpoint.cursor, self._batch_size)
-            if not keys:
+            while has_more and window.has_room():
+                keys = self._keys.next_after(connection, read_after, self._batch_size)
+                has_more = bool(keys)
+                if keys:
+                    window.submit(keys)
+                    read_after = keys[-1]
+            if not window:
                 return self._commit(connection, checkpoint, {}, {}, last_key=None)
-            answers, errors = self._look_up([str(key) for key in keys])
-            by_stored_key = {key: answers[str(key)] for key in keys if str(key) in answers}
-            checkpoint = self._commit(connection, checkpoint, by_stored_key, errors, last_key=keys[-1])
+            keys, (answers, errors) = window.next(self._stop)
+            checkpoint = self._last = self._commit(connection, checkpoint, answers, errors, last_key=keys[-1])
             self.pages += 1
             if self._on_batch is not None:
                 self._on_batch(checkpoint)
@@ -93,10 +122,16 @@ class LookupRefresher(WriterTotals):
 
     # --- asking the API --------------------------------------------------------------------------------
 
+    def _answers_for(self, keys: list[Any]) -> Answers:
+        """A batch's answers by stored key and its keys' errors; called on the window's worker threads."""
+        answers, errors = self._look_up([str(key) for key in keys])
+        return {key: answers[str(key)] for key in keys if str(key) in answers}, errors
+
     def _look_up(self, keys: list[str]) -> tuple[dict[str, JSONObject], dict[str, str]]:
         """Answers by key, and an error for every key without one."""
         try:
-            self.requests += 1
+            with self._requests_lock:
+                self.requests += 1
             response = self._client.fetch(self._request(keys))
         except PermanentHttpError as exc:
             if exc.status not in _SPLITTABLE:

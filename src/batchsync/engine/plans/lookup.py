@@ -66,6 +66,7 @@ class LookupBatches(WriterTotals):
             redactor=context.redactor,
             stop=context.stop,
             batch_size=options.page_size,
+            concurrency=context.unit.concurrency,
             fail_on_record_error=context.pipeline.on_record_error == "fail",
             on_batch=self._report_progress,
         )
