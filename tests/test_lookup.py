@@ -106,8 +106,19 @@ def test_kill_9_then_resume_refreshes_every_key_once_more_at_most_one_batch(
     make_keys_table(database_url, key_api)
     key_api.settings.latency_seconds = 0.03
     config_file = write_config(tmp_path / "c.yaml", lookup_config(database_url, key_api))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "batchsync", "run", "key_refresh", "-c", str(config_file), "-q"]
+    process = subprocess.Popen(  # one batch at a time (the bound for N at once: test_lookup_concurrency)
+        [
+            sys.executable,
+            "-m",
+            "batchsync",
+            "run",
+            "key_refresh",
+            "-c",
+            str(config_file),
+            "-q",
+            "--concurrency",
+            "1",
+        ]
     )
     while len(key_api.requests) < 6:
         time.sleep(0.005)
