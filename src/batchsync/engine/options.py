@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from batchsync.config import Condition
@@ -58,6 +58,25 @@ class Progress:
     entities_total: int | None = None
     """Fan-out only: entities processed (synced, failed or skipped, in this run or the one it resumes)
     out of how many; `entities_total` is None for a single pipeline."""
+
+    @classmethod
+    def of_parts(cls, latest: Iterable[Progress], *, done: int, total: int) -> Progress:
+        """A run of several units (a fan-out's children, a pull's ranges) as one report: the pages,
+        records and counts of each unit's latest report so far, and `done` units out of `total`."""
+        parts = list(latest)
+        counts = WriteCounts()
+        for part in parts:
+            counts += part.counts
+        return cls(
+            pages=sum(part.pages for part in parts),
+            records=sum(part.records for part in parts),
+            pass_records=done,
+            expected_total=total,
+            counts=counts,
+            is_pass_complete=done == total,
+            entities_done=done,
+            entities_total=total,
+        )
 
 
 ProgressCallback = Callable[[Progress], None]

@@ -237,22 +237,8 @@ class FanoutRun:
         or finished). Called with `_lock` held, so reports from concurrent entities never interleave."""
         if self.on_progress is None:
             return
-        children = self._child_progress.values()
-        counts = WriteCounts()
-        for child in children:
-            counts += child.counts
-        self.on_progress(
-            Progress(
-                pages=sum(child.pages for child in children),
-                records=sum(child.records for child in children),
-                pass_records=self._entities_done,
-                expected_total=self._entities_total,
-                counts=counts,
-                is_pass_complete=self._entities_done == self._entities_total,
-                entities_done=self._entities_done,
-                entities_total=self._entities_total,
-            )
-        )
+        done, total = self._entities_done, self._entities_total
+        self.on_progress(Progress.of_parts(self._child_progress.values(), done=done, total=total))
 
     def _progress(self, engine: Engine) -> tuple[set[str], Checkpoint]:
         with engine.connect() as connection:

@@ -227,21 +227,8 @@ class PartitionedRun:
         """Ranges done out of all, with the records and pages of every range so far (called under `_lock`)."""
         if self.on_progress is None:
             return
-        latest = self._latest.values()
-        counts = WriteCounts()
-        for each in latest:
-            counts += each.counts
         self.on_progress(
-            Progress(
-                pages=sum(each.pages for each in latest),
-                records=sum(each.records for each in latest),
-                pass_records=len(self._done),
-                expected_total=len(self.ranges),
-                counts=counts,
-                is_pass_complete=self._is_complete(),
-                entities_done=len(self._done),
-                entities_total=len(self.ranges),
-            )
+            Progress.of_parts(self._latest.values(), done=len(self._done), total=len(self.ranges))
         )
 
     def _interruption_of_run(self) -> str | None:
