@@ -9,36 +9,18 @@ import contextlib
 import random
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, text
+from walking import items_walker
 
-from batchsync.config import DestinationConfig, OffsetPaginatorConfig
-from batchsync.database import open_database
-from batchsync.engine.batches import BatchWriter
+from batchsync.config import OffsetPaginatorConfig
 from batchsync.engine.walk import PassWalker
 from batchsync.models import Checkpoint, Cursor, JsonResponse, Page
-from batchsync.redaction import Redactor
-from batchsync.sinks import make_sink
-from batchsync.sinks.mapping import RowMapper
-from batchsync.sinks.schema import ensure_table
 from batchsync.sources.paginators import OffsetPaginator
 from batchsync.state import checkpoints
-from batchsync.state.tables import ensure_state_tables
-
-DESTINATION = DestinationConfig.model_validate(
-    {
-        "table": "items",
-        "primary_key": "id",
-        "columns": {"id": {"path": "id"}, "n": {"path": "n", "type": "integer"}},
-    }
-)
-
 
 HELD_FROM_PAGE = 3
 """0-based: the fourth page is the first that `together` holds."""
@@ -110,40 +92,8 @@ class Crash(Exception):
     """Raised right after a commit: the process dying between two batches."""
 
 
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = open_database(f"sqlite:///{tmp_path / 'walk.db'}")
-    ensure_state_tables(engine)
-    ensure_table(engine, make_sink("sqlite", DESTINATION).table, DESTINATION)
-    yield engine
-    engine.dispose()
-
-
 def walker(source: OffsetCollection, concurrency: int, stop: threading.Event, on_batch: Any) -> PassWalker:
-    writer = BatchWriter(
-        "items",
-        "run-1",
-        make_sink("sqlite", DESTINATION),
-        incremental=None,
-        redactor=Redactor(),
-        fail_on_record_error=False,
-        dry_run=False,
-        has_dead_letters=False,
-        table_exists=True,
-        dead_letters_under="items",
-        settles_dead_letters_at_pass_end=True,
-    )
-    return PassWalker(
-        source,
-        RowMapper(DESTINATION),
-        writer,
-        db_batch_size=7,
-        redactor=Redactor(),
-        fail_on_record_error=False,
-        stop=stop,
-        on_batch=on_batch,
-        concurrency=concurrency,
-    )
+    return items_walker(source, db_batch_size=7, stop=stop, on_batch=on_batch, concurrency=concurrency)
 
 
 def stored(engine: Engine) -> tuple[dict[str, int], Checkpoint | None]:

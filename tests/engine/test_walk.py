@@ -4,32 +4,14 @@ batches with the checkpoint after it, and a stop honoured after a committed batc
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import Engine, text
+from walking import items_walker
 
-from batchsync.config import DestinationConfig
-from batchsync.database import open_database
-from batchsync.engine.batches import BatchWriter
 from batchsync.engine.walk import PassWalker
 from batchsync.models import Checkpoint, Cursor, JsonResponse, Page
-from batchsync.redaction import Redactor
-from batchsync.sinks import make_sink
-from batchsync.sinks.mapping import RowMapper
-from batchsync.sinks.schema import ensure_table
 from batchsync.state import checkpoints
-from batchsync.state.tables import ensure_state_tables
-
-DESTINATION = DestinationConfig.model_validate(
-    {
-        "table": "items",
-        "primary_key": "id",
-        "columns": {"id": {"path": "id"}, "n": {"path": "n", "type": "integer"}},
-    }
-)
 
 
 class ListSource:
@@ -72,15 +54,6 @@ class ListSource:
 PAGES = [[{"id": f"r{page}-{i}", "n": page * 10 + i} for i in range(5)] for page in range(3)]
 
 
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = open_database(f"sqlite:///{tmp_path / 'walk.db'}")
-    ensure_state_tables(engine)
-    ensure_table(engine, make_sink("sqlite", DESTINATION).table, DESTINATION)
-    yield engine
-    engine.dispose()
-
-
 def walker(
     source: ListSource,
     stop: threading.Event,
@@ -95,29 +68,7 @@ def walker(
         if stop_after_a_batch:
             stop.set()
 
-    writer = BatchWriter(
-        "items",
-        "run-1",
-        make_sink("sqlite", DESTINATION),
-        incremental=None,
-        redactor=Redactor(),
-        fail_on_record_error=False,
-        dry_run=False,
-        has_dead_letters=False,
-        table_exists=True,
-        dead_letters_under="items",
-        settles_dead_letters_at_pass_end=True,
-    )
-    return PassWalker(
-        source,
-        RowMapper(DESTINATION),
-        writer,
-        db_batch_size=2,
-        redactor=Redactor(),
-        fail_on_record_error=False,
-        stop=stop,
-        on_batch=on_batch,
-    )
+    return items_walker(source, db_batch_size=2, stop=stop, on_batch=on_batch)
 
 
 def stored_rows(engine: Engine) -> dict[str, int]:

@@ -1,0 +1,59 @@
+"""What the walker tests share: the two-column `items` destination (its database is conftest.py's
+`engine`) and a PassWalker over a source of their own that writes there."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from batchsync.config import DestinationConfig
+from batchsync.engine.batches import BatchWriter
+from batchsync.engine.walk import PassWalker
+from batchsync.models import Checkpoint
+from batchsync.redaction import Redactor
+from batchsync.sinks import make_sink
+from batchsync.sinks.mapping import RowMapper
+from batchsync.sources.base import PagedSource
+
+DESTINATION = DestinationConfig.model_validate(
+    {
+        "table": "items",
+        "primary_key": "id",
+        "columns": {"id": {"path": "id"}, "n": {"path": "n", "type": "integer"}},
+    }
+)
+
+
+def items_walker(
+    source: PagedSource,
+    *,
+    db_batch_size: int,
+    stop: threading.Event,
+    on_batch: Callable[[Checkpoint, int, int | None], None],
+    concurrency: int = 1,
+) -> PassWalker:
+    """A walker over `source` writing `items` in batches of `db_batch_size`, as a pull's pass does."""
+    writer = BatchWriter(
+        "items",
+        "run-1",
+        make_sink("sqlite", DESTINATION),
+        incremental=None,
+        redactor=Redactor(),
+        fail_on_record_error=False,
+        dry_run=False,
+        has_dead_letters=False,
+        table_exists=True,
+        dead_letters_under="items",
+        settles_dead_letters_at_pass_end=True,
+    )
+    return PassWalker(
+        source,
+        RowMapper(DESTINATION),
+        writer,
+        db_batch_size=db_batch_size,
+        redactor=Redactor(),
+        fail_on_record_error=False,
+        stop=stop,
+        on_batch=on_batch,
+        concurrency=concurrency,
+    )
