@@ -161,28 +161,74 @@ class RowMapper:
 
 def _reader_for(path: DottedPath, column: ColumnConfig) -> Callable[[JSONObject], Any]:
     """One function that fetches and converts a column's value: this runs for every column of every
-    record, so the common cases (a top-level key, a value already of the right type) take no detour."""
+    record, so the common cases (a top-level key, a value already in the form its type takes) take no
+    detour through the general converter, nor through a second function call."""
     convert = _converter_for(column)
-    native = _NATIVE_TYPES.get(column.type)
     steps = path.steps
     if len(steps) == 1:
-        key = steps[0]
-
-        def read_key(record: JSONObject) -> Any:
-            raw = record.get(key)
-            if raw is None or raw.__class__ is native:
-                return raw
-            return convert(raw)
-
-        return read_key
+        return _top_level_reader(steps[0], column.type, convert)
+    quick = _quick_converter(column.type, convert)
 
     def read_path(record: JSONObject) -> Any:
         raw = path.get(record)
         if raw is MISSING or raw is None:
             return None
-        return convert(raw)
+        return quick(raw)
 
     return read_path
+
+
+def _top_level_reader(key: str, type_name: str, convert: Converter) -> Callable[[JSONObject], Any]:
+    """A reader of `record[key]` with its type's usual form tested inline (see `_quick_converter`)."""
+    if type_name == "string":
+        return lambda record: (
+            raw if (raw := record.get(key)) is None or raw.__class__ is str else convert(raw)
+        )
+    if type_name == "integer":
+        return lambda record: (
+            raw
+            if (raw := record.get(key)) is None or (raw.__class__ is int and _INT64_MIN <= raw <= _INT64_MAX)
+            else convert(raw)
+        )
+    if type_name == "decimal":
+        return lambda record: (
+            raw
+            if (raw := record.get(key)) is None or (raw.__class__ is Decimal and raw.is_finite())
+            else convert(raw)
+        )
+    quick = _quick_converter(type_name, convert)
+    return lambda record: None if (raw := record.get(key)) is None else quick(raw)
+
+
+def _quick_converter(type_name: str, convert: Converter) -> Converter:
+    """`convert`, with the value's usual form handled first: text for a string, an int in range, a
+    finite Decimal (how the JSON reader gives every fraction), ISO text in UTC for a date-time. Anything
+    else goes to `convert`, which gives the same value, or the error, it always did."""
+    if type_name == "string":
+        return lambda raw: raw if raw.__class__ is str else convert(raw)
+    if type_name == "float":
+        return lambda raw: raw if raw.__class__ is float else convert(raw)
+    if type_name == "integer":
+        return lambda raw: raw if raw.__class__ is int and _INT64_MIN <= raw <= _INT64_MAX else convert(raw)
+    if type_name == "decimal":
+        return lambda raw: raw if raw.__class__ is Decimal and raw.is_finite() else convert(raw)
+    if type_name == "datetime":
+        return _quick_datetime
+    return convert
+
+
+def _quick_datetime(raw: JSONValue) -> datetime:
+    """ISO text straight to `datetime.fromisoformat`; the general `to_datetime` only when that fails or
+    the moment is not in UTC already."""
+    if raw.__class__ is str:
+        try:
+            moment = datetime.fromisoformat(raw)
+        except ValueError:
+            return to_datetime(raw)
+        if moment.tzinfo is UTC:
+            return moment
+        return _as_utc(moment)
+    return to_datetime(raw)
 
 
 def content_hash(values: list[Any] | tuple[Any, ...]) -> str:
@@ -191,12 +237,13 @@ def content_hash(values: list[Any] | tuple[Any, ...]) -> str:
     Raises jsontext.UnwritableJsonError for a value no database could store as text (a lone surrogate),
     which is how such a record becomes a dead letter before it reaches the database."""
     try:
-        encoded = orjson.dumps(
-            values, default=_hashable, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
-        )
+        encoded = orjson.dumps(values, default=_hashable, option=_HASH_OPTIONS)
     except orjson.JSONEncodeError:  # beyond orjson: an integer past 64 bits, nesting past 254 levels
         encoded = jsontext.dumps(list(values), sort_keys=True).encode()
     return hashlib.blake2b(encoded, digest_size=16).hexdigest()
+
+
+_HASH_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 
 
 def _hashable(value: Any) -> Any:
@@ -322,10 +369,6 @@ def _boolean_converter(true_values: list[str] | None, false_values: list[str] | 
 
     return to_boolean
 
-
-# Values already of these exact types need no conversion (bool is not int here: `__class__ is int`).
-# Integers are always checked: one beyond 64 bits would make the database refuse the whole batch.
-_NATIVE_TYPES: dict[str, type] = {"string": str, "float": float}
 
 _CONVERTERS: dict[str, Converter] = {
     "string": to_string,

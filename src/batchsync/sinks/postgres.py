@@ -92,8 +92,13 @@ class PostgresSink:
         self._names = list(destination.columns)
         self._key = self._table.c[destination.primary_key]
         self._json_indexes = [i for i, c in enumerate(destination.columns.values()) if c.type == "json"]
+        # Only these columns' values can be text (the other types convert to numbers, moments, booleans).
+        self._text_indexes = [
+            i for i, c in enumerate(destination.columns.values()) if c.type in ("string", "json")
+        ]
         self._written = [*self._names, *_WRITTEN_BOOKKEEPING]
         self._stage = _stage_table(self._table, self._written)
+        self._stage_sql: tuple[str, str] | None = None
         self._copy_sql = sql.SQL("COPY pg_temp._batchsync_stage ({}) FROM STDIN").format(
             sql.SQL(", ").join(sql.Identifier(name) for name in self._written)
         )
@@ -153,11 +158,12 @@ class PostgresSink:
         storable: list[MappedRow] = []
         unstorable: list[tuple[MappedRow, str]] = []
         for row in rows:
-            nul_at = next((i for i, value in enumerate(row.values) if _holds_nul(value)), None)
-            if nul_at is None:
-                storable.append(row)
+            for index in self._text_indexes:
+                if _holds_nul(row.values[index]):
+                    unstorable.append((row, f"column {self._names[index]}: {_NUL_REASON}"))
+                    break
             else:
-                unstorable.append((row, f"column {self._names[nul_at]}: {_NUL_REASON}"))
+                storable.append(row)
         return storable, unstorable
 
     def _write_storable(
@@ -254,17 +260,32 @@ class PostgresSink:
         """Create the temporary stage table and COPY the batch into it. Text format: the server parses
         every value with its type's own input function; JSON values go as JSON text, serialised as
         bound JSONB parameters are."""
-        connection.execute(CreateTable(self._stage))
+        create, _ = self._stage_ddl(connection)
+        connection.exec_driver_sql(create)
         driver = connection.connection.driver_connection
         assert isinstance(driver, psycopg.Connection)
         # COPY runs on the psycopg connection itself, so its errors arrive unwrapped by SQLAlchemy.
         with database_errors(psycopg.Error), driver.cursor() as cursor, cursor.copy(self._copy_sql) as copy:
+            bookkeeping = (synced_at, synced_at, None)  # synced at, seen at, not deleted
             for row in unique:
-                values = list(row.values)
-                for index in self._json_indexes:
-                    if values[index] is not None:
-                        values[index] = Jsonb(values[index], dumps=jsontext.dumps)
-                copy.write_row((*values, row.content_hash, synced_at, synced_at, None))
+                values: Sequence[Any] = row.values
+                if self._json_indexes:
+                    values = list(values)
+                    for index in self._json_indexes:
+                        if values[index] is not None:
+                            values[index] = Jsonb(values[index], dumps=jsontext.dumps)
+                copy.write_row((*values, row.content_hash, *bookkeeping))
+
+    def _stage_ddl(self, connection: Connection) -> tuple[str, str]:
+        """The stage's CREATE and DROP as text, compiled on first use: SQLAlchemy caches no DDL, and
+        compiling the CREATE TABLE cost about 0.3 ms a batch."""
+        if self._stage_sql is None:
+            dialect = connection.dialect
+            self._stage_sql = (
+                str(CreateTable(self._stage).compile(dialect=dialect)),
+                str(DropTable(self._stage).compile(dialect=dialect)),
+            )
+        return self._stage_sql
 
     def _merge_stage(self, connection: Connection, batch_rows: int) -> WriteCounts:
         """Upsert the stage into the table in one statement, mark the rows it left alone as seen, drop
@@ -272,7 +293,8 @@ class PostgresSink:
         returned = connection.execute(self._merge).all()
         if len(returned) < batch_rows:
             connection.execute(self._mark_stage_seen)  # the unchanged rows: nothing else is left unstamped
-        connection.execute(DropTable(self._stage))
+        _, drop = self._stage_ddl(connection)
+        connection.exec_driver_sql(drop)
         created = sum(1 for _, inserted in returned if inserted)
         return WriteCounts(created, len(returned) - created, batch_rows - len(returned))
 

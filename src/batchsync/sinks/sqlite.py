@@ -8,6 +8,7 @@ untouched. Values are bound as SQLite's native types directly, skipping per-valu
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
@@ -40,16 +41,16 @@ def _quote(name: str) -> str:
 
 
 def _bind_for(type_name: str) -> Callable[[Any], Any] | None:
-    """How a value of a configured type is bound, for upserts and updates alike. A datetime is the
-    value's own ISO text (data, compared as data), not batchsync's stamp() of its own moments."""
+    """How a value (never None) of a configured type is bound, for upserts and updates alike. A datetime
+    is the value's own ISO text (data, compared as data), not batchsync's stamp() of its own moments."""
     if type_name == "decimal":
-        return lambda value: None if value is None else str(value)
+        return str
     if type_name == "datetime":
-        return lambda value: None if value is None else value.isoformat()
+        return datetime.isoformat
     if type_name == "boolean":
-        return lambda value: None if value is None else int(value)
+        return int
     if type_name == "json":
-        return lambda value: None if value is None else jsontext.dumps(value, sort_keys=True)
+        return functools.partial(jsontext.dumps, sort_keys=True)
     return None
 
 
@@ -59,8 +60,15 @@ _OUT_OF_RANGE_REASON = (
 )
 
 
+# A Decimal whose leading digit is within 10**±307 is a finite, non-zero double: no conversion needed to
+# know it fits, and nearly every value is such a one.
+_SURELY_A_DOUBLE = range(-307, 308)
+
+
 def _beyond_a_double(value: Any) -> bool:
     if not isinstance(value, Decimal) or not value.is_finite():
+        return False
+    if value.adjusted() in _SURELY_A_DOUBLE:
         return False
     as_double = float(value)
     return math.isinf(as_double) or (as_double == 0.0 and value != 0)
@@ -123,12 +131,14 @@ class SqliteSink:
         storable: list[MappedRow] = []
         unstorable: list[tuple[MappedRow, str]] = []
         for row in rows:
-            bad_at = next((i for i in self._decimal_at if _beyond_a_double(row.values[i])), None)
-            if bad_at is None:
-                storable.append(row)
+            for index in self._decimal_at:
+                value = row.values[index]
+                if value is not None and _beyond_a_double(value):
+                    reason = f"column {self._names[index]}: {value} {_OUT_OF_RANGE_REASON}"
+                    unstorable.append((row, reason))
+                    break
             else:
-                value = row.values[bad_at]
-                unstorable.append((row, f"column {self._names[bad_at]}: {value} {_OUT_OF_RANGE_REASON}"))
+                storable.append(row)
         return storable, unstorable
 
     def _write_storable(
@@ -139,7 +149,8 @@ class SqliteSink:
         self._mark_seen(connection, unchanged, now)
         if not changed:
             return WriteOutcome(counts)
-        parameters = [(*self._db_values(row.values), row.content_hash, now, now, None) for row in changed]
+        bookkeeping = (now, now, None)  # synced at, seen at, not deleted
+        parameters = [self._upsert_parameters(row, bookkeeping) for row in changed]
         try:
             # No savepoint needed: in SQLite a statement refused by a constraint or trigger undoes only
             # itself and the transaction goes on; replaying the batch row by row is then harmless, since
@@ -260,10 +271,23 @@ class SqliteSink:
             raise SinkError(f"reading {self._table.name} failed: {exc.reason}") from exc
         return stored
 
+    def _upsert_parameters(self, row: MappedRow, bookkeeping: tuple[Any, ...]) -> tuple[Any, ...]:
+        """The upsert's parameters for a row: its values bound, its hash, the bookkeeping columns."""
+        if not self._binds:
+            return (*row.values, row.content_hash, *bookkeeping)
+        bound = list(row.values)
+        for index, bind in self._binds:
+            value = bound[index]
+            if value is not None:
+                bound[index] = bind(value)
+        return (*bound, row.content_hash, *bookkeeping)
+
     def _db_values(self, values: tuple[Any, ...]) -> tuple[Any, ...] | list[Any]:
         if not self._binds:
             return values
         bound = list(values)
         for index, bind in self._binds:
-            bound[index] = bind(bound[index])
+            value = bound[index]
+            if value is not None:
+                bound[index] = bind(value)
         return bound
