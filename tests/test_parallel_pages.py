@@ -25,6 +25,7 @@ from batchsync.state import checkpoints
 from fakeapi import Inventory, SampleApi
 from fakeapi.faults import FailWhere, NoFaults
 from fakeapi.messages import ApiRequest, Response, json_response
+from pacing import arrival_times, burst_beyond, tolerated_burst
 from syncsupport import (
     STYLES,
     assert_table_at_equals_source,
@@ -303,4 +304,22 @@ def test_a_stop_mid_pass_with_concurrency_8_leaves_the_checkpoint_after_the_last
     rerun = batchsync.run("items", config)
 
     assert rerun.status is RunStatus.SUCCEEDED and rerun.is_pass_complete
+    assert_table_equals_source(database, api.inventory)
+
+
+def test_sixteen_pages_at_once_keep_to_a_rate_limit_the_server_enforces(
+    api: SampleApi, database: Path
+) -> None:
+    rate = 20
+    api.settings.rate_limit_per_second = rate  # a bucket of 20 tokens: a client at 20/s is never refused
+    api.settings.latency_seconds = 0.05
+    pipeline = pipeline_config(api.url, "page_number_has_more")
+    pipeline["source"]["paginator"]["page_size"] = 25  # 40 pages
+    pipeline.update(concurrency=16, rate_limit={"requests_per_second": rate})
+
+    result = batchsync.run("items", config_document(database, {"items": pipeline}))
+
+    assert result.status is RunStatus.SUCCEEDED, result.error
+    assert api.rate_limited_count == 0, "sixteen requests at once, still one schedule of 20/s"
+    assert burst_beyond(arrival_times(api.requests), rate) <= tolerated_burst(rate)
     assert_table_equals_source(database, api.inventory)
