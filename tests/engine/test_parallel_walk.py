@@ -9,12 +9,15 @@ import contextlib
 import random
 import threading
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, text
-from walking import items_walker
+from walking import items_walker, walk_database
 
 from batchsync.config import OffsetPaginatorConfig
 from batchsync.engine.walk import PassWalker
@@ -24,6 +27,11 @@ from batchsync.state import checkpoints
 
 HELD_FROM_PAGE = 3
 """0-based: the fourth page is the first that `together` holds."""
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    yield from walk_database(tmp_path)
 
 
 class OffsetCollection:

@@ -4,14 +4,22 @@ batches with the checkpoint after it, and a stop honoured after a committed batc
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, text
-from walking import items_walker
+from walking import items_walker, walk_database
 
 from batchsync.engine.walk import PassWalker
 from batchsync.models import Checkpoint, Cursor, JsonResponse, Page
 from batchsync.state import checkpoints
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    yield from walk_database(tmp_path)
 
 
 class ListSource:
