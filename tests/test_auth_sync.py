@@ -80,8 +80,11 @@ def test_token_is_renewed_before_it_expires_mid_sync(api: SampleApi, database_ur
     api.settings.auth = OAuth2Auth("cid", SECRET, "refresh-" + SECRET, token_ttl_seconds=0.5)
     api.settings.latency_seconds = 0.02  # 20 pages × 20 ms: the sync outlives several tokens
 
-    result = run_with(
-        api, database_url, oauth_client(api, "oauth2_refresh_token", refresh_margin_seconds=0.25)
+    result = run_with(  # pages one after another, so the sync lasts the 0.4 s that outlives a token
+        api,
+        database_url,
+        oauth_client(api, "oauth2_refresh_token", refresh_margin_seconds=0.25),
+        concurrency=1,
     )
 
     assert result.status is RunStatus.SUCCEEDED, result.error
