@@ -109,7 +109,9 @@ def test_a_quota_spent_for_longer_than_max_backoff_stops_cleanly_and_says_when_t
 ) -> None:
     with SampleApi(Inventory(size=1_000)) as api:
         api.settings.quota = Quota(limit=5, window_seconds=3600, style="x")
-        config = document(api, database_url, retry={"max_backoff": 1})
+        # one request at a time: the one after the spent quota is the only one refused (with N in
+        # flight, up to N are: the quota headers come back with answers already on their way)
+        config = document(api, database_url, retry={"max_backoff": 1}, concurrency=1)
         config["pipelines"]["items"]["source"]["paginator"]["page_size"] = 100
         config_file = tmp_path / "c.yaml"
         config_file.write_text(orjson.dumps(config).decode())  # JSON is YAML
