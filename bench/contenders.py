@@ -91,8 +91,8 @@ def batchsync_config(spec: Spec) -> dict[str, Any]:
     for key in ("concurrency", "db_batch_size"):
         if spec.get(key) is not None:
             pipeline[key] = spec[key]
-    if spec.get("rate"):  # the API's one shared limit, split over the entities synced at once
-        pipeline["rate_limit"] = {"requests_per_second": spec["rate"] / spec.get("fanout_concurrency", 1)}
+    if spec.get("rate"):  # the API's one limit: the pipeline's limiter is shared by all its children
+        pipeline["rate_limit"] = {"requests_per_second": spec["rate"]}
     return {"database": spec["database"], "pipelines": {"bench": pipeline}}
 
 
