@@ -20,6 +20,8 @@ from typing import Any
 import httpx
 import orjson
 
+from batchsync.demo import demo_config
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
@@ -27,16 +29,10 @@ import common
 from common import OFFSET
 
 Spec = dict[str, Any]
-PRODUCT_COLUMNS: dict[str, dict[str, Any]] = {
-    "item_id": {"path": "item_id", "type": "string"},
-    "sku": {"path": "sku", "type": "string"},
-    "name": {"path": "name", "type": "string"},
-    "price": {"path": "rate", "type": "decimal"},
-    "stock_quantity": {"path": "stock_on_hand", "type": "integer"},
-    "is_active": {"path": "status", "type": "boolean", "true_values": ["active"]},
-    "category": {"path": "category", "type": "string"},
-    "updated_at": {"path": "last_modified_time", "type": "datetime"},
-}
+# The demo's 8 typed columns: every contender maps and stores the same ones.
+PRODUCT_COLUMNS: dict[str, dict[str, Any]] = demo_config("http://127.0.0.1", Path("demo.db"))["pipelines"][
+    "products"
+]["destination"]["columns"]
 TRANSACTION_COLUMNS: dict[str, dict[str, Any]] = {
     "transaction_id": {"path": "transaction_id", "type": "string"},
     "account_id": {"path": "account_id", "type": "string"},
