@@ -19,7 +19,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psycopg
 
 import batchsync
@@ -27,7 +26,7 @@ from batchsync.demo import demo_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from common import PAGE_NUMBER
+from common import PAGE_NUMBER, seed_loop_postgres
 from pgserver import PostgresServer
 from pull_sqlite import (
     BATCHSYNC,
@@ -91,43 +90,9 @@ def load_only(server: PostgresServer, pages: list[list[tuple[Any, ...]]]) -> int
 
 
 def hand_written(server: PostgresServer, url: str, page_size: int) -> int:
-    """The loop teams write by hand: row-by-row upsert, commit, then save the page."""
-    total = 0
-    with (
-        psycopg.connect(plain_url(fresh_database(server))) as connection,
-        httpx.Client(base_url=url) as client,
-    ):
-        connection.execute(CREATE)
-        connection.execute("CREATE TABLE sync_state (id INTEGER PRIMARY KEY, page INTEGER)")
-        connection.commit()
-        page = 1
-        while True:
-            body = client.get(PAGE_NUMBER.path, params={"page": page, "per_page": page_size}).json()
-            for item in body["items"]:
-                connection.execute(
-                    f"INSERT INTO products VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
-                    f" ON CONFLICT (item_id) DO UPDATE SET {SET}",
-                    (
-                        item["item_id"],
-                        item["sku"],
-                        item["name"],
-                        str(item["rate"]),
-                        item["stock_on_hand"],
-                        item["status"] == "active",
-                        item["category"],
-                        item["last_modified_time"],
-                    ),
-                )
-            connection.commit()
-            connection.execute(
-                SAVE_PAGE,
-                (page,),
-            )
-            connection.commit()
-            total += len(body["items"])
-            if not body["page_context"]["has_more_page"]:
-                return total
-            page += 1
+    """The loop teams write by hand (bench/common.py's seed loop): row-by-row upsert, commit, then save
+    the page."""
+    return seed_loop_postgres(url, page_size, fresh_database(server), PAGE_NUMBER)
 
 
 def with_batchsync(server: PostgresServer, url: str, page_size: int) -> int:
