@@ -108,3 +108,34 @@ def test_a_429_one_child_gets_holds_every_child_until_its_retry_after(api: Sampl
     after = {request.path for request in log if request.received_at >= paused_until}
     assert len(after) == 4, "and every child goes on afterwards"
     assert synced_ids(database) == expected_ids(api, accounts)
+
+
+def test_children_share_the_pipelines_concurrency_so_none_fetches_past_its_end(
+    api: SampleApi, database: Path
+) -> None:
+    """Eight entities at once with `concurrency: 8`: each child gets one request of the eight, so no
+    child guesses pages ahead (each would ask for pages past its end, spending the shared rate)."""
+    config = listed_fanout(database, api, ACCOUNTS, rate=1000)
+    config["pipelines"]["bank_sync"]["concurrency"] = 8
+
+    result = batchsync.run("bank_sync", config)
+
+    assert result.status is RunStatus.SUCCEEDED, result.error
+    assert len(api.requests) == 56, "47 pages, 8 re-reads of page 1 and the listing: none past an end"
+    assert synced_ids(database) == expected_ids(api, ACCOUNTS)
+
+
+def test_one_entity_at_a_time_keeps_the_pipelines_concurrency_for_its_child(
+    api: SampleApi, database: Path
+) -> None:
+    """The share is of the entities run at once: alone, a child fetches ahead as any pull does."""
+    config = listed_fanout(database, api, ACCOUNTS[:1], rate=1000)
+    config["pipelines"]["bank_sync"]["concurrency"] = 4
+    config["pipelines"]["bank_sync"]["source"]["concurrency"] = 1
+
+    result = batchsync.run("bank_sync", config)
+
+    assert result.status is RunStatus.SUCCEEDED, result.error
+    pages = [r for r in api.requests if r.path.endswith("/transactions")]
+    assert len(pages) > 4 + 1, "4 pages and page 1 again, and pages guessed past the end"
+    assert synced_ids(database) == expected_ids(api, ACCOUNTS[:1])

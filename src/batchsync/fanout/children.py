@@ -8,6 +8,8 @@ the fan-out's row, not the child's checkpoint, tells the run's position.
 
 from __future__ import annotations
 
+import dataclasses
+
 from pydantic import ValidationError
 
 from batchsync.config import Config, FanoutSourceConfig, PipelineConfig, RestSourceConfig, render_template
@@ -30,7 +32,13 @@ def child_unit(
     options: RunOptions,
 ) -> WorkUnit:
     """The unit that syncs `child` of `decision`'s entity, for fan-out `name`. Raises ConfigError when
-    the child source does not render into a valid rest source."""
+    the child source does not render into a valid rest source.
+
+    The child's requests in flight are its share of the pipeline's `concurrency`, split over the
+    entities the fan-out runs at once (at least one each), so the fan-out as a whole has about
+    `concurrency` requests out, not `concurrency` times the entities. A child fetching ahead by guess
+    spends requests past its end; with the rate limit shared by every child, those are requests another
+    child could have made."""
     child_id, fields_of_child = child
     fields = {"entity": decision.entity, "child": fields_of_child}
     try:
@@ -51,7 +59,13 @@ def child_unit(
         state_key=f"{name}/{decision.id}/{child_id}",
         dead_letter_key=name,
         run_id=run_id,
-        options=options,
+        options=dataclasses.replace(options, concurrency=child_concurrency(pipeline, source, options)),
         reports_position=False,
         settles_dead_letters=False,
     )
+
+
+def child_concurrency(pipeline: PipelineConfig, source: FanoutSourceConfig, options: RunOptions) -> int:
+    """Each child's share of the pipeline's requests in flight (see `child_unit`)."""
+    total = options.concurrency or pipeline.concurrency
+    return max(1, total // source.concurrency)
