@@ -87,13 +87,14 @@ def test_pages_fetched_at_once_end_exact_on_postgresql(shared_api: SampleApi, po
     assert_table_at_equals_source(postgres_url, shared_api.inventory)
 
 
-FIRST_HELD = 4
+FIRST_HELD = 12
 
 
 class Rendezvous:
-    """A fault plan that sends every answer unchanged, but holds the requests for pages 4 to 11 until all
+    """A fault plan that sends every answer unchanged, but holds the requests for pages 12 to 19 until all
     eight are being answered at once: with fewer in flight the barrier breaks and the plan says so. Pages
-    4 to 11, because the window opens one, two, four, eight pages wide as pages 1, 2 and 3 come back."""
+    12 to 19, because the window doubles (one, two, four, eight pages) each time the engine waits for a
+    page, and with 50 ms per answer it waits for most: it is eight wide well before page 12."""
 
     def __init__(self, style: str, parties: int = 8) -> None:
         self._style = style
@@ -119,7 +120,7 @@ def test_with_latency_and_concurrency_8_eight_requests_are_in_flight_at_once(
     result = run_style(api, database, "page_number_has_more", 8, page_size=50)
 
     assert result.status is RunStatus.SUCCEEDED, result.error
-    assert not plan.broken, "pages 4 to 11 were not all requested before the first of them was answered"
+    assert not plan.broken, "pages 12 to 19 were not all requested before the first of them was answered"
     assert_table_equals_source(database, api.inventory)
     assert sum(1 for _ in fetch_all(f"sqlite:///{database}", "SELECT item_id FROM items")) == 1_000
 
@@ -175,6 +176,7 @@ def test_an_api_capping_the_limit_still_ends_exact_with_concurrency_8(
     style: str, api: SampleApi, database: Path
 ) -> None:
     api.settings.faults = CappedLimit(cap=70)
+    api.settings.latency_seconds = 0.02  # the engine waits for pages, so the window opens and guesses
 
     result = run_style(api, database, style, 8)
 
@@ -188,6 +190,7 @@ def test_an_api_capping_the_limit_still_ends_exact_with_concurrency_8(
 def test_errors_of_pages_past_the_end_are_never_raised(api: SampleApi, database: Path) -> None:
     # 1,000 items in pages of 100: every request for page 11 or later fails on every attempt.
     api.settings.faults = FailWhere(lambda request: int(request.query.get("page", "1")) > 10, "server_error")
+    api.settings.latency_seconds = 0.02  # the engine waits for pages, so the window opens and guesses
 
     pipeline = pipeline_config(api.url, "page_number_has_more")
     pipeline["source"]["paginator"]["page_size"] = 100

@@ -12,10 +12,14 @@ A source that cannot guess (cursor, link and next-URL paging, python sources) ke
 next page is fetched while the current one is written, as before. Until one page has come back nothing
 is guessed either, so with a total known from that page (`total_path`) no page past the end is asked for.
 
-The window opens gradually: one page, then two, four, ... up to `size`, doubling each time the pass goes
-on, and back to one when a guess proved wrong. A pass of a page or two (a fan-out child, a small table)
-so asks for at most one page past its end instead of `size - 1`, and a long pass reaches full width
-after a few pages.
+The window opens gradually and only as far as it is needed: one page, then two, four, ... up to `size`,
+doubling each time the engine had to wait for the page at the head, and back to one when a guess proved
+wrong. A pass of a page or two (a fan-out child, a small table) so asks for at most one page past its end
+instead of `size - 1`; a slow API has the window at full width after a few pages; and against an API
+that answers before the engine has written the page before, the window stays narrow, since more fetching
+threads would only compete with the writing one for the interpreter and gain nothing. It never narrows
+for pages that came in early: answers with latency come in bursts, and a window narrowed by a burst
+would be too narrow for the wait that follows.
 """
 
 from __future__ import annotations
@@ -40,7 +44,8 @@ class PageWindow:
         self._fetcher = fetcher
         self._size = max(1, size)
         self._width = 1
-        """How many pages may be in flight now: grows to `_size` as the pass goes on (see above)."""
+        """How many pages may be in flight now: grows to `_size` while the engine waits (see above)."""
+        self._waited_for_head = False
         self._in_flight: deque[tuple[Cursor, Future[Page]]] = deque()
         self._abandoned: list[Future[Page]] = []
         """Dropped fetches that had already started: still running, or done and not yet forgotten."""
@@ -52,7 +57,9 @@ class PageWindow:
 
     def take_head(self) -> tuple[Cursor, Future[Page]]:
         """The next page of the pass: its cursor and its fetch."""
-        return self._in_flight.popleft()
+        cursor, pending = self._in_flight.popleft()
+        self._waited_for_head = not pending.done()
+        return cursor, pending
 
     def advance(self, next_cursor: Cursor | None, expected_total: int | None) -> None:
         """The head page came back and the real chain goes on at `next_cursor` (None: the pass ended).
@@ -63,7 +70,7 @@ class PageWindow:
         if self._in_flight and self._in_flight[0][0] != next_cursor:
             self.discard()
             self._width = 1
-        else:
+        elif self._waited_for_head:
             self._width = min(self._size, self._width * 2)
         if not self._in_flight:
             self._submit(next_cursor)
