@@ -25,8 +25,8 @@ from batchsync.models import Checkpoint, Cursor, JsonResponse, Page
 from batchsync.sources.paginators import OffsetPaginator
 from batchsync.state import checkpoints
 
-HELD_FROM_PAGE = 3
-"""0-based: the fourth page is the first that `together` holds."""
+HELD_FROM_PAGE = 11
+"""0-based: the twelfth page is the first that `together` holds."""
 
 
 @pytest.fixture
@@ -47,6 +47,7 @@ class OffsetCollection:
         serves: int | None = None,
         has_more: bool = True,
         together: threading.Barrier | None = None,
+        latency: float = 0.0,
     ) -> None:
         """`together`: the fetches of `parties` pages from page `HELD_FROM_PAGE + 1` on wait there for each
         other, so the barrier breaks (and the walk fails) unless that many pages are in flight at once."""
@@ -57,6 +58,7 @@ class OffsetCollection:
         self._lock = threading.Lock()
         self._jitter = random.Random(len(self.records))
         self._together = together
+        self._latency = latency
         self.fetched: list[int] = []
 
     @property
@@ -74,7 +76,7 @@ class OffsetCollection:
         assert isinstance(cursor, int)
         with self._lock:
             self.fetched.append(cursor)
-            jitter = self._jitter.random() / 1000
+            jitter = self._jitter.random() / 1000 + self._latency
         first = HELD_FROM_PAGE * self._limit  # offset of the first page held
         if self._together is not None and first <= cursor < first + self._together.parties * self._limit:
             self._together.wait()
@@ -200,10 +202,10 @@ def test_pages_fetched_ahead_are_dropped_when_the_api_serves_fewer_than_asked(en
 
 
 def test_with_concurrency_8_the_next_8_pages_are_in_flight_at_once(engine: Engine) -> None:
-    # Pages 4..11 (offsets 30..100) each wait until all eight are being fetched; the window is 8 wide once
-    # pages 1, 2 and 3 came back (it opens one, two, four, eight pages wide).
+    # Pages 12..19 (offsets 110..180) each wait until all eight are being fetched. With 20 ms a page the
+    # engine waits for pages, so the window doubles (one, two, four, eight pages) well before page 12.
     together = threading.Barrier(8, timeout=30)
-    source = OffsetCollection(200, 10, together=together)
+    source = OffsetCollection(200, 10, together=together, latency=0.02)
     with engine.connect() as connection:
         final = walker(source, 8, threading.Event(), lambda *_: None).walk(connection, Checkpoint(cursor=0))
 

@@ -84,6 +84,9 @@ class PipelineConfig(Model):
     concurrency: int = Field(DEFAULT_CONCURRENCY, ge=1, le=MAX_CONCURRENCY)
     """Requests in flight at once for this pipeline: pages of an offset or page-number pull, lookup
     batches. Rows are still committed in order, so a checkpoint never skips a page."""
+    writer_process: Literal["auto", "always", "never"] = "auto"
+    """Whether a pull's batches are mapped and written by a second process while this one fetches:
+    `auto` once a pass is past its first pages, on a machine with more than one CPU."""
     retry: RetryConfig = Field(default_factory=RetryConfig)
     timeout: TimeoutConfig = Field(default_factory=TimeoutConfig)
     rate_limit: RateLimitConfig | None = None

@@ -33,6 +33,18 @@ class BatchPosition:
     is_complete: bool
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class WriterTally:
+    """What a writer's batches added to its totals: handed from a writer process to the run's writer."""
+
+    counts: WriteCounts
+    deleted: int
+    records: int
+    batches_committed: int
+    dead_letters: tuple[DeadLetterReport, ...]
+    has_dead_letters: bool
+
+
 class BatchWriter:
     """Writes batches for one run and keeps its totals: counts, dead letters, records."""
 
@@ -81,6 +93,34 @@ class BatchWriter:
         self.dead_letters: list[DeadLetterReport] = []
         self.records = 0
         self.batches_committed = 0
+
+    @property
+    def has_dead_letters(self) -> bool:
+        """Whether any dead letters are filed under the writer's name (as far as it knows)."""
+        return self._has_dead_letters
+
+    def take_tally(self) -> WriterTally:
+        """The totals since the last call, which start again from zero (a writer process's, per batch)."""
+        tally = WriterTally(
+            self.counts,
+            self.deleted,
+            self.records,
+            self.batches_committed,
+            tuple(self.dead_letters),
+            self._has_dead_letters,
+        )
+        self.counts, self.deleted, self.records, self.batches_committed = WriteCounts(), 0, 0, 0
+        self.dead_letters = []
+        return tally
+
+    def absorb(self, tally: WriterTally) -> None:
+        """Add what another writer (a writer process, with these settings) committed to the totals."""
+        self.counts += tally.counts
+        self.deleted += tally.deleted
+        self.records += tally.records
+        self.batches_committed += tally.batches_committed
+        self.dead_letters.extend(tally.dead_letters)
+        self._has_dead_letters = self._has_dead_letters or tally.has_dead_letters
 
     def commit(
         self,

@@ -21,12 +21,37 @@ class LiveRunRecord:
     """Adds one run's batches to its row. `calls` returns the API calls and retries made so far;
     `reports_position` is False for a fan-out's child syncs, whose checkpoints are not the run's."""
 
-    def __init__(self, run_id: str, *, calls: Callable[[], tuple[int, int]], reports_position: bool) -> None:
+    def __init__(
+        self,
+        run_id: str,
+        *,
+        calls: Callable[[], tuple[int, int]],
+        reports_position: bool,
+        reported: tuple[int, int] = (0, 0),
+    ) -> None:
+        """`reported`: the calls and retries already in the row (added by another process's batches)."""
         self._run_id = run_id
         self._calls = calls
         self._reports_position = reports_position
-        self._reported = (0, 0)
-        self._pending = (0, 0)
+        self._reported = reported
+        self._pending = reported
+
+    @property
+    def reported(self) -> tuple[int, int]:
+        """The API calls and retries this record has put in the row, counted from the run's start."""
+        return self._reported
+
+    @property
+    def reports_position(self) -> bool:
+        return self._reports_position
+
+    def calls_now(self) -> tuple[int, int]:
+        """The run's API calls and retries so far, as the next batch would report them."""
+        return self._calls()
+
+    def reported_elsewhere(self, reported: tuple[int, int]) -> None:
+        """Another process's batches (a writer process's) put the calls up to `reported` in the row."""
+        self._reported = self._pending = reported
 
     def add(
         self,

@@ -9,58 +9,79 @@ made, so what a batch write needs is decided here.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, make_url
 
 from batchsync.config import IncrementalConfig, Rule
 from batchsync.engine.batches import BatchWriter, WriterTotals
+from batchsync.engine.offload.process import Offload
+from batchsync.engine.offload.wire import OffloadSpec
 from batchsync.engine.options import Progress
 from batchsync.engine.records import RecordRouter
 from batchsync.engine.starting import PassIdentity, new_pass
 from batchsync.engine.walk import PassWalker
 from batchsync.engine.writepath import BatchContext, PassOutcome
+from batchsync.engine.writerspec import WriterSpec
 from batchsync.http.client import HttpClient
 from batchsync.models import Checkpoint, DriftReport, JSONObject
-from batchsync.sinks import make_sink
 from batchsync.sinks.mapping import RowMapper
 from batchsync.sources.base import PagedSource
 from batchsync.sources.drift import drift_warning
-from batchsync.sources.incremental import Incremental
 from batchsync.state.deadletters import DeadLetter
 
 log = logging.getLogger("batchsync.engine")
+
+OFFLOAD_AFTER_PAGES = 10
+"""With `writer_process: auto`, a pass writes its first pages itself: a short pass never starts a writer
+process (which takes about half a second to start), and a long one has it ready a few pages later."""
+
+
+def writer_spec(
+    context: BatchContext,
+    *,
+    incremental: IncrementalConfig | None,
+    settles_dead_letters_at_pass_end: bool,
+    updates_existing_rows: bool = False,
+) -> WriterSpec:
+    """The settings of a run's batch writer into the unit's destination, with its checkpoint and dead
+    letters where the unit keeps them. `updates_existing_rows`: answers refresh rows already there (a
+    lookup) instead of upserting records."""
+    unit = context.unit
+    return WriterSpec(
+        state_key=unit.state_key,
+        run_id=unit.run_id,
+        dialect=context.dialect,
+        destination=context.pipeline.destination,
+        incremental=incremental,
+        redactor=context.redactor,
+        fail_on_record_error=context.pipeline.on_record_error == "fail",
+        dry_run=unit.options.dry_run,
+        table_exists=context.table_exists,
+        dead_letters_under=unit.dead_letter_key,
+        settles_dead_letters_at_pass_end=settles_dead_letters_at_pass_end,
+        updates_existing_rows=updates_existing_rows,
+    )
 
 
 def batch_writer(
     context: BatchContext,
     *,
-    incremental: Incremental | None,
+    incremental: IncrementalConfig | None,
     settles_dead_letters_at_pass_end: bool,
     updates_existing_rows: bool = False,
 ) -> BatchWriter:
-    """The writer of a run's batches into the unit's destination, with its checkpoint and dead letters
-    where the unit keeps them. `updates_existing_rows`: answers refresh rows already there (a lookup)
-    instead of upserting records."""
-    unit, destination = context.unit, context.pipeline.destination
-    return BatchWriter(
-        unit.state_key,
-        unit.run_id,
-        make_sink(context.dialect, destination),
+    """The writer of a run's batches (see `writer_spec`); the one place the run's own is made."""
+    spec = writer_spec(
+        context,
         incremental=incremental,
-        redactor=context.redactor,
-        fail_on_record_error=context.pipeline.on_record_error == "fail",
-        dry_run=unit.options.dry_run,
-        has_dead_letters=context.has_dead_letters,
-        table_exists=context.table_exists,
-        dead_letters_under=unit.dead_letter_key,
         settles_dead_letters_at_pass_end=settles_dead_letters_at_pass_end,
         updates_existing_rows=updates_existing_rows,
-        on_missing=destination.on_missing,
-        live_record=context.live_record,
     )
+    return spec.writer(has_dead_letters=context.has_dead_letters, live_record=context.live_record)
 
 
 class PullSourcePlan(Protocol):
@@ -95,10 +116,11 @@ class PullBatches(WriterTotals):
         self._mapper = RowMapper(pipeline.destination)
         self._fail_on_record_error = pipeline.on_record_error == "fail"
         unit = context.unit
-        self._writer = batch_writer(
-            context,
-            incremental=Incremental(plan.incremental) if plan.incremental else None,
-            settles_dead_letters_at_pass_end=unit.settles_dead_letters,
+        self._spec = writer_spec(
+            context, incremental=plan.incremental, settles_dead_letters_at_pass_end=unit.settles_dead_letters
+        )
+        self._writer = self._spec.writer(
+            has_dead_letters=context.has_dead_letters, live_record=context.live_record
         )
         self.pages = 0
 
@@ -148,6 +170,37 @@ class PullBatches(WriterTotals):
             on_batch=self._report_progress,
             record_filter=self._plan.record_filter,
             concurrency=self._context.unit.concurrency,
+            offload=self._offload(),
+        )
+
+    def _offload(self) -> Offload | None:
+        """When this pass's batches go to a writer process (see engine/offload/), if ever: with
+        `writer_process: auto`, a REST pull that is a run of its own (not a fan-out's child nor a
+        partition's range, which run beside others already), into a database a second process can open,
+        on a machine with a second CPU, once `OFFLOAD_AFTER_PAGES` pages are in; with `always`, any
+        such pull from its first page on."""
+        context, unit = self._context, self._context.unit
+        setting = context.pipeline.writer_process
+        database = unit.config.database
+        if (
+            setting == "never"
+            or context.live_record is None  # a dry run writes nothing
+            or context.pipeline.source.type != "rest"  # a python source's records need not be JSON
+            or (database.startswith("sqlite") and make_url(database).database in (None, "", ":memory:"))
+        ):
+            return None
+        if setting == "auto" and (unit.state_key != unit.name or (os.cpu_count() or 1) < 2):
+            return None
+        spec = OffloadSpec(
+            database,
+            unit.config.state_schema,
+            self._spec,
+            tuple(self._plan.record_filter),
+            reports_position=unit.reports_position,
+        )
+        after_pages = 0 if setting == "always" else OFFLOAD_AFTER_PAGES
+        return Offload(
+            spec, self._writer, context.live_record, after_pages=after_pages, wait=setting == "always"
         )
 
     def _sync_ids(self, connection: Connection) -> list[str]:

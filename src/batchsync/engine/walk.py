@@ -10,6 +10,7 @@ one before it stops the pass before it is written (see `sources/runaway.py`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -18,10 +19,13 @@ from sqlalchemy import Connection
 
 from batchsync.config import Rule
 from batchsync.engine.batches import BatchPosition, BatchWriter
+from batchsync.engine.commits import Commits, LocalCommits
 from batchsync.engine.fetcher import PageFetcher, StoppedWaiting, wait_for
+from batchsync.engine.offload.process import Offload
 from batchsync.engine.records import RecordRouter
 from batchsync.engine.window import PageWindow
-from batchsync.models import Checkpoint
+from batchsync.errors import BatchsyncError
+from batchsync.models import Checkpoint, JSONObject
 from batchsync.redaction import Redactor
 from batchsync.sinks.mapping import RowMapper
 from batchsync.sources.base import PagedSource
@@ -47,8 +51,10 @@ class PassWalker:
         on_batch: Callable[[Checkpoint, int, int | None], None],
         record_filter: Sequence[Rule] = (),
         concurrency: int = 1,
+        offload: Offload | None = None,
     ) -> None:
-        """`concurrency`: pages in flight at once, where the source can tell the next cursor ahead."""
+        """`concurrency`: pages in flight at once, where the source can tell the next cursor ahead.
+        `offload`: when the pass's writing goes to a writer process (None: it never does)."""
         self._source = source
         self._concurrency = max(1, concurrency)
         self._mapper = mapper
@@ -64,21 +70,31 @@ class PassWalker:
         self.drift = DriftDetector()
         hint = source.position_hint
         self._runaway = None if hint is None else RunawayDetector(source.describe_position, hint)
-        self._last: Checkpoint | None = None
+        self._offload = offload
+        self._commits: Commits | None = None
 
     def walk(self, connection: Connection, checkpoint: Checkpoint) -> Checkpoint:
         """Returns the last committed checkpoint: complete, or where a stop left the pass."""
         fetcher = PageFetcher(self._source.fetch_page, self._concurrency)
         window = PageWindow(self._source, fetcher, self._concurrency)
+        commits: Commits = LocalCommits(self._router, self._writer, connection, checkpoint)
+        self._commits = commits
         interrupted = False
         try:
-            return self._walk(connection, window, checkpoint)
+            return self._walk(window, checkpoint)
         except StoppedWaiting:
-            return checkpoint if self._last is None else self._last
+            return self._finish()
         except BaseException as exc:
             interrupted = not isinstance(exc, Exception)  # Ctrl+C: leave at once, as a stop does
+            if interrupted:
+                self._commits.abandon()
+            else:  # what was handed over before the failure is committed, as it would have been here
+                with contextlib.suppress(BatchsyncError):
+                    self._finish()
             raise
         finally:
+            if self._offload is not None:
+                self._offload.close()
             # A stop or Ctrl+C never waits on a request; a pass that ended or failed lets those in
             # flight end first, so none is still retrying once the run closes its HTTP client.
             if interrupted:
@@ -87,7 +103,7 @@ class PassWalker:
                 window.settle(self._stop)
             fetcher.close()
 
-    def _walk(self, connection: Connection, window: PageWindow, checkpoint: Checkpoint) -> Checkpoint:
+    def _walk(self, window: PageWindow, checkpoint: Checkpoint) -> Checkpoint:
         cursor, skip = checkpoint.cursor, checkpoint.skip_records
         is_pass_start = checkpoint.pass_records == 0 and skip == 0
         window.start(cursor)
@@ -112,25 +128,37 @@ class PassWalker:
             for start in range(0, len(records), size) if records else range(1):
                 # Mapped (and filtered) batch by batch, so with on_record_error: fail the batches before a
                 # bad record are committed and only the bad record's own batch is lost.
-                chunk = records[start : start + size]
-                batch = self._router.route_all(chunk)
                 is_page_end = start + size >= len(records)
                 position = BatchPosition(
                     cursor=next_cursor if is_page_end else cursor,
                     skip_records=0 if is_page_end else skip + start + size,
                     is_complete=is_page_end and next_cursor is None,
                 )
-                checkpoint = self._writer.commit(connection, batch, checkpoint, position, self.expected_total)
-                self._last = checkpoint
-                self._on_batch(checkpoint, self.pages, self.expected_total)
-                if self._stop.is_set() and not checkpoint.is_complete:
+                self._commit(records[start : start + size], position)
+                if self._stop.is_set() and not position.is_complete:
                     log.info("stopped after a committed batch; the checkpoint is saved")
-                    return checkpoint
+                    return self._finish()
             self.drift.observe_page(keys, total, is_pass_start=is_pass_start)
             is_pass_start = False
             if next_cursor is None:
-                return checkpoint
+                return self._finish()
             skip = 0
+
+    def _commit(self, records: list[JSONObject], position: BatchPosition) -> None:
+        assert self._commits is not None
+        if self._offload is not None:
+            self._commits = self._offload.commits_for(self.pages, self._commits)
+        self._committed(self._commits.commit(records, position, self.expected_total))
+
+    def _finish(self) -> Checkpoint:
+        """Once every chunk handed over is committed: the last checkpoint committed."""
+        assert self._commits is not None
+        self._committed(self._commits.finish())
+        return self._commits.last
+
+    def _committed(self, checkpoints: list[Checkpoint]) -> None:
+        for checkpoint in checkpoints:
+            self._on_batch(checkpoint, self.pages, self.expected_total)
 
     def recheck_front(self) -> None:
         """Read the first page again (one request) so drift at the front shows in the report."""

@@ -1,0 +1,236 @@
+"""The run's side of a writer process: start it, hand it the pass once it is ready, and keep the run's
+totals and checkpoints in step with what it commits."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from multiprocessing.connection import Connection as Pipe
+
+from batchsync.engine.batches import BatchPosition, BatchWriter
+from batchsync.engine.commits import Commits
+from batchsync.engine.liverecord import LiveRunRecord
+from batchsync.engine.offload.wire import (
+    Chunk,
+    Committed,
+    End,
+    Failed,
+    Handover,
+    OffloadSpec,
+    Ready,
+    encode_records,
+)
+from batchsync.errors import BatchsyncError, SinkError
+from batchsync.models import Checkpoint, JSONObject
+
+log = logging.getLogger("batchsync.engine")
+
+MAX_PENDING = 4
+"""Chunks handed over and not yet committed, at most: enough to keep the writer process busy while the
+run fetches, few enough that memory stays flat and a stop waits for little."""
+
+_JOIN_SECONDS = 30.0
+_READY_POLL_SECONDS = 0.1
+
+
+class WriterProcess:
+    """A writer process, started at once; `ready()` tells when it can take the pass over."""
+
+    def __init__(self, spec: OffloadSpec) -> None:
+        # A new interpreter running this package's writer and nothing else: not multiprocessing's spawn,
+        # which would run the caller's own script again in it, nor a fork of a process with threads.
+        ours, theirs = socket.socketpair()
+        command = [sys.executable, "-m", "batchsync.engine.offload.child", str(theirs.fileno())]
+        self._process = subprocess.Popen(command, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
+        theirs.close()
+        self._pipe = Pipe(ours.detach())
+        self._ready = False
+        self._unusable = False
+        try:
+            self._pipe.send(spec)
+        except OSError:
+            self._unusable = True
+
+    def ready(self) -> bool:
+        """Whether it is connected and waiting (never blocks). One that could not start is logged once
+        and never ready: the run goes on writing its batches itself."""
+        if self._ready or self._unusable:
+            return self._ready
+        try:
+            if not self._pipe.poll():
+                return False
+            message = self._pipe.recv()
+        except (EOFError, OSError):
+            message = Failed("internal", "the writer process ended before it was ready")
+        if isinstance(message, Ready):
+            self._ready = True
+        else:
+            self._unusable = True
+            reason = message.message if isinstance(message, Failed) else repr(message)
+            log.warning("no writer process (%s); this process writes the batches", reason)
+            self.close()
+        return self._ready
+
+    def take_over(
+        self,
+        writer: BatchWriter,
+        live_record: LiveRunRecord,
+        start: Checkpoint,
+    ) -> OffloadedCommits:
+        """Hand the pass over at `start`, the checkpoint last committed here; `writer` is the run's own,
+        whose totals the writer process's batches are added to."""
+        handover = Handover(start, writer.has_dead_letters, live_record.reported)
+        self._pipe.send(handover)
+        return OffloadedCommits(self, writer, live_record, start)
+
+    @property
+    def unusable(self) -> bool:
+        """It could not start (and said why in the log): it never will be ready."""
+        return self._unusable
+
+    def wait_for_answer(self, seconds: float) -> None:
+        try:
+            self._pipe.poll(seconds)
+        except (EOFError, OSError):
+            return
+
+    def send(self, message: Chunk | End) -> None:
+        self._pipe.send(message)
+
+    def receive(self) -> Committed | Failed:
+        """The next answer; blocks. A writer process gone without a word is a `Failed` too."""
+        try:
+            message = self._pipe.recv()
+        except (EOFError, OSError):
+            return Failed("sink", "the writer process ended unexpectedly; its last batch was not committed")
+        assert isinstance(message, Committed | Failed)
+        return message
+
+    def has_answer(self) -> bool:
+        try:
+            return self._pipe.poll()
+        except (EOFError, OSError):
+            return True
+
+    def close(self, *, at_once: bool = False) -> None:
+        """End it: after the chunks handed over (or, `at_once`, now: what it has not committed is not)."""
+        if at_once:
+            self._process.kill()
+        else:
+            with contextlib.suppress(BrokenPipeError, OSError):
+                self._pipe.send(End())
+        try:
+            self._process.wait(_JOIN_SECONDS)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._pipe.close()
+
+
+class OffloadedCommits:
+    """`Commits` through a writer process that has taken the pass over (engine/commits.py)."""
+
+    def __init__(
+        self, process: WriterProcess, writer: BatchWriter, live_record: LiveRunRecord, start: Checkpoint
+    ) -> None:
+        self._process = process
+        self._writer = writer
+        self._live_record = live_record
+        self._calls: Callable[[], tuple[int, int]] = live_record.calls_now
+        self.last = start
+        self._pending = 0
+        self._failure: BatchsyncError | None = None
+        self._closed = False
+
+    def commit(
+        self, records: list[JSONObject], position: BatchPosition, expected_total: int | None
+    ) -> list[Checkpoint]:
+        committed = self._collect(until=MAX_PENDING - 1)
+        try:
+            self._process.send(Chunk(encode_records(records), position, expected_total, self._calls()))
+        except (BrokenPipeError, OSError):
+            committed += self._collect(until=0)  # its last words say why
+            raise self._failure or SinkError("the writer process ended unexpectedly") from None
+        self._pending += 1
+        return committed
+
+    def finish(self) -> list[Checkpoint]:
+        try:
+            return self._collect(until=0)
+        finally:
+            self._close()
+
+    def abandon(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._process.close(at_once=True)
+
+    def _collect(self, *, until: int) -> list[Checkpoint]:
+        """Take the answers in (waiting while more than `until` chunks are pending); raises the writer
+        process's failure, once all it committed before it is counted."""
+        committed: list[Checkpoint] = []
+        while self._pending and (self._pending > until or self._process.has_answer()):
+            answer = self._process.receive()
+            self._pending -= 1
+            if isinstance(answer, Failed):
+                self._pending = 0
+                self._failure = answer.error()
+                break
+            self._writer.absorb(answer.tally)
+            self._live_record.reported_elsewhere(answer.calls_reported)
+            self.last = answer.checkpoint
+            committed.append(answer.checkpoint)
+        if self._failure is not None:
+            self._close()
+            raise self._failure
+        return committed
+
+    def _close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._process.close()
+
+
+class Offload:
+    """When a pass hands its writing over: once `after_pages` pages are in, as soon as the writer process
+    (started then) is ready; with `wait`, the pass waits for it to be ready rather than write meanwhile."""
+
+    def __init__(
+        self,
+        spec: OffloadSpec,
+        writer: BatchWriter,
+        live_record: LiveRunRecord,
+        *,
+        after_pages: int,
+        wait: bool = False,
+    ) -> None:
+        self._spec = spec
+        self._writer = writer
+        self._live_record = live_record
+        self._after_pages = after_pages
+        self._wait = wait
+        self._process: WriterProcess | None = None
+        self._taken_over = False
+
+    def commits_for(self, pages: int, current: Commits) -> Commits:
+        """What commits the pass's next chunk: `current`, or, from the moment the writer process took
+        the pass over, the writer process."""
+        if self._taken_over or pages < self._after_pages:
+            return current
+        if self._process is None:
+            self._process = WriterProcess(self._spec)
+        while self._wait and not self._process.ready() and not self._process.unusable:
+            self._process.wait_for_answer(_READY_POLL_SECONDS)
+        if not self._process.ready():
+            return current
+        self._taken_over = True
+        return self._process.take_over(self._writer, self._live_record, current.last)
+
+    def close(self) -> None:
+        """End a writer process that was started but never took the pass over."""
+        if self._process is not None and not self._taken_over:
+            self._process.close()
