@@ -195,12 +195,14 @@ def console_session(block: str) -> list[tuple[list[str], str]]:
 
 def summary_facts(output: str) -> list[str]:
     """The output's lines outside tables, without what changes from run to run (durations, rates, run
-    ids): what a reader of the walk-through relies on."""
+    ids, and how many API calls went to pages fetched ahead past the end, which depends on how often
+    the run had to wait for a page): what a reader of the walk-through relies on."""
     facts = []
     for line in output.splitlines():
         if not line.strip() or line[0] in "┏┃┡│└" or line.strip().startswith("run id "):
             continue
-        facts.append(re.sub(r" in \d+\.\d+s$|, [\d,]+ records/s$", "", line.rstrip()))
+        line = re.sub(r" in \d+\.\d+s$|, [\d,]+ records/s$", "", line.rstrip())
+        facts.append(re.sub(r"\b[\d,]+ API calls\b", "N API calls", line))
     return facts
 
 

@@ -99,20 +99,6 @@ class BatchWriter:
         """Whether any dead letters are filed under the writer's name (as far as it knows)."""
         return self._has_dead_letters
 
-    def take_tally(self) -> WriterTally:
-        """The totals since the last call, which start again from zero (a writer process's, per batch)."""
-        tally = WriterTally(
-            self.counts,
-            self.deleted,
-            self.records,
-            self.batches_committed,
-            tuple(self.dead_letters),
-            self._has_dead_letters,
-        )
-        self.counts, self.deleted, self.records, self.batches_committed = WriteCounts(), 0, 0, 0
-        self.dead_letters = []
-        return tally
-
     def absorb(self, tally: WriterTally) -> None:
         """Add what another writer (a writer process, with these settings) committed to the totals."""
         self.counts += tally.counts

@@ -207,7 +207,7 @@ def _quick_converter(type_name: str, convert: Converter) -> Converter:
     if type_name == "string":
         return lambda raw: raw if raw.__class__ is str else convert(raw)
     if type_name == "float":
-        return lambda raw: raw if raw.__class__ is float else convert(raw)
+        return lambda raw: raw if raw.__class__ is float and math.isfinite(raw) else convert(raw)
     if type_name == "integer":
         return lambda raw: raw if raw.__class__ is int and _INT64_MIN <= raw <= _INT64_MAX else convert(raw)
     if type_name == "decimal":

@@ -13,6 +13,7 @@ from multiprocessing.connection import Connection as Pipe
 from sqlalchemy import Connection
 
 from batchsync.database import open_database
+from batchsync.engine.batches import BatchWriter, WriterTally
 from batchsync.engine.commits import LocalCommits
 from batchsync.engine.liverecord import LiveRunRecord
 from batchsync.engine.offload.wire import (
@@ -26,6 +27,7 @@ from batchsync.engine.offload.wire import (
     decode_records,
 )
 from batchsync.engine.records import RecordRouter
+from batchsync.models import WriteCounts
 from batchsync.sinks.mapping import RowMapper
 
 _PR_SET_PDEATHSIG = 1
@@ -88,7 +90,22 @@ def _commit_chunks(spec: OffloadSpec, handover: Handover, connection: Connection
         except Exception as exc:
             pipe.send(Failed.of(exc))
             return
-        pipe.send(Committed(checkpoint, writer.take_tally(), live_record.reported))
+        pipe.send(Committed(checkpoint, _take_tally(writer), live_record.reported))
+
+
+def _take_tally(writer: BatchWriter) -> WriterTally:
+    """The writer's totals since the last call, which start again from zero: each batch's own."""
+    tally = WriterTally(
+        writer.counts,
+        writer.deleted,
+        writer.records,
+        writer.batches_committed,
+        tuple(writer.dead_letters),
+        writer.has_dead_letters,
+    )
+    writer.counts, writer.deleted, writer.records, writer.batches_committed = WriteCounts(), 0, 0, 0
+    writer.dead_letters = []
+    return tally
 
 
 def _end_with_the_run() -> None:

@@ -45,15 +45,17 @@ class WriterProcess:
         # which would run the caller's own script again in it, nor a fork of a process with threads.
         ours, theirs = socket.socketpair()
         command = [sys.executable, "-m", "batchsync.engine.offload.child", str(theirs.fileno())]
-        self._process = subprocess.Popen(command, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
-        theirs.close()
         self._pipe = Pipe(ours.detach())
         self._ready = False
         self._unusable = False
+        self._process: subprocess.Popen[bytes] | None = None
         try:
+            self._process = subprocess.Popen(command, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
             self._pipe.send(spec)
-        except OSError:
-            self._unusable = True
+        except OSError as exc:
+            self._give_up(f"cannot start {sys.executable}: {exc.strerror or exc}")
+        finally:
+            theirs.close()
 
     def ready(self) -> bool:
         """Whether it is connected and waiting (never blocks). One that could not start is logged once
@@ -69,11 +71,13 @@ class WriterProcess:
         if isinstance(message, Ready):
             self._ready = True
         else:
-            self._unusable = True
-            reason = message.message if isinstance(message, Failed) else repr(message)
-            log.warning("no writer process (%s); this process writes the batches", reason)
-            self.close()
+            self._give_up(message.message if isinstance(message, Failed) else repr(message))
         return self._ready
+
+    def _give_up(self, reason: str) -> None:
+        self._unusable = True
+        log.warning("no writer process (%s); this process writes the batches", reason)
+        self.close()
 
     def take_over(
         self,
@@ -118,17 +122,20 @@ class WriterProcess:
 
     def close(self, *, at_once: bool = False) -> None:
         """End it: after the chunks handed over (or, `at_once`, now: what it has not committed is not)."""
-        if at_once:
-            self._process.kill()
-        else:
-            with contextlib.suppress(BrokenPipeError, OSError):
-                self._pipe.send(End())
-        try:
-            self._process.wait(_JOIN_SECONDS)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
-        self._pipe.close()
+        process, self._process = self._process, None
+        if process is not None:
+            if at_once:
+                process.kill()
+            else:
+                with contextlib.suppress(BrokenPipeError, OSError):
+                    self._pipe.send(End())
+            try:
+                process.wait(_JOIN_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        with contextlib.suppress(OSError):
+            self._pipe.close()
 
 
 class OffloadedCommits:
@@ -228,6 +235,7 @@ class Offload:
         if not self._process.ready():
             return current
         self._taken_over = True
+        log.info("a writer process writes the batches from page %d on", pages)
         return self._process.take_over(self._writer, self._live_record, current.last)
 
     def close(self) -> None:
