@@ -31,6 +31,10 @@ class Commits(Protocol):
         Raises what the batch's commit raises (SinkError, RecordError)."""
         ...
 
+    def make_room(self) -> list[Checkpoint]:
+        """Wait until another chunk may be handed over; returns the checkpoints committed meanwhile."""
+        ...
+
     def finish(self) -> list[Checkpoint]:
         """Wait until every chunk handed over is committed; returns the checkpoints not yet returned."""
         ...
@@ -57,6 +61,9 @@ class LocalCommits:
         batch = self._router.route_all(records)
         self.last = self._writer.commit(self._connection, batch, self.last, position, expected_total)
         return [self.last]
+
+    def make_room(self) -> list[Checkpoint]:
+        return []  # each chunk is committed when handed over
 
     def finish(self) -> list[Checkpoint]:
         return []

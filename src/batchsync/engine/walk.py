@@ -121,6 +121,9 @@ class PassWalker:
                 self._runaway.observe_page(
                     [key for key in page_keys if key is not None], cursor, page.response.url
                 )
+            # Before the window fetches more: a page handed to a writer process and not yet committed
+            # is still in flight, as far as what a crash costs goes (at most N + 1 pages fetched again).
+            self._make_room()
             window.advance(next_cursor, self.expected_total)  # before the write, so fetches overlap it
             records = page.records[skip:]
             keys = [key for key in page_keys[skip:] if key is not None]
@@ -149,6 +152,10 @@ class PassWalker:
         if self._offload is not None:
             self._commits = self._offload.commits_for(self.pages, self._commits)
         self._committed(self._commits.commit(records, position, self.expected_total))
+
+    def _make_room(self) -> None:
+        assert self._commits is not None
+        self._committed(self._commits.make_room())
 
     def _finish(self) -> Checkpoint:
         """Once every chunk handed over is committed: the last checkpoint committed."""

@@ -29,9 +29,10 @@ from batchsync.models import Checkpoint, JSONObject
 
 log = logging.getLogger("batchsync.engine")
 
-MAX_PENDING = 4
-"""Chunks handed over and not yet committed, at most: enough to keep the writer process busy while the
-run fetches, few enough that memory stays flat and a stop waits for little."""
+MAX_PENDING = 1
+"""Chunks handed over and not yet committed, at most. One keeps the writer process busy (the run has the
+next chunk ready by the time the last is committed) and keeps a crash's cost where it is without a
+writer process: the chunk being written and the pages in flight (see `OffloadedCommits.make_room`)."""
 
 _JOIN_SECONDS = 30.0
 _READY_POLL_SECONDS = 0.1
@@ -164,6 +165,12 @@ class OffloadedCommits:
             raise self._failure or SinkError("the writer process ended unexpectedly") from None
         self._pending += 1
         return committed
+
+    def make_room(self) -> list[Checkpoint]:
+        """Wait until another chunk may be handed over; returns the checkpoints committed meanwhile. The
+        pass walker asks before it lets the page window fetch more, so pages handed over and not yet
+        committed count among the pages in flight."""
+        return self._collect(until=MAX_PENDING - 1)
 
     def finish(self) -> list[Checkpoint]:
         try:
