@@ -6,6 +6,10 @@ known, and with `concurrency` N, for offset and page-number paging, up to N page
 the pages committed, so a crash costs at most N + 1 pages fetched again. A stop request is honoured after
 a committed batch (or while waiting for a page), never in the middle of one. A page that only repeats the
 one before it stops the pass before it is written (see `sources/runaway.py`).
+
+Each chunk of a page goes to the pass's `Commits` (engine/commits.py): committed here and now, or, once a
+writer process has taken the pass over (engine/offload/), handed to it; the checkpoints come back as
+its commits do, and progress and the stop check follow them.
 """
 
 from __future__ import annotations
