@@ -257,3 +257,17 @@ def test_auto_leaves_a_short_pass_to_the_run_itself(database: Path, caplog: pyte
 
     assert result.status is RunStatus.SUCCEEDED and result.counts.created == 400
     assert not any(TAKES_OVER in message for message in caplog.messages)
+
+
+def test_auto_hands_a_long_pass_over_after_its_first_pages(
+    database: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with SampleApi(Inventory(size=10_000)) as api, caplog.at_level(logging.INFO, "batchsync.engine"):
+        api.settings.latency_seconds = 0.01  # 200 pages: the writer process is ready well before the end
+        result = batchsync.run("items", pull(api, f"sqlite:///{database}", "auto"))
+        assert_table_at_equals_source(f"sqlite:///{database}", api.inventory)
+
+    assert result.status is RunStatus.SUCCEEDED and result.counts.created == 10_000
+    if (os.cpu_count() or 1) > 1:
+        [taken_over] = [message for message in caplog.messages if TAKES_OVER in message]
+        assert int(taken_over.rsplit("page ", 1)[1].split()[0]) > 20, "the first 20 pages written here"

@@ -35,9 +35,10 @@ from batchsync.state.deadletters import DeadLetter
 
 log = logging.getLogger("batchsync.engine")
 
-OFFLOAD_AFTER_PAGES = 10
-"""With `writer_process: auto`, a pass writes its first pages itself: a short pass never starts a writer
-process (which takes about half a second to start), and a long one has it ready a few pages later."""
+OFFLOAD_AFTER_PAGES = 20
+"""With `writer_process: auto`, a pass writes its first pages itself, and starts a writer process (which
+takes about half a second) only then, and only when a known total does not say the pass is nearly
+done: a short pass never starts one, a long one has it ready a few pages later."""
 
 
 def writer_spec(

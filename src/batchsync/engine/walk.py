@@ -141,7 +141,7 @@ class PassWalker:
                     skip_records=0 if is_page_end else skip + start + size,
                     is_complete=is_page_end and next_cursor is None,
                 )
-                self._commit(records[start : start + size], position)
+                self._commit(records[start : start + size], position, page_size=len(page.records))
                 if self._stop.is_set() and not position.is_complete:
                     log.info("stopped after a committed batch; the checkpoint is saved")
                     return self._finish()
@@ -151,10 +151,13 @@ class PassWalker:
                 return self._finish()
             skip = 0
 
-    def _commit(self, records: list[JSONObject], position: BatchPosition) -> None:
+    def _commit(self, records: list[JSONObject], position: BatchPosition, *, page_size: int) -> None:
         assert self._commits is not None
         if self._offload is not None:
-            self._commits = self._offload.commits_for(self.pages, self._commits)
+            pages_left = None
+            if self.expected_total is not None and page_size:
+                pages_left = (self.expected_total - self._commits.last.pass_records) // page_size
+            self._commits = self._offload.commits_for(self.pages, self._commits, pages_left=pages_left)
         self._committed(self._commits.commit(records, position, self.expected_total))
 
     def _make_room(self) -> None:

@@ -230,11 +230,14 @@ class Offload:
         self._process: WriterProcess | None = None
         self._taken_over = False
 
-    def commits_for(self, pages: int, current: Commits) -> Commits:
+    def commits_for(self, pages: int, current: Commits, *, pages_left: int | None) -> Commits:
         """What commits the pass's next chunk: `current`, or, from the moment the writer process took
-        the pass over, the writer process."""
+        the pass over, the writer process. `pages`: pages in so far; `pages_left`: how many more there
+        are, when a total tells."""
         if self._taken_over or pages < self._after_pages:
             return current
+        if self._process is None and pages_left is not None and pages_left < self._after_pages:
+            return current  # nearly done: not worth starting one
         if self._process is None:
             self._process = WriterProcess(self._spec)
         while self._wait and not self._process.ready() and not self._process.unusable:
