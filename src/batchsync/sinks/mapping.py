@@ -374,6 +374,7 @@ def _preview(raw: JSONValue) -> str:
 
 
 def converter_for(column: ColumnConfig) -> Converter:
+    """The column's general converter: what every reader's quick path must agree with, and falls back to."""
     if column.type == "boolean":
         return _boolean_converter(column.true_values, column.false_values)
     return _CONVERTERS[column.type]
