@@ -10,11 +10,10 @@ from __future__ import annotations
 import hashlib
 import math
 import reprlib
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -31,9 +30,12 @@ _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _MILLISECOND_EPOCH_THRESHOLD = 100_000_000_000  # later than 5138 AD as seconds: surely milliseconds
 
 
-@dataclass(frozen=True, slots=True)
-class MappedRow:
-    """One record as a row: its key, its column values in `RowMapper.columns` order, its content hash."""
+class MappedRow(NamedTuple):
+    """One record as a row: its key, its column values in `RowMapper.columns` order, its content hash.
+
+    A named tuple rather than a frozen dataclass: one is made for every record, and a tuple is built in
+    one C call (`RowMapper.map` makes it with `tuple.__new__`) where a frozen dataclass's `__init__` sets
+    each field through `object.__setattr__`. It is as immutable, and reads its fields as fast."""
 
     key: Any
     values: tuple[Any, ...]
@@ -51,7 +53,7 @@ class ColumnsMapper:
         self._readers = tuple(
             _reader_for(path, column) for path, column in zip(self._paths, columns.values(), strict=True)
         )
-        self._converters = tuple(_converter_for(column) for column in columns.values())
+        self._converters = tuple(converter_for(column) for column in columns.values())
         self._types = tuple(column.type for column in columns.values())
 
     def values(self, record: JSONObject) -> list[Any]:
@@ -100,10 +102,11 @@ class RowMapper:
             _reader_for(path, column)
             for path, column in zip(self._paths, destination.columns.values(), strict=True)
         )
+        self._read_all = compile_row_reader(zip(self._paths, destination.columns.values(), strict=True))
 
     def map(self, record: JSONObject) -> MappedRow:
         try:
-            values = [read(record) for read in self._readers]
+            values, hashed = self._read_all(record)
         except (ValueError, TypeError, InvalidOperation, OverflowError):
             raise self._explain(record) from None
         key = values[self.key_index]
@@ -112,11 +115,22 @@ class RowMapper:
                 f"record has no primary key at {self._paths[self.key_index]}",
                 column=self.columns[self.key_index],
             )
+        try:  # `content_hash(values)`, inline, with the Decimal columns already given as their digits
+            encoded = _dumps(hashed, default=_hashable, option=_HASH_OPTIONS)
+        except orjson.JSONEncodeError:
+            digest = self._hash_the_slow_way(record, values)
+        else:
+            hasher = _EMPTY_BLAKE2B.copy()
+            hasher.update(encoded)
+            digest = hasher.hexdigest()
+        return _new_row(MappedRow, (key, values, digest, record))
+
+    def _hash_the_slow_way(self, record: JSONObject, values: tuple[Any, ...]) -> str:
+        """`content_hash` for what orjson cannot write (see there), or the dead letter that says why."""
         try:
-            digest = content_hash(values)
+            return content_hash(values)
         except jsontext.UnwritableJsonError:
-            raise self._explain_unwritable(record, values) from None
-        return MappedRow(key, tuple(values), digest, record)
+            raise self._explain_unwritable(record, list(values)) from None
 
     def key_of(self, record: JSONObject) -> Any:
         """The record's converted primary key, or None when it has none that converts."""
@@ -163,7 +177,7 @@ def _reader_for(path: DottedPath, column: ColumnConfig) -> Callable[[JSONObject]
     """One function that fetches and converts a column's value: this runs for every column of every
     record, so the common cases (a top-level key, a value already in the form its type takes) take no
     detour through the general converter, nor through a second function call."""
-    convert = _converter_for(column)
+    convert = converter_for(column)
     steps = path.steps
     if len(steps) == 1:
         return _top_level_reader(steps[0], column.type, convert)
@@ -176,6 +190,97 @@ def _reader_for(path: DottedPath, column: ColumnConfig) -> Callable[[JSONObject]
         return quick(raw)
 
     return read_path
+
+
+_new_row = tuple.__new__
+
+RowReader = Callable[[JSONObject], tuple[tuple[Any, ...], Sequence[Any]]]
+"""A record's converted values, and the same values as `content_hash` writes them (see below)."""
+
+
+def compile_row_reader(columns: Iterable[tuple[DottedPath, ColumnConfig]]) -> RowReader:
+    """One function that reads and converts every column of a record in one call: the per-column
+    readers (`_reader_for`) written out as the source of a single function, as `dataclasses` writes
+    `__init__`, which saves a call per column.
+
+    Each column gets the same test of its type's usual form, inline, and any other value goes to the
+    same converter (a date-time to the same `_quick_datetime`), so the values and the errors are the
+    ones the per-column readers give; `RowMapper.map` sends any error to `_explain`, which finds the
+    failing column with those readers. The function returns `(values, hashed)`, `hashed` being the
+    values with each decimal column's Decimal as the `orjson.Fragment` of its digits, which is what
+    `content_hash` writes for it, so hashing needs no Python hook per row. The source names nothing
+    from the config: keys, paths and converters are bound as `key_0`, `path_0`, `convert_0`, ...
+    For the demo's columns it reads, in part:
+
+        v3 = record.get(key_3)
+        if not (v3.__class__ is Decimal and v3.is_finite()) and v3 is not None: v3 = convert_3(v3)
+        ...
+        values = (v0, v1, v2, v3, v4, v5, v6, v7,)
+        return values, [v0, v1, v2, None if v3 is None else fragment(str(v3)), v4, v5, v6, v7]
+    """
+    namespace: dict[str, Any] = {
+        "MISSING": MISSING, "Decimal": Decimal, "UTC": UTC, "fromisoformat": datetime.fromisoformat,
+        "INT64_MIN": _INT64_MIN, "INT64_MAX": _INT64_MAX, "quick_datetime": _quick_datetime,
+        "fragment": orjson.Fragment,
+    }  # fmt: skip
+    lines: list[str] = []
+    values: list[str] = []
+    hashed: list[str] = []
+    for i, (path, column) in enumerate(columns):
+        v = f"v{i}"
+        namespace[f"convert_{i}"] = converter_for(column)
+        if len(path.steps) == 1:
+            namespace[f"key_{i}"] = path.steps[0]
+            lines.append(f"{v} = record.get(key_{i})")
+        else:
+            namespace[f"path_{i}"] = path
+            lines += [f"{v} = path_{i}.get(record)", f"if {v} is MISSING: {v} = None"]
+        lines += _conversion_lines(v, i, column, namespace)
+        values.append(v)
+        hashed.append(f"None if {v} is None else fragment(str({v}))" if column.type == "decimal" else v)
+    lines.append(f"values = ({', '.join(values)},)")
+    lines.append("return values, " + ("values" if hashed == values else f"[{', '.join(hashed)}]"))
+    source = "def read_all(record):\n" + "".join(f"    {line}\n" for line in lines)
+    exec(compile(source, "<batchsync row reader>", "exec"), namespace)
+    read_all: RowReader = namespace["read_all"]
+    return read_all
+
+
+_USUAL_FORMS = {
+    "string": "{v}.__class__ is str",
+    "float": "{v}.__class__ is float",
+    "integer": "{v}.__class__ is int and INT64_MIN <= {v} <= INT64_MAX",
+    "decimal": "{v}.__class__ is Decimal and {v}.is_finite()",
+    "boolean": "{v}.__class__ is bool",
+}
+"""Per type, the test for a value already as its converter gives it (as in `_quick_converter`)."""
+
+
+def _conversion_lines(v: str, i: int, column: ColumnConfig, namespace: dict[str, Any]) -> list[str]:
+    """The source that converts variable `v`, column `i`'s raw value, in place (None stays None)."""
+    if column.type == "json":
+        return []  # to_json takes any value as it is
+    if column.type == "datetime":  # `_quick_datetime`'s first step inline, the whole of it otherwise
+        return [
+            f"if {v}.__class__ is str:",
+            "    try:",
+            f"        moment = fromisoformat({v})",
+            "    except ValueError:",
+            "        moment = None",
+            f"    {v} = moment if moment is not None and moment.tzinfo is UTC else quick_datetime({v})",
+            f"elif {v} is not None: {v} = quick_datetime({v})",
+        ]
+    trues, falses = _lowered(column.true_values), _lowered(column.false_values)
+    if column.type == "boolean" and (trues is None) != (falses is None):
+        # to_boolean with one list: text is true when in true_values, or when not in false_values
+        namespace[f"words_{i}"] = trues if falses is None else falses
+        test = "in" if falses is None else "not in"
+        return [
+            f"if {v}.__class__ is str: {v} = {v}.strip().lower() {test} words_{i}",
+            f"elif {v} is not None and {v}.__class__ is not bool: {v} = convert_{i}({v})",
+        ]
+    usual = _USUAL_FORMS[column.type].format(v=v)
+    return [f"if not ({usual}) and {v} is not None: {v} = convert_{i}({v})"]
 
 
 def _top_level_reader(key: str, type_name: str, convert: Converter) -> Callable[[JSONObject], Any]:
@@ -240,10 +345,20 @@ def content_hash(values: list[Any] | tuple[Any, ...]) -> str:
         encoded = orjson.dumps(values, default=_hashable, option=_HASH_OPTIONS)
     except orjson.JSONEncodeError:  # beyond orjson: an integer past 64 bits, nesting past 254 levels
         encoded = jsontext.dumps(list(values), sort_keys=True).encode()
-    return hashlib.blake2b(encoded, digest_size=16).hexdigest()
+    return _digest(encoded)
 
 
 _HASH_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+_dumps = orjson.dumps
+_EMPTY_BLAKE2B = hashlib.blake2b(digest_size=16)
+
+
+def _digest(encoded: bytes) -> str:
+    """`blake2b(encoded, digest_size=16).hexdigest()`: copying a hasher made once costs less than
+    making one (its parameters parsed) per row; the copy starts from the same state, so the same digest."""
+    hasher = _EMPTY_BLAKE2B.copy()
+    hasher.update(encoded)
+    return hasher.hexdigest()
 
 
 def _hashable(value: Any) -> Any:
@@ -258,7 +373,8 @@ def _preview(raw: JSONValue) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _converter_for(column: ColumnConfig) -> Converter:
+def converter_for(column: ColumnConfig) -> Converter:
+    """The column's general converter: what every reader's quick path must agree with, and falls back to."""
     if column.type == "boolean":
         return _boolean_converter(column.true_values, column.false_values)
     return _CONVERTERS[column.type]
@@ -343,8 +459,7 @@ def to_json(raw: JSONValue) -> JSONValue:
 def _boolean_converter(true_values: list[str] | None, false_values: list[str] | None) -> Converter:
     """With `true_values` only, any other value is false (e.g. status active/inactive); JSON true and false
     are always themselves."""
-    trues = frozenset(v.lower() for v in true_values) if true_values else None
-    falses = frozenset(v.lower() for v in false_values) if false_values else None
+    trues, falses = _lowered(true_values), _lowered(false_values)
 
     def to_boolean(raw: JSONValue) -> bool:
         if isinstance(raw, bool):  # a JSON boolean says what it means; the value lists are for the rest
@@ -368,6 +483,11 @@ def _boolean_converter(true_values: list[str] | None, false_values: list[str] | 
         return truth
 
     return to_boolean
+
+
+def _lowered(words: list[str] | None) -> frozenset[str] | None:
+    """A true_values or false_values list as `to_boolean` compares text with it (None when not set)."""
+    return frozenset(word.lower() for word in words) if words else None
 
 
 _CONVERTERS: dict[str, Converter] = {
