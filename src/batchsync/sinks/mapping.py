@@ -221,7 +221,7 @@ def compile_row_reader(columns: Iterable[tuple[DottedPath, ColumnConfig]]) -> Ro
     namespace: dict[str, Any] = {
         "MISSING": MISSING, "Decimal": Decimal, "UTC": UTC, "fromisoformat": datetime.fromisoformat,
         "INT64_MIN": _INT64_MIN, "INT64_MAX": _INT64_MAX, "quick_datetime": _quick_datetime,
-        "fragment": orjson.Fragment,
+        "fragment": orjson.Fragment, "isfinite": math.isfinite,
     }  # fmt: skip
     lines: list[str] = []
     values: list[str] = []
@@ -248,7 +248,7 @@ def compile_row_reader(columns: Iterable[tuple[DottedPath, ColumnConfig]]) -> Ro
 
 _USUAL_FORMS = {
     "string": "{v}.__class__ is str",
-    "float": "{v}.__class__ is float",
+    "float": "{v}.__class__ is float and isfinite({v})",
     "integer": "{v}.__class__ is int and INT64_MIN <= {v} <= INT64_MAX",
     "decimal": "{v}.__class__ is Decimal and {v}.is_finite()",
     "boolean": "{v}.__class__ is bool",
