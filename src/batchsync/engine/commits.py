@@ -35,6 +35,11 @@ class Commits(Protocol):
         """Wait until another chunk may be handed over; returns the checkpoints committed meanwhile."""
         ...
 
+    @property
+    def held(self) -> int:
+        """Chunks handed over and not committed yet: pages a crash would cost, as pages in flight do."""
+        ...
+
     def finish(self) -> list[Checkpoint]:
         """Wait until every chunk handed over is committed; returns the checkpoints not yet returned."""
         ...
@@ -64,6 +69,10 @@ class LocalCommits:
 
     def make_room(self) -> list[Checkpoint]:
         return []  # each chunk is committed when handed over
+
+    @property
+    def held(self) -> int:
+        return 0
 
     def finish(self) -> list[Checkpoint]:
         return []

@@ -201,7 +201,12 @@ class PullBatches(WriterTotals):
         )
         after_pages = 0 if setting == "always" else OFFLOAD_AFTER_PAGES
         return Offload(
-            spec, self._writer, context.live_record, after_pages=after_pages, wait=setting == "always"
+            spec,
+            self._writer,
+            context.live_record,
+            after_pages=after_pages,
+            concurrency=unit.concurrency,
+            wait=setting == "always",
         )
 
     def _sync_ids(self, connection: Connection) -> list[str]:

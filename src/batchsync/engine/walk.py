@@ -127,8 +127,8 @@ class PassWalker:
                 )
             # Before the window fetches more: a page handed to a writer process and not yet committed
             # is still in flight, as far as what a crash costs goes (at most N + 1 pages fetched again).
-            self._make_room()
-            window.advance(next_cursor, self.expected_total)  # before the write, so fetches overlap it
+            held = self._make_room()
+            window.advance(next_cursor, self.expected_total, held=held)  # before the write, to overlap it
             records = page.records[skip:]
             keys = [key for key in page_keys[skip:] if key is not None]
             size = self._db_batch_size
@@ -160,9 +160,12 @@ class PassWalker:
             self._commits = self._offload.commits_for(self.pages, self._commits, pages_left=pages_left)
         self._committed(self._commits.commit(records, position, self.expected_total))
 
-    def _make_room(self) -> None:
+    def _make_room(self) -> int:
+        """Wait until the pass may hand over another chunk; returns how many handed over are not yet
+        committed, which the page window fetches fewer pages ahead for."""
         assert self._commits is not None
         self._committed(self._commits.make_room())
+        return self._commits.held
 
     def _finish(self) -> Checkpoint:
         """Once every chunk handed over is committed: the last checkpoint committed."""

@@ -61,9 +61,11 @@ class PageWindow:
         self._waited_for_head = not pending.done()
         return cursor, pending
 
-    def advance(self, next_cursor: Cursor | None, expected_total: int | None) -> None:
+    def advance(self, next_cursor: Cursor | None, expected_total: int | None, *, held: int = 0) -> None:
         """The head page came back and the real chain goes on at `next_cursor` (None: the pass ended).
-        Keeps the guesses that the real chain confirms, drops the rest, and fills the window again."""
+        Keeps the guesses that the real chain confirms, drops the rest, and fills the window again, to
+        `held` pages fewer than it may hold (at least one): pages fetched and not yet committed, which a
+        crash would cost as it costs those in flight."""
         if next_cursor is None:
             self.discard()
             return
@@ -74,7 +76,7 @@ class PageWindow:
             self._width = min(self._size, self._width * 2)
         if not self._in_flight:
             self._submit(next_cursor)
-        while len(self._in_flight) < self._width:
+        while len(self._in_flight) < max(1, min(self._width, self._size - held)):
             guess = self._source.cursor_after_full_page(self._in_flight[-1][0], expected_total)
             if guess is None:
                 return

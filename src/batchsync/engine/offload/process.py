@@ -29,10 +29,17 @@ from batchsync.models import Checkpoint, JSONObject
 
 log = logging.getLogger("batchsync.engine")
 
-MAX_PENDING = 1
-"""Chunks handed over and not yet committed, at most. One keeps the writer process busy (the run has the
-next chunk ready by the time the last is committed) and keeps a crash's cost where it is without a
-writer process: the chunk being written and the pages in flight (see `OffloadedCommits.make_room`)."""
+MAX_PENDING = 4
+"""Chunks handed over and not yet committed, at most (and fewer than the pass's `concurrency`): enough to
+keep the writer process busy while the run's threads fetch, few enough that memory stays flat. The page
+window fetches that many fewer pages ahead meanwhile (`PassWalker._make_room`), so a crash still costs
+at most `concurrency` + 1 pages fetched again."""
+
+
+def max_pending(concurrency: int) -> int:
+    """Chunks that may be on their way with `concurrency` pages in flight (see `MAX_PENDING`)."""
+    return max(1, min(MAX_PENDING, concurrency - 1))
+
 
 _JOIN_SECONDS = 30.0
 _READY_POLL_SECONDS = 0.1
@@ -81,16 +88,13 @@ class WriterProcess:
         self.close()
 
     def take_over(
-        self,
-        writer: BatchWriter,
-        live_record: LiveRunRecord,
-        start: Checkpoint,
+        self, writer: BatchWriter, live_record: LiveRunRecord, start: Checkpoint, *, pending: int
     ) -> OffloadedCommits:
         """Hand the pass over at `start`, the checkpoint last committed here; `writer` is the run's own,
         whose totals the writer process's batches are added to."""
         handover = Handover(start, writer.has_dead_letters, live_record.reported)
         self._pipe.send(handover)
-        return OffloadedCommits(self, writer, live_record, start)
+        return OffloadedCommits(self, writer, live_record, start, pending=pending)
 
     @property
     def unusable(self) -> bool:
@@ -143,8 +147,16 @@ class OffloadedCommits:
     """`Commits` through a writer process that has taken the pass over (engine/commits.py)."""
 
     def __init__(
-        self, process: WriterProcess, writer: BatchWriter, live_record: LiveRunRecord, start: Checkpoint
+        self,
+        process: WriterProcess,
+        writer: BatchWriter,
+        live_record: LiveRunRecord,
+        start: Checkpoint,
+        *,
+        pending: int,
     ) -> None:
+        """`pending`: chunks that may be on their way at once."""
+        self._max_pending = pending
         self._process = process
         self._writer = writer
         self._live_record = live_record
@@ -157,7 +169,7 @@ class OffloadedCommits:
     def commit(
         self, records: list[JSONObject], position: BatchPosition, expected_total: int | None
     ) -> list[Checkpoint]:
-        committed = self._collect(until=MAX_PENDING - 1)
+        committed = self._collect(until=self._max_pending - 1)
         try:
             self._process.send(Chunk(encode_records(records), position, expected_total, self._calls()))
         except (BrokenPipeError, OSError):
@@ -170,7 +182,11 @@ class OffloadedCommits:
         """Wait until another chunk may be handed over; returns the checkpoints committed meanwhile. The
         pass walker asks before it lets the page window fetch more, so pages handed over and not yet
         committed count among the pages in flight."""
-        return self._collect(until=MAX_PENDING - 1)
+        return self._collect(until=self._max_pending - 1)
+
+    @property
+    def held(self) -> int:
+        return self._pending
 
     def finish(self) -> list[Checkpoint]:
         try:
@@ -220,8 +236,10 @@ class Offload:
         live_record: LiveRunRecord,
         *,
         after_pages: int,
+        concurrency: int,
         wait: bool = False,
     ) -> None:
+        self._concurrency = concurrency
         self._spec = spec
         self._writer = writer
         self._live_record = live_record
@@ -246,7 +264,8 @@ class Offload:
             return current
         self._taken_over = True
         log.info("a writer process writes the batches from page %d on", pages)
-        return self._process.take_over(self._writer, self._live_record, current.last)
+        pending = max_pending(self._concurrency)
+        return self._process.take_over(self._writer, self._live_record, current.last, pending=pending)
 
     def close(self) -> None:
         """End a writer process that was started but never took the pass over."""
