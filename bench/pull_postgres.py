@@ -30,6 +30,7 @@ from common import PAGE_NUMBER, seed_loop_postgres
 from pgserver import PostgresServer
 from pull_sqlite import (
     BATCHSYNC,
+    BATCHSYNC_ALONE,
     FETCH,
     HAND,
     cpu_medians,
@@ -95,10 +96,11 @@ def hand_written(server: PostgresServer, url: str, page_size: int) -> int:
     return seed_loop_postgres(url, page_size, fresh_database(server), PAGE_NUMBER)
 
 
-def with_batchsync(server: PostgresServer, url: str, page_size: int) -> int:
+def with_batchsync(server: PostgresServer, url: str, page_size: int, writer_process: str = "auto") -> int:
     config: dict[str, Any] = demo_config(url, Path("unused.db"))
     config["database"] = fresh_database(server)
     config["pipelines"]["products"]["source"]["paginator"]["page_size"] = page_size
+    config["pipelines"]["products"]["writer_process"] = writer_process
     result = batchsync.run("products", config, full_refresh=True)
     if result.status is not batchsync.RunStatus.SUCCEEDED:
         raise SystemExit(f"batchsync failed: {result.error}")
@@ -122,6 +124,7 @@ def main() -> None:
                 FETCH: fetch_only_job,
                 LOAD: lambda _url, _size, _workdir: load_only(server, pages),
                 BATCHSYNC: lambda api, size, _workdir: with_batchsync(server, api, size),
+                BATCHSYNC_ALONE: lambda api, size, _: with_batchsync(server, api, size, "never"),
                 HAND: lambda api, size, _workdir: hand_written(server, api, size),
             }
             results = {name: timings(args.repeat, job, url, args.page_size) for name, job in jobs.items()}

@@ -263,8 +263,10 @@ def test_auto_hands_a_long_pass_over_after_its_first_pages(
     database: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     with SampleApi(Inventory(size=10_000)) as api, caplog.at_level(logging.INFO, "batchsync.engine"):
-        api.settings.latency_seconds = 0.01  # 200 pages: the writer process is ready well before the end
-        result = batchsync.run("items", pull(api, f"sqlite:///{database}", "auto"))
+        # 200 pages of 10 ms, one at a time: 1.8 s after page 20, when the writer process (ready in about
+        # half a second) is started
+        api.settings.latency_seconds = 0.01
+        result = batchsync.run("items", pull(api, f"sqlite:///{database}", "auto", concurrency=1))
         assert_table_at_equals_source(f"sqlite:///{database}", api.inventory)
 
     assert result.status is RunStatus.SUCCEEDED and result.counts.created == 10_000
