@@ -133,8 +133,14 @@ def killed_runs(scenario: Scenario, spec: dict[str, Any], api: ApiProcess) -> di
         process = start_worker(spec)
         while sum(api.pages(path).values()) == before and process.poll() is None:
             time.sleep(0.02)  # it is paging once the API has answered a page
+        # Killed once the API answered a random share of the pages still to go, at whatever pace the
+        # contender pages (a moment picked by the clock would find a fast one done, and its next
+        # attempt a new pass), then anywhere within a page's latency: inside a fetch or a write.
         remaining = scenario.pages - len(api.pages(path))
-        time.sleep(rng.uniform(0.1, 0.7) * max(remaining, 1) * scenario.latency)
+        target = sum(api.pages(path).values()) + max(1, int(rng.uniform(0.1, 0.7) * max(remaining, 1)))
+        while sum(api.pages(path).values()) < target and process.poll() is None:
+            time.sleep(0.002)
+        time.sleep(rng.uniform(0, 1) * scenario.latency)
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
             kills += 1

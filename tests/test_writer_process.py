@@ -262,14 +262,27 @@ def test_auto_leaves_a_short_pass_to_the_run_itself(database: Path, caplog: pyte
 def test_auto_hands_a_long_pass_over_after_its_first_pages(
     database: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with SampleApi(Inventory(size=10_000)) as api, caplog.at_level(logging.INFO, "batchsync.engine"):
-        # 200 pages of 10 ms, one at a time: 1.8 s after page 20, when the writer process (ready in about
-        # half a second) is started
-        api.settings.latency_seconds = 0.01
-        result = batchsync.run("items", pull(api, f"sqlite:///{database}", "auto", concurrency=1))
+    # 200 pages from an API that answers at once, one page at a time: the pass's own work is what it
+    # waits for, and it outlasts the writer process's start (about half a second) by far.
+    with SampleApi(Inventory(size=60_000)) as api, caplog.at_level(logging.INFO, "batchsync.engine"):
+        config = pull(api, f"sqlite:///{database}", "auto", page_size=300, concurrency=1)
+        result = batchsync.run("items", config)
         assert_table_at_equals_source(f"sqlite:///{database}", api.inventory)
 
-    assert result.status is RunStatus.SUCCEEDED and result.counts.created == 10_000
+    assert result.status is RunStatus.SUCCEEDED and result.counts.created == 60_000
     if (os.cpu_count() or 1) > 1:
         [taken_over] = [message for message in caplog.messages if TAKES_OVER in message]
         assert int(taken_over.rsplit("page ", 1)[1].split()[0]) > 20, "the first 20 pages written here"
+
+
+def test_auto_leaves_a_pass_that_waits_for_the_api_to_the_run_itself(
+    database: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # 150 pages of 10 ms, each waited for: writing is not what holds the pass up. (Without that check a
+    # writer process started at page 20 would be ready, in about half a second, well before the end.)
+    with SampleApi(Inventory(size=7_500)) as api, caplog.at_level(logging.INFO, "batchsync.engine"):
+        api.settings.latency_seconds = 0.01
+        result = batchsync.run("items", pull(api, f"sqlite:///{database}", "auto", concurrency=1))
+
+    assert result.status is RunStatus.SUCCEEDED and result.counts.created == 7_500
+    assert not any(TAKES_OVER in message for message in caplog.messages)

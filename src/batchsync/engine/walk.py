@@ -76,6 +76,7 @@ class PassWalker:
         self._runaway = None if hint is None else RunawayDetector(source.describe_position, hint)
         self._offload = offload
         self._commits: Commits | None = None
+        self._pages_waited_for = 0
 
     def walk(self, connection: Connection, checkpoint: Checkpoint) -> Checkpoint:
         """Returns the last committed checkpoint: complete, or where a stop left the pass."""
@@ -115,6 +116,7 @@ class PassWalker:
             cursor, pending = window.take_head()
             page = wait_for(pending, self._stop)
             self.pages += 1
+            self._pages_waited_for += window.waited_for_head
             total = self._source.expected_total(page)
             if total is not None:
                 self.expected_total = total
@@ -157,7 +159,9 @@ class PassWalker:
             pages_left = None
             if self.expected_total is not None and page_size:
                 pages_left = (self.expected_total - self._commits.last.pass_records) // page_size
-            self._commits = self._offload.commits_for(self.pages, self._commits, pages_left=pages_left)
+            self._commits = self._offload.commits_for(
+                self.pages, self._commits, pages_left=pages_left, waited_for=self._pages_waited_for
+            )
         self._committed(self._commits.commit(records, position, self.expected_total))
 
     def _make_room(self) -> int:

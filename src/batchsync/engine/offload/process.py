@@ -248,14 +248,19 @@ class Offload:
         self._process: WriterProcess | None = None
         self._taken_over = False
 
-    def commits_for(self, pages: int, current: Commits, *, pages_left: int | None) -> Commits:
+    def commits_for(
+        self, pages: int, current: Commits, *, pages_left: int | None, waited_for: int = 0
+    ) -> Commits:
         """What commits the pass's next chunk: `current`, or, from the moment the writer process took
         the pass over, the writer process. `pages`: pages in so far; `pages_left`: how many more there
-        are, when a total tells."""
+        are, when a total tells; `waited_for`: of `pages`, those the pass had to wait for."""
         if self._taken_over or pages < self._after_pages:
             return current
-        if self._process is None and pages_left is not None and pages_left < self._after_pages:
-            return current  # nearly done: not worth starting one
+        if self._process is None and not self._wait:
+            if pages_left is not None and pages_left < self._after_pages:
+                return current  # nearly done: not worth starting one
+            if waited_for * 2 > pages:
+                return current  # the API is what the pass waits for: a second process would wait too
         if self._process is None:
             self._process = WriterProcess(self._spec)
         while self._wait and not self._process.ready() and not self._process.unusable:
