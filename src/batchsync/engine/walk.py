@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 from sqlalchemy import Connection
@@ -76,7 +77,9 @@ class PassWalker:
         self._runaway = None if hint is None else RunawayDetector(source.describe_position, hint)
         self._offload = offload
         self._commits: Commits | None = None
-        self._pages_waited_for = 0
+        self._seconds_waiting = 0.0
+        """Of the pass so far, the time spent waiting for pages: the API's share of it."""
+        self._started = time.monotonic()
 
     def walk(self, connection: Connection, checkpoint: Checkpoint) -> Checkpoint:
         """Returns the last committed checkpoint: complete, or where a stop left the pass."""
@@ -114,9 +117,10 @@ class PassWalker:
         window.start(cursor)
         while True:
             cursor, pending = window.take_head()
+            asked = time.monotonic()
             page = wait_for(pending, self._stop)
             self.pages += 1
-            self._pages_waited_for += window.waited_for_head
+            self._seconds_waiting += time.monotonic() - asked
             total = self._source.expected_total(page)
             if total is not None:
                 self.expected_total = total
@@ -159,8 +163,9 @@ class PassWalker:
             pages_left = None
             if self.expected_total is not None and page_size:
                 pages_left = (self.expected_total - self._commits.last.pass_records) // page_size
+            waiting = self._seconds_waiting / max(time.monotonic() - self._started, 1e-9)
             self._commits = self._offload.commits_for(
-                self.pages, self._commits, pages_left=pages_left, waited_for=self._pages_waited_for
+                self.pages, self._commits, pages_left=pages_left, share_waiting=waiting
             )
         self._committed(self._commits.commit(records, position, self.expected_total))
 

@@ -55,11 +55,6 @@ class PageWindow:
         self.discard()
         self._submit(cursor)
 
-    @property
-    def waited_for_head(self) -> bool:
-        """Whether the page last taken was still being fetched when the engine asked for it."""
-        return self._waited_for_head
-
     def take_head(self) -> tuple[Cursor, Future[Page]]:
         """The next page of the pass: its cursor and its fetch."""
         cursor, pending = self._in_flight.popleft()

@@ -43,6 +43,9 @@ def max_pending(concurrency: int) -> int:
 
 _JOIN_SECONDS = 30.0
 _READY_POLL_SECONDS = 0.1
+_MOSTLY_WAITING = 0.25
+"""With `auto`, no writer process for a pass that spent more than this share of its time waiting for
+pages: its own work is not what holds it up."""
 
 
 class WriterProcess:
@@ -249,18 +252,19 @@ class Offload:
         self._taken_over = False
 
     def commits_for(
-        self, pages: int, current: Commits, *, pages_left: int | None, waited_for: int = 0
+        self, pages: int, current: Commits, *, pages_left: int | None, share_waiting: float = 0.0
     ) -> Commits:
         """What commits the pass's next chunk: `current`, or, from the moment the writer process took
         the pass over, the writer process. `pages`: pages in so far; `pages_left`: how many more there
-        are, when a total tells; `waited_for`: of `pages`, those the pass had to wait for."""
+        are, when a total tells; `share_waiting`: the share of the pass's time so far spent waiting for
+        pages."""
         if self._taken_over or pages < self._after_pages:
             return current
         if self._process is None and not self._wait:
             if pages_left is not None and pages_left < self._after_pages:
                 return current  # nearly done: not worth starting one
-            if waited_for * 2 > pages:
-                return current  # the API is what the pass waits for: a second process would wait too
+            if share_waiting > _MOSTLY_WAITING:
+                return current  # the API is what holds the pass up: a second process would wait too
         if self._process is None:
             self._process = WriterProcess(self._spec)
         while self._wait and not self._process.ready() and not self._process.unusable:
