@@ -9,6 +9,7 @@ ends exact; and a writer process that cannot start leaves the run to write its b
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import subprocess
@@ -234,6 +235,11 @@ def test_kill_9_of_the_run_takes_its_writer_process_with_it_and_the_rerun_ends_e
 
         assert final.returncode == 0, final.stderr.decode()
         assert_table_at_equals_source(f"sqlite:///{database}", api.inventory)
+        pages = collections.Counter(
+            r.query.get("page", "1") for r in api.requests if r.path.endswith("/items")
+        )
+    refetched = sum(count - 1 for page, count in pages.items() if int(page) <= 4_000 // 50)
+    assert refetched <= (4 + 1) * 3, "per kill, at most the chunks handed over and the pages in flight"
     created = sum(row["created"] for row in run_rows(f"sqlite:///{database}"))
     assert created == 4_000, "each run's row counts exactly the rows its batches committed"
 
