@@ -15,7 +15,9 @@ import orjson
 import yaml
 from sqlalchemy import create_engine, text
 
-from fakeapi import Inventory
+import batchsync
+from batchsync.models import RunStatus
+from fakeapi import Inventory, SampleApi
 
 # One entry per pagination style (and stop signal) the sample API serves.
 STYLES: dict[str, dict[str, Any]] = {
@@ -267,3 +269,23 @@ def _assert_rows_equal_source(actual: dict[str, tuple[Any, ...]], inventory: Inv
     assert not changed, (
         f"{len(changed)} rows differ, e.g. {changed[0]}: {actual[changed[0]]} != {expected[changed[0]]}"
     )
+
+
+def create_table_with_a_price_check(config: dict[str, Any]) -> None:
+    """The destination table as batchsync makes it, plus a rule of the DBA's that refuses bad prices."""
+    with SampleApi(Inventory(size=0)) as empty:
+        empty_config = {**config, "pipelines": {"items": pipeline_config(empty.url)}}
+        assert batchsync.run("items", empty_config).status is RunStatus.SUCCEEDED
+        batchsync.reset("items", empty_config)
+    database_url = config["database"]
+    if database_url.startswith("sqlite:"):
+        execute(
+            database_url,
+            "CREATE TRIGGER price_check BEFORE INSERT ON items WHEN NEW.price < 0 "
+            "BEGIN SELECT RAISE(ABORT, 'price must not be negative'); END",
+        )
+    else:  # PostgreSQL names the violated constraint in its error, so the name carries the message
+        execute(
+            database_url,
+            'ALTER TABLE items ADD CONSTRAINT "price must not be negative" CHECK (price >= 0)',
+        )

@@ -27,7 +27,7 @@ from fakeapi import (
 )
 from syncsupport import (
     assert_table_at_equals_source,
-    execute,
+    create_table_with_a_price_check,
     expected_rows,
     fetch_dicts,
     pipeline_config,
@@ -157,7 +157,7 @@ def test_poison_records_go_to_dead_letters_the_rest_is_written_and_retry_failed_
         config = document(api, database_url)
         config_file = tmp_path / "c.yaml"
         config_file.write_text(orjson.dumps(config).decode())
-        _create_table_with_a_price_check(config)
+        create_table_with_a_price_check(config)
         api.settings.poison = poison
 
         run = runner.invoke(app, ["run", "items", "-c", str(config_file), "--json"])
@@ -182,26 +182,6 @@ def test_poison_records_go_to_dead_letters_the_rest_is_written_and_retry_failed_
     assert table_after_poison == healthy, "every healthy record written, no poisoned one"
     assert retried.exit_code == 0 and after_retry["dead_letters_remaining"] == 0
     assert_table_at_equals_source(database_url, inventory)
-
-
-def _create_table_with_a_price_check(config: dict[str, Any]) -> None:
-    """The destination table as batchsync makes it, plus a rule of the DBA's that refuses bad prices."""
-    with SampleApi(Inventory(size=0)) as empty:
-        empty_config = {**config, "pipelines": {"items": pipeline_config(empty.url)}}
-        assert batchsync.run("items", empty_config).status is RunStatus.SUCCEEDED
-        batchsync.reset("items", empty_config)
-    database_url = config["database"]
-    if database_url.startswith("sqlite:"):
-        execute(
-            database_url,
-            "CREATE TRIGGER price_check BEFORE INSERT ON items WHEN NEW.price < 0 "
-            "BEGIN SELECT RAISE(ABORT, 'price must not be negative'); END",
-        )
-    else:  # PostgreSQL names the violated constraint in its error, so the name carries the message
-        execute(
-            database_url,
-            'ALTER TABLE items ADD CONSTRAINT "price must not be negative" CHECK (price >= 0)',
-        )
 
 
 def test_on_record_error_fail_stops_at_the_first_bad_record_with_nothing_of_its_batch_written(

@@ -31,7 +31,7 @@ from fakeapi import Inventory, SampleApi, choose_poison
 from syncsupport import (
     assert_table_at_equals_source,
     config_document,
-    execute,
+    create_table_with_a_price_check,
     expected_rows,
     fetch_dicts,
     pipeline_config,
@@ -98,7 +98,7 @@ def test_poison_and_refused_rows_come_out_the_same_whoever_writes(database_url: 
         poison = choose_poison(inventory, fraction=0.01, seed=5, kinds=kinds)
         with SampleApi(inventory) as api:
             config = pull(api, url, setting)
-            _price_check(config)
+            create_table_with_a_price_check(config)
             api.settings.poison = poison
             first = batchsync.run("items", config)
             inventory.update(50, rng_seed=9)
@@ -112,23 +112,6 @@ def test_poison_and_refused_rows_come_out_the_same_whoever_writes(database_url: 
     assert first_outcome[0] is RunStatus.PARTIAL and first_outcome[1].created == 2_000 - 20
     assert seen["always"][1][1].updated > 0
     assert seen["always"][2] == healthy
-
-
-def _price_check(config: dict[str, Any]) -> None:
-    """The destination table as batchsync makes it, plus a rule of the DBA's that refuses bad prices."""
-    with SampleApi(Inventory(size=0)) as empty:
-        empty_config = {**config, "pipelines": {"items": pipeline_config(empty.url)}}
-        assert batchsync.run("items", empty_config).status is RunStatus.SUCCEEDED
-        batchsync.reset("items", empty_config)
-    url = config["database"]
-    if url.startswith("sqlite:"):
-        execute(
-            url,
-            "CREATE TRIGGER price_check BEFORE INSERT ON items WHEN NEW.price < 0 "
-            "BEGIN SELECT RAISE(ABORT, 'price must not be negative'); END",
-        )
-    else:
-        execute(url, 'ALTER TABLE items ADD CONSTRAINT "price must not be negative" CHECK (price >= 0)')
 
 
 def test_on_record_error_fail_stops_at_the_same_record_with_the_batches_before_it_committed(
