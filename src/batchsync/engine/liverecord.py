@@ -41,10 +41,6 @@ class LiveRunRecord:
         """The API calls and retries this record has put in the row, counted from the run's start."""
         return self._reported
 
-    @property
-    def reports_position(self) -> bool:
-        return self._reports_position
-
     def calls_now(self) -> tuple[int, int]:
         """The run's API calls and retries so far, as the next batch would report them."""
         return self._calls()

@@ -85,8 +85,8 @@ class PassWalker:
         """Returns the last committed checkpoint: complete, or where a stop left the pass."""
         fetcher = PageFetcher(self._source.fetch_page, self._concurrency)
         window = PageWindow(self._source, fetcher, self._concurrency)
-        commits: Commits = LocalCommits(self._router, self._writer, connection, checkpoint)
-        self._commits = commits
+        self._commits = LocalCommits(self._router, self._writer, connection, checkpoint)
+        self._started = time.monotonic()
         interrupted = False
         try:
             return self._walk(window, checkpoint)

@@ -8,7 +8,6 @@ import logging
 import socket
 import subprocess
 import sys
-from collections.abc import Callable
 from multiprocessing.connection import Connection as Pipe
 
 from batchsync.engine.batches import BatchPosition, BatchWriter
@@ -163,7 +162,6 @@ class OffloadedCommits:
         self._process = process
         self._writer = writer
         self._live_record = live_record
-        self._calls: Callable[[], tuple[int, int]] = live_record.calls_now
         self.last = start
         self._pending = 0
         self._failure: BatchsyncError | None = None
@@ -173,8 +171,9 @@ class OffloadedCommits:
         self, records: list[JSONObject], position: BatchPosition, expected_total: int | None
     ) -> list[Checkpoint]:
         committed = self._collect(until=self._max_pending - 1)
+        chunk = Chunk(encode_records(records), position, expected_total, self._live_record.calls_now())
         try:
-            self._process.send(Chunk(encode_records(records), position, expected_total, self._calls()))
+            self._process.send(chunk)
         except (BrokenPipeError, OSError):
             committed += self._collect(until=0)  # its last words say why
             raise self._failure or SinkError("the writer process ended unexpectedly") from None
