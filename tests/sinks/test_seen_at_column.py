@@ -79,3 +79,35 @@ def test_a_text_seen_at_column_from_an_earlier_version_becomes_timestamptz_on_po
         == ("TIMESTAMP", True)
     )
     assert seen == {"k1": datetime(2026, 1, 2, 3, 4, 5, 678_901, tzinfo=UTC), "k2": None}
+
+
+def seen_at_indexes(url: str, table: str) -> set[str]:
+    engine = open_database(url)
+    try:
+        return {
+            index["name"]
+            for index in inspect(engine).get_indexes(table)
+            if SEEN_AT_COLUMN in index["column_names"]
+        }
+    finally:
+        engine.dispose()
+
+
+def test_a_pull_table_has_no_seen_at_index_and_loses_the_one_an_earlier_version_made(
+    database_url: str,
+) -> None:
+    """Earlier versions indexed `_batchsync_seen_at` (ix_pulled__batchsync_seen_at): a cost on every row
+    written, for reads that scan the table anyway. The index is dropped; a user's own one is kept."""
+    engine = open_database(database_url)
+    try:
+        ensure_table(engine, destination_table(PULLED), PULLED)
+        assert seen_at_indexes(database_url, "pulled") == set()
+        with engine.begin() as connection:
+            connection.execute(text(f"CREATE INDEX ix_pulled_{SEEN_AT_COLUMN} ON pulled ({SEEN_AT_COLUMN})"))
+            connection.execute(text(f"CREATE INDEX my_own_seen ON pulled ({SEEN_AT_COLUMN}, keyname)"))
+        assert seen_at_indexes(database_url, "pulled") == {f"ix_pulled_{SEEN_AT_COLUMN}", "my_own_seen"}
+        ensure_table(engine, destination_table(PULLED), PULLED)
+        ensure_table(engine, destination_table(PULLED), PULLED)  # a second run finds it gone
+    finally:
+        engine.dispose()
+    assert seen_at_indexes(database_url, "pulled") == {"my_own_seen"}

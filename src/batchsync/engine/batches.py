@@ -115,15 +115,20 @@ class BatchWriter:
         checkpoint: Checkpoint,
         position: BatchPosition,
         expected_total: int | None,
+        *,
+        pages: int | None = None,
     ) -> Checkpoint:
-        """Commit `batch` and the checkpoint at `position`; returns that checkpoint. Raises SinkError, or
-        RecordError when on_record_error is fail (the batch is then rolled back whole)."""
+        """Commit `batch` and the checkpoint at `position`; returns that checkpoint. `pages`: how many
+        pages the batch ends (default: one, when `position` is at a page's end; a page written in several
+        batches counts at its last). Raises SinkError, or RecordError when on_record_error is fail (the
+        batch is then rolled back whole)."""
         seen = [row.record for row in batch.rows] + [item.record for item in batch.filtered]
         following = self._checkpoint_after(
             checkpoint, len(batch.rows), seen, position, expected_total, datetime.now(UTC)
         )
-        ends_page = position.skip_records == 0  # a page written in several batches counts at its last
-        self._write(connection, batch, following, pages=1 if ends_page else 0)
+        if pages is None:
+            pages = 1 if position.skip_records == 0 else 0
+        self._write(connection, batch, following, pages=pages)
         return following
 
     def commit_with_checkpoint(

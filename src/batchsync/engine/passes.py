@@ -198,6 +198,7 @@ class PullBatches(WriterTotals):
             self._spec,
             tuple(self._plan.record_filter),
             reports_position=unit.reports_position,
+            db_batch_size=unit.options.db_batch_size or context.pipeline.db_batch_size,
         )
         after_pages = 0 if setting == "always" else OFFLOAD_AFTER_PAGES
         return Offload(

@@ -55,6 +55,15 @@ class Batch:
         """How many records the batch holds, whatever became of them."""
         return len(self.rows) + len(self.dead_letters) + len(self.filtered)
 
+    @classmethod
+    def joined(cls, batches: Sequence[Batch]) -> Batch:
+        """One batch of these batches' records, in their order."""
+        return cls(
+            tuple(row for batch in batches for row in batch.rows),
+            tuple(letter for batch in batches for letter in batch.dead_letters),
+            tuple(item for batch in batches for item in batch.filtered),
+        )
+
     def with_dead_letters(self, letters: Iterable[DeadLetter]) -> Batch:
         """This batch with more failed records (e.g. ids the API did not return)."""
         return dataclasses.replace(self, dead_letters=(*self.dead_letters, *letters))

@@ -14,7 +14,7 @@ from sqlalchemy import Connection
 
 from batchsync.database import open_database
 from batchsync.engine.batches import BatchWriter, WriterTally
-from batchsync.engine.commits import LocalCommits
+from batchsync.engine.commits import LocalCommits, PageChunk
 from batchsync.engine.liverecord import LiveRunRecord
 from batchsync.engine.offload.wire import (
     Chunk,
@@ -47,7 +47,8 @@ def main(argv: list[str]) -> None:
 
 
 def serve(spec: OffloadSpec, pipe: Pipe) -> None:
-    """The writer process's work. Sends `Ready`, then one `Committed` per chunk, or one `Failed` and
+    """The writer process's work. Sends `Ready`, then one `Committed` per transaction (the chunks waiting
+    are committed together where they can be: `LocalCommits.commit_together`), or one `Failed` and
     ends; ends on `End`, or when the run's end of the pipe closes."""
     try:
         engine = open_database(spec.database, state_schema=spec.state_schema)
@@ -80,17 +81,48 @@ def _commit_chunks(spec: OffloadSpec, handover: Handover, connection: Connection
         fail_on_record_error=spec.writer.fail_on_record_error,
     )
     commits = LocalCommits(router, writer, connection, handover.checkpoint)
-    while not isinstance(message := pipe.recv(), End):
-        assert isinstance(message, Chunk)
-        calls[0] = message.calls
+    waiting = _Waiting(pipe)
+    while (group := waiting.take(spec.db_batch_size)) is not None:
+        calls[0] = group[-1].calls
+        chunks = [
+            PageChunk(decode_records(chunk.records), chunk.position, chunk.expected_total) for chunk in group
+        ]
         try:
-            [checkpoint] = commits.commit(
-                decode_records(message.records), message.position, message.expected_total
-            )
+            for checkpoint, count in commits.commit_together(chunks):
+                pipe.send(Committed(checkpoint, _take_tally(writer), live_record.reported, count))
         except Exception as exc:
             pipe.send(Failed.of(exc))
             return
-        pipe.send(Committed(checkpoint, _take_tally(writer), live_record.reported))
+
+
+class _Waiting:
+    """The chunks the run has handed over and this process has not committed yet, as they come."""
+
+    def __init__(self, pipe: Pipe) -> None:
+        self._pipe = pipe
+        self._next: Chunk | End | None = None
+
+    def take(self, records: int) -> list[Chunk] | None:
+        """The next chunk, and those already waiting behind it while they hold at most `records` records
+        together (a page per transaction when the run is the slower side; as many pages as have piled
+        up, and fit, when this process is); None at the end."""
+        first = self._receive()
+        if isinstance(first, End):
+            return None
+        group, size = [first], first.size
+        while self._pipe.poll():
+            following = self._receive()
+            if isinstance(following, End) or size + following.size > records:
+                self._next = following
+                break
+            group.append(following)
+            size += following.size
+        return group
+
+    def _receive(self) -> Chunk | End:
+        message, self._next = self._next or self._pipe.recv(), None
+        assert isinstance(message, Chunk | End)
+        return message
 
 
 def _take_tally(writer: BatchWriter) -> WriterTally:

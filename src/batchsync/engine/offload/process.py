@@ -171,7 +171,8 @@ class OffloadedCommits:
         self, records: list[JSONObject], position: BatchPosition, expected_total: int | None
     ) -> list[Checkpoint]:
         committed = self._collect(until=self._max_pending - 1)
-        chunk = Chunk(encode_records(records), position, expected_total, self._live_record.calls_now())
+        calls = self._live_record.calls_now()
+        chunk = Chunk(encode_records(records), len(records), position, expected_total, calls)
         try:
             self._process.send(chunk)
         except (BrokenPipeError, OSError):
@@ -207,11 +208,11 @@ class OffloadedCommits:
         committed: list[Checkpoint] = []
         while self._pending and (self._pending > until or self._process.has_answer()):
             answer = self._process.receive()
-            self._pending -= 1
             if isinstance(answer, Failed):
                 self._pending = 0
                 self._failure = answer.error()
                 break
+            self._pending -= answer.chunks
             self._writer.absorb(answer.tally)
             self._live_record.reported_elsewhere(answer.calls_reported)
             self.last = answer.checkpoint

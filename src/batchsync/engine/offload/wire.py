@@ -28,6 +28,8 @@ class OffloadSpec:
     writer: WriterSpec
     record_filter: tuple[Rule, ...]
     reports_position: bool
+    db_batch_size: int
+    """At most this many records in one transaction, when chunks waiting are committed together."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,8 @@ class Chunk:
     and retries by now, for the run's row."""
 
     records: str | bytes
+    size: int
+    """How many records `records` holds."""
     position: BatchPosition
     expected_total: int | None
     calls: tuple[int, int]
@@ -57,9 +61,12 @@ class Chunk:
 
 @dataclass(frozen=True, slots=True)
 class Committed:
+    """`chunks` chunks, the oldest ones pending, are committed (in one transaction), up to `checkpoint`."""
+
     checkpoint: Checkpoint
     tally: WriterTally
     calls_reported: tuple[int, int]
+    chunks: int = 1
 
 
 @dataclass(frozen=True, slots=True)
