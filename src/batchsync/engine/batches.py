@@ -32,6 +32,11 @@ class BatchPosition:
     skip_records: int
     is_complete: bool
 
+    @property
+    def ends_page(self) -> bool:
+        """Whether the batch is its page's last (a page written in several batches counts at its last)."""
+        return self.skip_records == 0
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class WriterTally:
@@ -119,15 +124,14 @@ class BatchWriter:
         pages: int | None = None,
     ) -> Checkpoint:
         """Commit `batch` and the checkpoint at `position`; returns that checkpoint. `pages`: how many
-        pages the batch ends (default: one, when `position` is at a page's end; a page written in several
-        batches counts at its last). Raises SinkError, or RecordError when on_record_error is fail (the
-        batch is then rolled back whole)."""
+        pages the batch ends (default: one when `position.ends_page`, else none). Raises SinkError, or
+        RecordError when on_record_error is fail (the batch is then rolled back whole)."""
         seen = [row.record for row in batch.rows] + [item.record for item in batch.filtered]
         following = self._checkpoint_after(
             checkpoint, len(batch.rows), seen, position, expected_total, datetime.now(UTC)
         )
         if pages is None:
-            pages = 1 if position.skip_records == 0 else 0
+            pages = 1 if position.ends_page else 0
         self._write(connection, batch, following, pages=pages)
         return following
 

@@ -103,7 +103,7 @@ class LocalCommits:
         self, chunks: Sequence[PageChunk], batches: list[Batch]
     ) -> Iterator[tuple[Checkpoint, int]]:
         if len(batches) > 1 and _keys_apart(batches):
-            ends = sum(1 for chunk in chunks if chunk.position.skip_records == 0)
+            ends = sum(1 for chunk in chunks if chunk.position.ends_page)
             last = chunks[-1]
             try:
                 self.last = self._writer.commit(

@@ -60,11 +60,8 @@ def _iso_text(moment: datetime) -> str:
     those in the same form, RFC 3339 with `+00:00` and microseconds only when there are some (checked
     against `isoformat` in tests/sinks/test_sqlite_binds.py)."""
     if moment.tzinfo is UTC:
-        return _dumps(moment)[1:-1].decode()
+        return orjson.dumps(moment)[1:-1].decode()
     return moment.isoformat()
-
-
-_dumps = orjson.dumps
 
 
 _OUT_OF_RANGE_REASON = (
