@@ -43,6 +43,7 @@ from batchsync.config.pipeline import MAX_CONCURRENCY
 from batchsync.engine.options import parse_cli_params
 from batchsync.errors import BatchsyncError, ConfigError
 from batchsync.models import RunResult, RunStatus, Trigger
+from batchsync.state.cancels import CancelOutcome
 
 EXIT_OK, EXIT_FAILED, EXIT_NOTHING_DONE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -262,6 +263,27 @@ def reset(
         _stdout().print(f"{name}: checkpoint cleared; the next run starts from the beginning.")
     else:
         _stdout().print(f"{name}: no checkpoint to clear; the next run starts from the beginning.")
+
+
+@app.command(cls=Command)
+def cancel(
+    run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="The run to stop (see `batchsync runs`).")],
+    config: ConfigOption = None,
+    verbose: VerboseOption = False,
+) -> None:
+    """Stop a running run, in this process's terminal or any other: it stops at its next batch boundary
+    with its checkpoint saved, status cancelled. Exit 2 when no such run is running."""
+    _configure_logging(verbose, quiet=True)
+    with _user_errors(verbose):
+        answer = operations.cancel(run_id, config)
+    if answer.outcome is CancelOutcome.REQUESTED:
+        _stdout().print(f"run {escape(run_id)}: cancel requested; it stops at its next batch boundary.")
+        return
+    if answer.outcome is CancelOutcome.NOT_RUNNING:
+        _stderr().print(f"run {escape(run_id)} has ended ({answer.status}); nothing to cancel.")
+    else:
+        _stderr().print(f"no run {escape(run_id)} in this database (see `batchsync runs`).")
+    raise typer.Exit(EXIT_NOTHING_DONE)
 
 
 @app.command(cls=Command)

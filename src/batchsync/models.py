@@ -260,10 +260,11 @@ class RunResult:
             "error_details": self.dead_letter_details(),
             "warnings": list(self.warnings),
             "drift": {"inserted": self.drift.inserted, "deleted": self.drift.deleted},
-            **self._fanout_dict(),
+            **self.fanout_dict(),
         }
 
-    def _fanout_dict(self) -> JSONObject:
+    def fanout_dict(self) -> JSONObject:
+        """A fan-out's entities and their totals (empty for other runs): in `--json` and the run's row."""
         if not self.entities and self.message is None:
             return {}
         by_status = [entity.status for entity in self.entities]

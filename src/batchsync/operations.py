@@ -38,7 +38,7 @@ from batchsync.fanout import run_fanout
 from batchsync.models import Checkpoint, Cursor, JSONObject, JSONValue, RunResult, Trigger
 from batchsync.sinks.schema import DELETED_AT_COLUMN, SEEN_AT_COLUMN, destination_table, table_exists
 from batchsync.sinks.where import parse_cli_filter
-from batchsync.state import checkpoints, deadletters, runs
+from batchsync.state import cancels, checkpoints, deadletters, runs
 from batchsync.state.tables import checkpoints as checkpoints_table
 from batchsync.state.tables import dead_letters as dead_letters_table
 from batchsync.state.tables import ensure_state_tables, state_table_exists
@@ -207,6 +207,17 @@ def reset(name: str, config: ConfigSource = None) -> bool:
         with engine.begin() as connection:
             ranges = checkpoints.remove_under(connection, partition_prefix(name))
             return checkpoints.remove(connection, name) or ranges > 0
+    finally:
+        engine.dispose()
+
+
+def cancel(run_id: str, config: ConfigSource = None) -> cancels.CancelAnswer:
+    """Ask run `run_id` to stop, wherever it runs: its process sees the request within a second and
+    stops at its next batch boundary, checkpoint saved, status `cancelled` (state/cancels.py)."""
+    resolved = resolve_config(config)
+    engine = open_database(resolved.database, state_schema=resolved.state_schema)
+    try:
+        return cancels.request_cancel(engine, run_id)
     finally:
         engine.dispose()
 

@@ -113,7 +113,7 @@ def test_a_database_at_version_1_gains_the_holder_start_time_keeping_its_lease(d
         engine.dispose()
     assert tuple(lease) == ("r1", 4242, None)
     assert "process_start_ticks" in run_columns
-    assert version == len(MIGRATIONS) == 3
+    assert version == len(MIGRATIONS) == 4
 
 
 def test_the_history_of_a_database_no_run_has_upgraded_yet_can_be_read(database_url: str) -> None:
@@ -159,19 +159,23 @@ def _version_2_runs_table(database_url: str) -> None:
     raw.dispose()
 
 
-def test_a_database_at_version_2_gains_the_filtered_count_keeping_its_runs(database_url: str) -> None:
+def test_a_database_at_version_2_gains_the_filtered_count_and_cancel_mark_keeping_its_runs(
+    database_url: str,
+) -> None:
     _version_2_runs_table(database_url)
     engine = open_database(database_url)
     try:
         ensure_state_tables(engine)
 
         with engine.connect() as connection:
-            row = connection.execute(text("SELECT run_id, created, filtered FROM batchsync_runs")).one()
+            row = connection.execute(
+                text("SELECT run_id, created, filtered, cancel_requested_at FROM batchsync_runs")
+            ).one()
             version = state_version(connection)
     finally:
         engine.dispose()
-    assert tuple(row) == ("r1", 7, 0)
-    assert version == len(MIGRATIONS) == 3
+    assert tuple(row) == ("r1", 7, 0, None)
+    assert version == len(MIGRATIONS) == 4
 
 
 def test_the_history_of_a_version_2_database_reads_as_nothing_filtered(database_url: str) -> None:

@@ -11,31 +11,46 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import Engine
 
 from batchsync.errors import SinkError
-from batchsync.models import RunResult
+from batchsync.models import RunResult, RunStatus
 from batchsync.state import runs
 from batchsync.state.bookkeeping import Bookkeeping
+from batchsync.state.cancels import CANCELLED_ON_REQUEST, CancelWatch
 from batchsync.state.leases import Lease
 
 log = logging.getLogger("batchsync.engine")
 
 
 def run_under_lease(
-    engine: Engine, lease: Lease, started_at: datetime, run: Callable[[], RunResult]
+    engine: Engine,
+    lease: Lease,
+    started_at: datetime,
+    run: Callable[[], RunResult],
+    *,
+    stop: threading.Event,
 ) -> RunResult:
     """Take `lease` (RunConflictError when another run holds it), `run`, then end the run: its outcome
-    recorded and the lease released, or, when `run` raises, the lease released before the error goes on."""
+    recorded and the lease released, or, when `run` raises, the lease released before the error goes on.
+    While it runs, a cancel request in its row (state/cancels.py) sets `stop`, the event its batches
+    check at every boundary."""
     lease.acquire(started_at)
+    watch = CancelWatch(engine, lease.run_id, stop)
+    watch.start()
     try:
         result = run()
     except BaseException:
+        watch.close()
         release_after_crash(engine, lease)
         raise
+    watch.close()
+    if watch.was_requested and result.status is RunStatus.CANCELLED and result.error is None:
+        result = dataclasses.replace(result, error=CANCELLED_ON_REQUEST)
     return end_run(engine, result, lease)
 
 

@@ -26,6 +26,9 @@ class RunOptions:
     params: Mapping[str, str] = field(default_factory=dict)
     """Query parameters set for this run only (CLI --param NAME=VALUE), over the source's `params`. Part
     of the pass's settings: an unfinished pass resumes only with the same ones."""
+    run_id: str | None = None
+    """The id the run's row will have; None makes a new one. The control API names a run it starts in
+    its answer, before the run has begun."""
 
 
 def parse_cli_params(texts: Sequence[str]) -> dict[str, str]:

@@ -102,7 +102,7 @@ def _run_recorded(run: UnitRun) -> RunResult:
             runs.record_start(engine, unit.run_id, unit.name, unit.options.trigger, started_at)
             return run.run(engine, prepared, started_at)
 
-        return run_under_lease(engine, lease, started_at, recorded)
+        return run_under_lease(engine, lease, started_at, recorded, stop=run.stop)
     finally:
         engine.dispose()
 

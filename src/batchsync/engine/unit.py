@@ -56,7 +56,7 @@ class WorkUnit:
             pipeline=config.pipeline(name),
             state_key=name,
             dead_letter_key=name,
-            run_id=str(uuid.uuid4()),
+            run_id=options.run_id or str(uuid.uuid4()),
             options=options,
             only_ids=tuple(item.strip() for item in only_ids if item.strip()),
         )

@@ -57,7 +57,7 @@ def run_fanout(
 ) -> RunResult:
     """Sync every eligible entity of fan-out pipeline `name`. Never raises for entity failures.
     `on_progress` hears of entities done out of all, and of the records and pages of their syncs."""
-    run_id = str(uuid.uuid4())
+    run_id = options.run_id or str(uuid.uuid4())
     with run_context(run_id, name):
         return FanoutRun(
             config, name, options, run_id, only, stop or threading.Event(), on_progress
@@ -122,7 +122,7 @@ class FanoutRun:
                 return self._result(started_at, [dry_entity(decision) for decision in decisions], None)
             lease = Lease(engine, self.name, self.run_id, self.pipeline.lease_seconds)
             return run_under_lease(
-                engine, lease, started_at, lambda: self._run(engine, decisions, started_at)
+                engine, lease, started_at, lambda: self._run(engine, decisions, started_at), stop=self.stop
             )
         finally:
             engine.dispose()

@@ -40,6 +40,10 @@ class Lease:
         self._stop_beating = threading.Event()
         self._beater: threading.Thread | None = None
 
+    @property
+    def run_id(self) -> str:
+        return self._run_id
+
     def acquire(self, started_at: datetime) -> None:
         """Take the lease or raise RunConflictError naming the run that holds it. `started_at` is the
         run's own start, so a refused run names the same time as `batchsync runs` shows."""

@@ -163,6 +163,7 @@ def _update_finish(engine: Engine, result: RunResult) -> None:
         "warnings": list(result.warnings),
         "error_details": result.dead_letter_details(),
         "drift": {"inserted": result.drift.inserted, "deleted": result.drift.deleted},
+        **result.fanout_dict(),  # the entities: skipped ones with their reason, failed ones with an error
     }
     with engine.begin() as connection:
         connection.execute(
@@ -191,7 +192,10 @@ def _update_finish(engine: Engine, result: RunResult) -> None:
 def recent(connection: Connection, pipeline: str | None = None, limit: int = 20) -> Sequence[RowMapping]:
     # Not process_start_ticks: the read-only commands must work on a database no run has upgraded yet.
     # For the same reason `filtered` (migration 3) is read only where it exists; row_as_dict fills in 0.
-    left_out = {"process_start_ticks"} | (set() if state_version(connection) >= 3 else {"filtered"})
+    version = state_version(connection)
+    left_out = {"process_start_ticks"} | {
+        name for name, since in (("filtered", 3), ("cancel_requested_at", 4)) if version < since
+    }
     columns = [column for column in runs.c if column.name not in left_out]
     query = select(*columns).order_by(runs.c.started_at.desc()).limit(limit)
     if pipeline:
@@ -243,6 +247,7 @@ def row_as_dict(row: RowMapping) -> dict[str, Any]:
     (None once it has ended and recorded its end)."""
     values = {str(name): value for name, value in row.items()}  # SQLAlchemy keys are str subclasses
     values.setdefault("filtered", 0)  # a database from before migration 3
+    values.setdefault("cancel_requested_at", None)  # and from before migration 4
     details = orjson.loads(values.pop("details", None) or "{}")
     details.pop(_STARTED_FROM, None)
     values.update(

@@ -72,6 +72,7 @@ runs = Table(
     Column("host", String(255)),
     Column("pid", Integer),
     Column("process_start_ticks", BigInteger),  # with pid, names the process: see state/processes.py
+    Column("cancel_requested_at", String(40)),  # set by `batchsync cancel` or the API: see state/cancels.py
 )
 
 
@@ -152,10 +153,17 @@ def _add_missing_column(connection: Connection, table: Table, column: Column[Any
         connection.execute(AddColumn(table, column))
 
 
+def _migration_4_cancel_requests(connection: Connection) -> None:
+    """When someone asked a running run to stop (`batchsync cancel`, the control API): the run's own
+    process reads it and stops at its next batch boundary."""
+    _add_missing_column(connection, runs, runs.c.cancel_requested_at)
+
+
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _migration_1_tables_as_of_0_1,
     _migration_2_process_start_ticks,
     _migration_3_filtered_count,
+    _migration_4_cancel_requests,
 )
 """Migration N is MIGRATIONS[N - 1]. Append, never edit: a database records the last one it ran."""
 

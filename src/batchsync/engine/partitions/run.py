@@ -59,7 +59,7 @@ def run_partitioned(
 ) -> RunResult:
     """Sync every range of partitioned pipeline `name`. Never raises for a range's failure; raises
     ConfigError for a pipeline that is not partitioned, RunConflictError when another run holds it."""
-    run_id = str(uuid.uuid4())
+    run_id = options.run_id or str(uuid.uuid4())
     with run_context(run_id, name):
         return PartitionedRun(config, name, options, run_id, stop or threading.Event(), on_progress).execute()
 
@@ -103,7 +103,9 @@ class PartitionedRun:
                 return self._result(started_at, self._run_all(engine, self.ranges, None))
             ensure_state_tables(engine)
             lease = Lease(engine, self.name, self.run_id, self.pipeline.lease_seconds)
-            return run_under_lease(engine, lease, started_at, lambda: self._run(engine, started_at))
+            return run_under_lease(
+                engine, lease, started_at, lambda: self._run(engine, started_at), stop=self.stop
+            )
         finally:
             engine.dispose()
 
