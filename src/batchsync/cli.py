@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import logging
+import os
 import signal
 import sys
 import threading
@@ -420,6 +421,33 @@ def demo(
     steps = [f"  {command:<35} {what}".rstrip() for command, what in next_steps(database, items, result)]
     _stdout().print("\n[bold]Try next[/]\n" + escape("\n".join(steps)), highlight=False)
     raise typer.Exit(exit_code_for(result))
+
+
+@app.command(cls=Command)
+def serve(
+    config: ConfigOption = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8080,
+    max_runs: Annotated[int, typer.Option(min=1, max=64, help="Runs the service executes at once.")] = 4,
+    no_auth: Annotated[
+        bool, typer.Option("--no-auth", help="Accept requests without a token (loopback addresses only).")
+    ] = False,
+    verbose: VerboseOption = False,
+) -> None:
+    """Serve the control API (and /health, /metrics) until Ctrl+C. Needs BATCHSYNC_ADMIN_TOKEN (and takes
+    an optional BATCHSYNC_READ_TOKEN for GET routes), or --no-auth on a loopback address."""
+    from batchsync.service.server import serve as serve_forever
+    from batchsync.service.server import tokens_for
+
+    _configure_logging(verbose, quiet=False)
+    with _user_errors(verbose):
+        tokens = tokens_for(host, no_auth=no_auth, environ=os.environ)
+        resolved = load_config(config)
+        _stderr().print(
+            f"batchsync serve: http://{host}:{port} ({len(resolved.pipelines)} pipelines; "
+            f"{'token auth' if tokens.is_enabled else 'no auth, loopback only'}); Ctrl+C to stop"
+        )
+        serve_forever(resolved, host=host, port=port, max_runs=max_runs, tokens=tokens)
 
 
 @app.command("sample-api", cls=Command)

@@ -278,6 +278,17 @@ def _postgres_engine(url: URL, read_only: bool) -> Engine:
     return engine
 
 
+_READS_ONLY = "batchsync_reads_only"
+
+
+def reading_engine(engine: Engine) -> Engine:
+    """`engine` for transactions that only read, sharing its pool: on SQLite they begin deferred (`BEGIN`)
+    rather than taking the write lock, so many readers (the control API's requests) never wait for a
+    run's batch nor it for them, and each sees every commit. Not for writing: a write in such a
+    transaction can fail with "database is locked" instead of waiting."""
+    return engine.execution_options(**{_READS_ONLY: True})
+
+
 def _sqlite_engine(url: URL, read_only: bool, wait_seconds: float) -> Engine:
     database = url.database or ""
     is_memory = database in ("", ":memory:")
@@ -314,7 +325,8 @@ def _sqlite_engine(url: URL, read_only: bool, wait_seconds: float) -> Engine:
         if connection.info.get(_LOCK_WAIT_MS) != lock_wait_ms:  # set (or set back) for this transaction
             connection.exec_driver_sql(f"PRAGMA busy_timeout = {lock_wait_ms}")
             connection.info[_LOCK_WAIT_MS] = lock_wait_ms
-        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        reads_only = read_only or connection.get_execution_options().get(_READS_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if reads_only else "BEGIN IMMEDIATE")
 
     return engine
 

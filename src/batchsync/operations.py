@@ -28,13 +28,15 @@ from sqlalchemy import (
     type_coerce,
 )
 
-from batchsync.config import Config, DestinationConfig, load_config, parse_config
+from batchsync.config import Condition, Config, DestinationConfig, load_config, parse_config
 from batchsync.database import open_database
-from batchsync.engine import ProgressCallback, RunOptions, run_pipeline, run_targeted
-from batchsync.engine.partitions import partition_prefix, run_partitioned
+from batchsync.engine import ProgressCallback, RunOptions
+from batchsync.engine.launch import PreparedRun, prepare_pipeline
+from batchsync.engine.partitions import partition_prefix
+from batchsync.engine.partitions.run import prepare_partitioned
 from batchsync.engine.plans import partitioned_source
 from batchsync.errors import ConfigError
-from batchsync.fanout import run_fanout
+from batchsync.fanout.run import prepare_fanout
 from batchsync.models import Checkpoint, Cursor, JSONObject, JSONValue, RunResult, Trigger
 from batchsync.sinks.schema import DELETED_AT_COLUMN, SEEN_AT_COLUMN, destination_table, table_exists
 from batchsync.sinks.where import parse_cli_filter
@@ -70,6 +72,8 @@ def run(
     filters: Sequence[str] = (),
     only: Sequence[str] = (),
     params: Mapping[str, str] | None = None,
+    conditions: Mapping[str, Condition] | None = None,
+    run_id: str | None = None,
     stop: threading.Event | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> RunResult:
@@ -77,8 +81,10 @@ def run(
 
     `filters` are the CLI's `--filter` conditions (`status=active`, `prd~Office`) on a lookup's keys;
     `only` limits a fan-out to those entity ids, or makes a rest pipeline fetch just those records;
-    `params` sets query parameters for this run (`--param filter_by=Status.Active`), over the source's.
-    A partitioned pull (`partition:`) syncs its ranges, up to `concurrency` at once."""
+    `params` sets query parameters for this run (`--param filter_by=Status.Active`), over the source's;
+    `conditions` are more key filters in the config's `where` form (`{"prd": Condition(ilike=…)}`);
+    `run_id` names the run's row (None: a new id). A partitioned pull (`partition:`) syncs its ranges,
+    up to `concurrency` at once."""
     options = RunOptions(
         trigger=Trigger(trigger),
         full_refresh=full_refresh,
@@ -86,18 +92,34 @@ def run(
         page_size=batch_size,
         db_batch_size=db_batch_size,
         concurrency=concurrency,
-        filters=dict(parse_cli_filter(text) for text in filters),
+        filters=dict(parse_cli_filter(text) for text in filters) | dict(conditions or {}),
         params=dict(params or {}),
+        run_id=run_id,
     )
-    resolved = resolve_config(config, [name])
-    source = resolved.pipeline(name).source
+    return prepare_run(
+        name, resolve_config(config, [name]), options, only=only, stop=stop, on_progress=on_progress
+    )()
+
+
+def prepare_run(
+    name: str,
+    config: Config,
+    options: RunOptions,
+    *,
+    only: Sequence[str] = (),
+    stop: threading.Event | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> PreparedRun:
+    """Pipeline `name`'s run, checked (ConfigError now, before anything is opened) and ready: calling it
+    runs it. The control API checks a request this way before it answers, then runs it in its pool."""
+    source = config.pipeline(name).source
     if source.as_fanout() is not None:
-        return run_fanout(resolved, name, options, only=only, stop=stop, on_progress=on_progress)
+        return prepare_fanout(config, name, options, only=only, stop=stop, on_progress=on_progress)
     if only:
-        return run_targeted(resolved, name, options, ids=only, stop=stop)
+        return prepare_pipeline(config, name, options, only_ids=only, stop=stop)
     if partitioned_source(source) is not None:
-        return run_partitioned(resolved, name, options, stop=stop, on_progress=on_progress)
-    return run_pipeline(resolved, name, options, stop=stop, on_progress=on_progress)
+        return prepare_partitioned(config, name, options, stop=stop, on_progress=on_progress)
+    return prepare_pipeline(config, name, options, stop=stop, on_progress=on_progress)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,12 +175,13 @@ def status(name: str | None = None, config: ConfigSource = None) -> list[Pipelin
     names = [name] if name else sorted(resolved.pipelines)
     engine = open_database(resolved.database, read_only=True, state_schema=resolved.state_schema)
     try:
-        return [_status_of(engine, resolved, each) for each in names]
+        return [status_of(engine, resolved, each) for each in names]
     finally:
         engine.dispose()
 
 
-def _status_of(engine: Engine, config: Config, name: str) -> PipelineStatus:
+def status_of(engine: Engine, config: Config, name: str) -> PipelineStatus:
+    """Pipeline `name`'s status read through `engine` (which the caller keeps open)."""
     pipeline = config.pipeline(name)
     table = pipeline.destination.table
     checkpoint: Checkpoint | None = None
@@ -317,22 +340,24 @@ def stats(
     """Rows in the table, rows the last run saw, rows no sync has seen for `stale_after`, soft-deleted
     rows, records in error (dead letters) and the last sync time. Reads only."""
     resolved = resolve_config(config, [name])
-    pipeline = resolved.pipeline(name)
+    resolved.pipeline(name)
     engine = open_database(resolved.database, read_only=True, state_schema=resolved.state_schema)
     try:
-        with engine.connect() as connection:
-            checkpoint = (
-                checkpoints.load(connection, name) if state_table_exists(engine, checkpoints_table) else None
-            )
-            last_run = (
-                runs.recent(connection, name, limit=1) if state_table_exists(engine, runs_table) else []
-            )
-            letters = (
-                deadletters.count(connection, name) if state_table_exists(engine, dead_letters_table) else 0
-            )
-            figures = _table_figures(engine, connection, pipeline.destination, last_run, stale_after)
+        return stats_of(engine, resolved, name, stale_after)
     finally:
         engine.dispose()
+
+
+def stats_of(engine: Engine, config: Config, name: str, stale_after: timedelta) -> PipelineStats:
+    """Pipeline `name`'s table figures read through `engine` (which the caller keeps open)."""
+    pipeline = config.pipeline(name)
+    with engine.connect() as connection:
+        checkpoint = (
+            checkpoints.load(connection, name) if state_table_exists(engine, checkpoints_table) else None
+        )
+        last_run = runs.recent(connection, name, limit=1) if state_table_exists(engine, runs_table) else []
+        letters = deadletters.count(connection, name) if state_table_exists(engine, dead_letters_table) else 0
+        figures = _table_figures(engine, connection, pipeline.destination, last_run, stale_after)
     return PipelineStats(
         pipeline=name,
         table=pipeline.destination.table,

@@ -1,14 +1,16 @@
 """The sync engine: runs one unit of work pass by pass, committing each batch together with its checkpoint.
 
 `unit.py` is a unit of work as a value (one pass of one pipeline or fan-out child, from its checkpoint),
-`run.py` runs one (prepare, write its batches, the result), `plans/` holds what differs per kind of
-source, `starting.py` decides where a pass starts, `passes.py` and `walk.py` page through a pull's pass,
+`run.py` runs one (prepare, write its batches, the result), `launch.py` runs a pipeline as a run of its
+own (its lease and its row), `plans/` holds what differs per kind of source, `starting.py` decides where
+a pass starts, `passes.py` and `walk.py` page through a pull's pass,
 `batches.py` commits one batch (rows, dead letters, checkpoint: one transaction), `fetcher.py` fetches
 the next page while the current one is written.
 """
 
+from batchsync.engine.launch import run_pipeline, run_targeted
 from batchsync.engine.options import Progress, ProgressCallback, RunOptions
-from batchsync.engine.run import run_pipeline, run_targeted, run_unit
+from batchsync.engine.run import run_unit
 from batchsync.engine.unit import WorkUnit
 
 __all__ = [

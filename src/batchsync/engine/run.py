@@ -1,26 +1,23 @@
 """One run of one unit of work: prepare (tables, where to start), write its batches through the source's
 plan, and turn the outcome into a RunResult. A failed run never raises: the failure is in the result.
 
-`run_pipeline` and `run_targeted` run a pipeline as a run of its own (its lease and its row in
-`batchsync_runs`); `run_unit` runs one unit inside a run someone else holds (a fan-out's child), with
-nothing but the config and the database. What differs per kind of source is in engine/plans/.
+`run_unit` runs one unit inside a run someone else holds (a fan-out's child, a range), with nothing but
+the config and the database; engine/launch.py runs a pipeline as a run of its own (its lease and its row
+in `batchsync_runs`). What differs per kind of source is in engine/plans/.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
-from batchsync.config import Config
 from batchsync.database import database_errors, open_database
-from batchsync.engine.ending import run_under_lease
 from batchsync.engine.liverecord import LiveRunRecord
-from batchsync.engine.options import ProgressCallback, RunOptions
+from batchsync.engine.options import ProgressCallback
 from batchsync.engine.plans import plan_for
 from batchsync.engine.starting import starting_checkpoint
 from batchsync.engine.stored import committed_checkpoint, stored_state
@@ -30,40 +27,12 @@ from batchsync.errors import BatchsyncError, DatabaseCallError, QuotaExhaustedEr
 from batchsync.http.client import HttpClient
 from batchsync.http.ratelimit import RateLimiter
 from batchsync.http.wiring import open_http_client
-from batchsync.logs import run_context
 from batchsync.models import Checkpoint, RunResult, RunStatus
 from batchsync.redaction import Redactor
 from batchsync.sinks.schema import table_exists
-from batchsync.state import runs
-from batchsync.state.leases import Lease
 from batchsync.state.tables import ensure_state_tables
 
 log = logging.getLogger("batchsync.engine")
-
-
-def run_targeted(
-    config: Config, name: str, options: RunOptions, *, ids: Sequence[str], stop: threading.Event | None = None
-) -> RunResult:
-    """Fetch just the records with these ids and upsert them; the pass checkpoint is left alone."""
-    run = UnitRun(WorkUnit.of_pipeline(config, name, options, only_ids=ids), stop, None)
-    with run_context(run.unit.run_id, name):
-        return _run_recorded(run)
-
-
-def run_pipeline(
-    config: Config,
-    name: str,
-    options: RunOptions | None = None,
-    *,
-    stop: threading.Event | None = None,
-    on_progress: ProgressCallback | None = None,
-) -> RunResult:
-    """Run one pipeline to the end of its pass, or until `stop` is set. Never raises for a failed run:
-    the failure is in the result (and the run record). Raises ConfigError/SinkError/CheckpointError when
-    the run cannot start at all."""
-    run = UnitRun(WorkUnit.of_pipeline(config, name, options or RunOptions()), stop, on_progress)
-    with run_context(run.unit.run_id, name):
-        return _run_recorded(run)
 
 
 def run_unit(
@@ -80,34 +49,14 @@ def run_unit(
     unit cannot start at all."""
     run = UnitRun(unit, stop, on_progress, rate_limiter=rate_limiter)
     started_at = datetime.now(UTC)
-    engine = _open(unit)
+    engine = open_for(unit)
     try:
         return run.run(engine, run.prepare(engine), started_at)
     finally:
         engine.dispose()
 
 
-def _run_recorded(run: UnitRun) -> RunResult:
-    """`run` as a run of its own: under the pipeline's lease, with its own row (a dry run has neither)."""
-    unit = run.unit
-    started_at = datetime.now(UTC)
-    engine = _open(unit)
-    try:
-        prepared = run.prepare(engine)
-        if unit.options.dry_run:
-            return run.run(engine, prepared, started_at)
-        lease = Lease(engine, unit.name, unit.run_id, run.pipeline.lease_seconds)
-
-        def recorded() -> RunResult:
-            runs.record_start(engine, unit.run_id, unit.name, unit.options.trigger, started_at)
-            return run.run(engine, prepared, started_at)
-
-        return run_under_lease(engine, lease, started_at, recorded, stop=run.stop)
-    finally:
-        engine.dispose()
-
-
-def _open(unit: WorkUnit) -> Engine:
+def open_for(unit: WorkUnit) -> Engine:
     config = unit.config
     return open_database(config.database, read_only=unit.options.dry_run, state_schema=config.state_schema)
 

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
@@ -57,11 +57,27 @@ def run_fanout(
 ) -> RunResult:
     """Sync every eligible entity of fan-out pipeline `name`. Never raises for entity failures.
     `on_progress` hears of entities done out of all, and of the records and pages of their syncs."""
+    return prepare_fanout(config, name, options, only=only, stop=stop, on_progress=on_progress)()
+
+
+def prepare_fanout(
+    config: Config,
+    name: str,
+    options: RunOptions,
+    *,
+    only: Sequence[str] = (),
+    stop: threading.Event | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> Callable[[], RunResult]:
+    """The fan-out's run, checked (ConfigError now) and ready: calling it runs it."""
     run_id = options.run_id or str(uuid.uuid4())
-    with run_context(run_id, name):
-        return FanoutRun(
-            config, name, options, run_id, only, stop or threading.Event(), on_progress
-        ).execute()
+    fanout = FanoutRun(config, name, options, run_id, only, stop or threading.Event(), on_progress)
+
+    def start() -> RunResult:
+        with run_context(run_id, name):
+            return fanout.execute()
+
+    return start
 
 
 class FanoutRun:

@@ -83,13 +83,18 @@ def count(connection: Connection, pipeline: str) -> int:
     return int(connection.execute(query).scalar_one())
 
 
-def recent(connection: Connection, pipeline: str, limit: int = 100) -> Sequence[RowMapping]:
+def recent(
+    connection: Connection, pipeline: str, limit: int = 100, *, before_id: int | None = None
+) -> Sequence[RowMapping]:
+    """Newest first; `before_id` pages on from the last entry of an earlier page."""
     query = (
         select(dead_letters)
         .where(dead_letters.c.pipeline == pipeline)
         .order_by(dead_letters.c.id.desc())
         .limit(limit)
     )
+    if before_id is not None:
+        query = query.where(dead_letters.c.id < before_id)
     return connection.execute(query).mappings().all()
 
 

@@ -23,7 +23,7 @@ from batchsync.database import database_errors
 from batchsync.errors import DatabaseCallError, RunConflictError, SinkError
 from batchsync.state import processes
 from batchsync.state.bookkeeping import Bookkeeping
-from batchsync.state.tables import leases
+from batchsync.state.tables import leases, state_table_exists
 from batchsync.timestamps import stamp
 
 log = logging.getLogger("batchsync.leases")
@@ -105,12 +105,7 @@ class Lease:
             log.warning("could not release the run lease (it expires by itself): %s", exc.reason)
 
     def _is_live(self, holder: RowMapping, now: datetime) -> bool:
-        if holder["host"] == socket.gethostname() and not processes.is_running(
-            int(holder["pid"]), holder["process_start_ticks"]
-        ):
-            return False
-        heartbeat = datetime.fromisoformat(str(holder["heartbeat_at"]))
-        return now - heartbeat < timedelta(seconds=self._lease_seconds)
+        return is_live(holder, now, self._lease_seconds)
 
     def _beat(self) -> None:
         """Refresh the heartbeat a few times per lease period, from its own connection."""
@@ -125,3 +120,25 @@ class Lease:
                     )
             except DatabaseCallError as exc:
                 log.warning("lease heartbeat failed (will retry): %s", exc.reason)
+
+
+def is_live(holder: RowMapping, now: datetime, lease_seconds: float) -> bool:
+    """Whether the lease row `holder` still belongs to a running run (see the module docstring)."""
+    if holder["host"] == socket.gethostname() and not processes.is_running(
+        int(holder["pid"]), holder["process_start_ticks"]
+    ):
+        return False
+    heartbeat = datetime.fromisoformat(str(holder["heartbeat_at"]))
+    return now - heartbeat < timedelta(seconds=lease_seconds)
+
+
+def live_holder(engine: Engine, pipeline: str, lease_seconds: float) -> RowMapping | None:
+    """The lease row of the run now holding `pipeline`, or None when nobody does: what a caller about
+    to start a run (the control API) reads to answer "already running" before it starts one."""
+    with engine.connect() as connection:
+        if not state_table_exists(connection, leases):
+            return None
+        holder = connection.execute(select(leases).where(leases.c.pipeline == pipeline)).mappings().first()
+    if holder is None or not is_live(holder, datetime.now(UTC), lease_seconds):
+        return None
+    return holder

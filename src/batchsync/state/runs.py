@@ -190,16 +190,40 @@ def _update_finish(engine: Engine, result: RunResult) -> None:
 
 
 def recent(connection: Connection, pipeline: str | None = None, limit: int = 20) -> Sequence[RowMapping]:
+    return find(connection, pipeline=pipeline, limit=limit)
+
+
+def find(
+    connection: Connection,
+    *,
+    pipeline: str | None = None,
+    status: str | None = None,
+    trigger: str | None = None,
+    before: str | None = None,
+    run_id: str | None = None,
+    limit: int = 20,
+) -> Sequence[RowMapping]:
+    """Runs newest first, each filter applied when given; `before` (a `started_at` as stored) pages on
+    from the last run of an earlier page."""
     # Not process_start_ticks: the read-only commands must work on a database no run has upgraded yet.
-    # For the same reason `filtered` (migration 3) is read only where it exists; row_as_dict fills in 0.
+    # For the same reason the columns of later migrations are read only where they exist; row_as_dict
+    # fills them in.
     version = state_version(connection)
     left_out = {"process_start_ticks"} | {
         name for name, since in (("filtered", 3), ("cancel_requested_at", 4)) if version < since
     }
     columns = [column for column in runs.c if column.name not in left_out]
-    query = select(*columns).order_by(runs.c.started_at.desc()).limit(limit)
-    if pipeline:
-        query = query.where(runs.c.pipeline == pipeline)
+    query = select(*columns).order_by(runs.c.started_at.desc(), runs.c.run_id.desc()).limit(limit)
+    for column, wanted in (
+        ("pipeline", pipeline),
+        ("status", status),
+        ("trigger", trigger),
+        ("run_id", run_id),
+    ):
+        if wanted:
+            query = query.where(runs.c[column] == wanted)
+    if before:
+        query = query.where(runs.c.started_at < before)
     return connection.execute(query).mappings().all()
 
 

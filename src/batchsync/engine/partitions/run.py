@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
@@ -59,9 +60,26 @@ def run_partitioned(
 ) -> RunResult:
     """Sync every range of partitioned pipeline `name`. Never raises for a range's failure; raises
     ConfigError for a pipeline that is not partitioned, RunConflictError when another run holds it."""
+    return prepare_partitioned(config, name, options, stop=stop, on_progress=on_progress)()
+
+
+def prepare_partitioned(
+    config: Config,
+    name: str,
+    options: RunOptions,
+    *,
+    stop: threading.Event | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> Callable[[], RunResult]:
+    """The partitioned pull's run, checked (ConfigError now) and ready: calling it runs it."""
     run_id = options.run_id or str(uuid.uuid4())
-    with run_context(run_id, name):
-        return PartitionedRun(config, name, options, run_id, stop or threading.Event(), on_progress).execute()
+    partitioned = PartitionedRun(config, name, options, run_id, stop or threading.Event(), on_progress)
+
+    def start() -> RunResult:
+        with run_context(run_id, name):
+            return partitioned.execute()
+
+    return start
 
 
 class PartitionedRun:

@@ -1,0 +1,59 @@
+"""The FastAPI application of `batchsync serve`: the control API under /api, /health and /metrics, the
+error shape, and the redaction of every body. `create_app` takes a ready `Service`, so tests and the
+server build it the same way."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from batchsync import __version__
+from batchsync.service.api import router
+from batchsync.service.core import Service
+from batchsync.service.errors import install_error_handlers
+from batchsync.service.metrics import metrics_registry
+from batchsync.service.redacting import RedactBodies
+
+
+def create_app(service: Service) -> FastAPI:
+    """The app over `service`; the service is closed (its runs stopped at a batch boundary) on shutdown."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            service.close()
+
+    app = FastAPI(
+        title="batchsync",
+        version=__version__,
+        description="Control API of `batchsync serve`: start, watch and cancel runs; read history and stats.",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    install_error_handlers(app)
+    app.include_router(router)
+    registry = metrics_registry(service.reader, service.config)
+
+    @app.get("/health", summary="Version, database reachable, runs in progress (no token needed)")
+    def health(request: Request) -> dict[str, Any]:
+        current: Service = request.app.state.service
+        return current.health()
+
+    @app.get(
+        "/metrics",
+        summary="Prometheus figures, read from the database (no token needed)",
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format"}},
+    )
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    app.add_middleware(RedactBodies, redactor=service.redactor)
+    return app
