@@ -21,6 +21,7 @@ from batchsync.config.names import (
     is_plain_identifier,
     optional,
 )
+from batchsync.config.schedule import ScheduleConfig
 from batchsync.config.sources import FanoutSourceConfig, LookupSourceConfig, PythonSourceConfig
 from batchsync.errors import ConfigError
 
@@ -94,6 +95,8 @@ class PipelineConfig(Model):
     on_drift: Literal["warn", "repass"] = "warn"
     lease_seconds: float = Field(60.0, gt=0)
     """How long a run's lease outlives its last heartbeat: when a killed run's pipeline may run again."""
+    schedule: ScheduleConfig | None = None
+    """When `batchsync serve` runs the pipeline by itself (trigger `scheduled`)."""
 
     @model_validator(mode="after")
     def _key_fits_the_source(self) -> PipelineConfig:

@@ -26,8 +26,9 @@ from batchsync.redaction import Redactor
 from batchsync.service.auth import Tokens
 from batchsync.service.errors import ApiError, not_found
 from batchsync.service.pool import BusyError, InternalRunError, Launch, RunPool
+from batchsync.service.scheduler import Scheduler
 from batchsync.service.schemas import RunRequest
-from batchsync.state import cancels, checkpoints, deadletters, leases, runs
+from batchsync.state import cancels, checkpoints, deadletters, leases, runs, ticks
 from batchsync.state.tables import checkpoints as checkpoints_table
 from batchsync.state.tables import ensure_state_tables, state_table_exists
 from batchsync.state.tables import runs as runs_table
@@ -46,13 +47,22 @@ class Service:
         """For every read: on SQLite, requests never take the write lock a run's batches need."""
         self.pool = RunPool(max_runs)
         self.redactor = Redactor(self._secrets())
+        self.scheduler = Scheduler(
+            self.engine, config.pipelines, lambda name, request: self.start_run(name, request).run_id
+        )
         self._closed = threading.Event()
 
+    def start(self) -> None:
+        """Start the scheduler (the app's start-up calls this; a Service without it only answers)."""
+        self.scheduler.start()
+
     def close(self) -> None:
-        """Stop the runs this service started (each at a batch boundary, checkpoint saved), then let go."""
+        """Stop the scheduler and the runs this service started (each at a batch boundary, checkpoint
+        saved), then let go of the database."""
         if self._closed.is_set():
             return
         self._closed.set()
+        self.scheduler.stop()
         self.pool.shutdown()
         self.engine.dispose()
 
@@ -98,6 +108,8 @@ class Service:
         summary["last_synced_at"] = status.last_synced_at.isoformat() if status.last_synced_at else None
         with self.reader.connect() as connection:
             summary["dead_letters"] = deadletters.count(connection, name)
+        if summary["schedule"] is not None:
+            summary["schedule"]["recent_ticks"] = [dict(row) for row in ticks.recent(self.reader, name)]
         return summary
 
     def _summary(self, name: str) -> JSONObject:
@@ -120,9 +132,20 @@ class Service:
             "is_complete": status.is_complete,
             "last_run": None if last_run is None else _run_brief(last_run),
             "running": running,
-            "schedule": None,
-            "next_run_at": None,
+            "schedule": self._schedule_of(name, pipeline),
+            "next_run_at": _iso(self.scheduler.next_run_at(name)),
             "links": {"self": f"/api/pipelines/{name}", "runs": f"/api/runs?pipeline={name}"},
+        }
+
+    def _schedule_of(self, name: str, pipeline: PipelineConfig) -> JSONObject | None:
+        schedule = pipeline.schedule
+        if schedule is None:
+            return None
+        return {
+            "cron": schedule.cron,
+            "timezone": schedule.timezone,
+            "catch_up": schedule.catch_up,
+            "next_run_at": _iso(self.scheduler.next_run_at(name)),
         }
 
     def stats(self, name: str, stale_after: timedelta) -> JSONObject:
@@ -305,7 +328,7 @@ class Service:
             "status": "ok" if is_reachable else "degraded",
             "version": __version__,
             "database": "reachable" if is_reachable else "unreachable",
-            "scheduler": "not configured",
+            "scheduler": _scheduler_state(self.scheduler),
             "runs_in_progress": running,
             "runs_in_this_service": self.pool.running_count(),
             "started_at": self.started_at.isoformat(),
@@ -378,3 +401,13 @@ def _run_links(run_id: str, pipeline: str) -> JSONObject:
 def _conflict(name: str, holder: RowMapping) -> ApiError:
     details: dict[str, Any] = {"run_id": holder["run_id"], "started_at": holder["started_at"]}
     return ApiError(409, "conflict", f"{name} is already running: run {holder['run_id']}", details)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def _scheduler_state(scheduler: Scheduler) -> str:
+    if not scheduler.has_schedules:
+        return "no schedules"
+    return "running" if scheduler.is_running else "stopped"

@@ -101,6 +101,19 @@ dead_letters = Table(
 )
 
 
+schedule_ticks = Table(
+    "batchsync_schedule_ticks",
+    metadata,
+    Column("pipeline", String(200), primary_key=True),
+    Column("scheduled_for", String(40), primary_key=True),  # the cron time, as stamp() writes it
+    Column("fired_at", String(40), nullable=False),
+    Column("outcome", String(20), nullable=False),  # claimed, started, skipped, refused: see state/ticks.py
+    Column("run_id", String(36)),
+    Column("reason", Text),
+    Column("host", String(255)),
+)
+
+
 schema_version = Table(
     "batchsync_schema_version",
     metadata,
@@ -159,11 +172,18 @@ def _migration_4_cancel_requests(connection: Connection) -> None:
     _add_missing_column(connection, runs, runs.c.cancel_requested_at)
 
 
+def _migration_5_schedule_ticks(connection: Connection) -> None:
+    """The scheduler's ticks: one row per pipeline and scheduled time, claimed by the one `serve` that
+    runs it (see state/ticks.py). Migration 1 creates it on a new database already."""
+    schedule_ticks.create(connection, checkfirst=True)
+
+
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _migration_1_tables_as_of_0_1,
     _migration_2_process_start_ticks,
     _migration_3_filtered_count,
     _migration_4_cancel_requests,
+    _migration_5_schedule_ticks,
 )
 """Migration N is MIGRATIONS[N - 1]. Append, never edit: a database records the last one it ran."""
 
