@@ -25,7 +25,7 @@ runner = CliRunner(env={"COLUMNS": "200"})
 
 
 def slow_pull(api: SampleApi, database_url: str) -> dict[str, Any]:
-    """100 pages one at a time, 30 ms each: a run of several seconds."""
+    """250 pages one at a time, 30 ms each: a run of several seconds, long enough to cancel."""
     api.settings.latency_seconds = 0.03
     pipeline = pipeline_config(api.url)
     pipeline["source"]["paginator"]["page_size"] = 20
@@ -52,7 +52,7 @@ def wait_for_running_run(database_url: str, timeout: float = 20.0) -> str:
 def test_a_cancel_request_stops_a_running_pull_with_its_checkpoint_and_a_rerun_completes(
     database_url: str,
 ) -> None:
-    inventory = Inventory(size=2_000)
+    inventory = Inventory(size=5_000)
     with SampleApi(inventory) as api:
         config = slow_pull(api, database_url)
         outcome: list[RunResult] = []
@@ -76,13 +76,13 @@ def test_a_cancel_request_stops_a_running_pull_with_its_checkpoint_and_a_rerun_c
         )
         [(rows,)] = fetch_all(database_url, "SELECT count(*) FROM items")
         assert (status, error) == ("cancelled", CANCELLED_ON_REQUEST) and requested_at is not None
-        assert 0 < rows < 2_000 and created == rows, "stopped mid-pass; the row holds what was committed"
+        assert 0 < rows < 5_000 and created == rows, "stopped mid-pass; the row holds what was committed"
         [position] = operations.status("items", config)
         assert position.is_started and not position.is_complete and position.pass_records == rows
 
         api.settings.latency_seconds = 0.0
         finished = batchsync.run("items", config)
-        assert finished.status is RunStatus.SUCCEEDED and finished.counts.created == 2_000 - rows
+        assert finished.status is RunStatus.SUCCEEDED and finished.counts.created == 5_000 - rows
         assert_table_at_equals_source(database_url, inventory)
         assert operations.cancel(run_id, config).outcome is CancelOutcome.NOT_RUNNING
         assert operations.cancel("no-such-run", config).outcome is CancelOutcome.UNKNOWN
@@ -91,7 +91,7 @@ def test_a_cancel_request_stops_a_running_pull_with_its_checkpoint_and_a_rerun_c
 def test_batchsync_cancel_stops_a_run_started_by_the_cli_in_another_process(
     database_url: str, tmp_path: Path
 ) -> None:
-    inventory = Inventory(size=2_000)
+    inventory = Inventory(size=5_000)
     with SampleApi(inventory) as api:
         config_file = write_config(tmp_path / "batchsync.yml", slow_pull(api, database_url))
         other = subprocess.Popen(

@@ -28,7 +28,7 @@ from test_fanout import make_tables as make_fanout_tables
 
 
 def slow_pull(api: SampleApi, database_url: str, latency: float = 0.03) -> dict[str, Any]:
-    """100 pages one at a time: a run of a few seconds, long enough to watch and to cancel."""
+    """250 pages one at a time, 30 ms each: long enough to watch and to cancel."""
     api.settings.latency_seconds = latency
     pipeline = pipeline_config(api.url)
     pipeline["source"]["paginator"]["page_size"] = 20
@@ -96,7 +96,7 @@ def test_a_run_started_with_wait_answers_its_full_result_and_every_read_route_sh
 def test_a_background_run_shows_live_progress_answers_409_to_a_second_start_and_stops_on_cancel(
     database_url: str,
 ) -> None:
-    inventory = Inventory(size=2_000)
+    inventory = Inventory(size=5_000)
     with (
         SampleApi(inventory) as api,
         RunningService(slow_pull(api, database_url)) as served,
@@ -129,20 +129,20 @@ def test_a_background_run_shows_live_progress_answers_409_to_a_second_start_and_
         ended = wait_until(lambda: (seen := run_status(client, run_id))["status"] != "running" and seen)
         assert (ended["status"], ended["error"]) == ("cancelled", CANCELLED_ON_REQUEST)
         [(rows,)] = fetch_all(database_url, "SELECT count(*) FROM items")
-        assert 0 < rows < 2_000 and ended["created"] == rows
+        assert 0 < rows < 5_000 and ended["created"] == rows
         assert client.get("/api/pipelines/items").json()["checkpoint"]["pass_records"] == rows
         assert client.post(f"/api/runs/{run_id}/cancel").status_code == 409
 
         api.settings.latency_seconds = 0.0
         finished = client.post("/api/pipelines/items/runs", params={"wait": "true"}).json()
-        assert (finished["status"], finished["created"]) == ("succeeded", 2_000 - rows)
+        assert (finished["status"], finished["created"]) == ("succeeded", 5_000 - rows)
         assert_table_at_equals_source(database_url, inventory)
 
 
 def test_a_run_started_by_the_cli_in_another_process_gets_409_and_is_cancelled_over_http(
     database_url: str, tmp_path: Path
 ) -> None:
-    inventory = Inventory(size=2_000)
+    inventory = Inventory(size=5_000)
     with SampleApi(inventory) as api:
         document = slow_pull(api, database_url)
         config_file = write_config(tmp_path / "batchsync.yml", document)
