@@ -21,6 +21,7 @@ from batchsync.config.names import (
     is_plain_identifier,
     optional,
 )
+from batchsync.config.notify import NotifyConfig
 from batchsync.config.schedule import ScheduleConfig
 from batchsync.config.sources import FanoutSourceConfig, LookupSourceConfig, PythonSourceConfig
 from batchsync.errors import ConfigError
@@ -97,6 +98,8 @@ class PipelineConfig(Model):
     """How long a run's lease outlives its last heartbeat: when a killed run's pipeline may run again."""
     schedule: ScheduleConfig | None = None
     """When `batchsync serve` runs the pipeline by itself (trigger `scheduled`)."""
+    notify: NotifyConfig | None = None
+    """Where `batchsync serve` reports the pipeline's ended runs; over the top-level `notify`."""
 
     @model_validator(mode="after")
     def _key_fits_the_source(self) -> PipelineConfig:
@@ -125,8 +128,9 @@ class PipelineConfig(Model):
         return self
 
     def secret_values(self) -> set[str]:
-        """Every value that must never be printed: credentials and secret-looking query params."""
-        return self.source.secret_values()
+        """Every value that must never be printed: credentials, secret-looking query params, and the
+        webhook URL and signing secret."""
+        return self.source.secret_values() | (self.notify.secret_values() if self.notify else set())
 
 
 class Config(Model):
@@ -134,6 +138,8 @@ class Config(Model):
     state_schema: str | None = None
     """PostgreSQL: the schema for batchsync's own tables (created if missing; default: the search_path)."""
     pipelines: dict[str, PipelineConfig] = Field(default_factory=dict)
+    notify: NotifyConfig | None = None
+    """Where `batchsync serve` reports ended runs of every pipeline without a `notify` of its own."""
     env_secrets: frozenset[str] = Field(default=frozenset(), exclude=True)
     """Values that came from secret-looking environment variables; redacted everywhere."""
     unavailable: dict[str, list[str]] = Field(default_factory=dict, exclude=True)
@@ -158,9 +164,14 @@ class Config(Model):
             known = ", ".join(sorted(self.pipelines)) or "none"
             raise ConfigError(f"no pipeline named {name!r} in the config (pipelines: {known})") from None
 
+    def notify_for(self, name: str) -> NotifyConfig | None:
+        """Where pipeline `name`'s ended runs are reported: its own `notify`, else the top-level one."""
+        pipeline = self.pipelines.get(name)
+        return (pipeline.notify if pipeline is not None else None) or self.notify
+
     def secret_values(self, pipeline: str | None = None) -> set[str]:
         names = [pipeline] if pipeline else list(self.pipelines)
-        secrets = set(self.env_secrets)
+        secrets = set(self.env_secrets) | (self.notify.secret_values() if self.notify else set())
         for name in names:
             if name in self.pipelines:
                 secrets |= self.pipelines[name].secret_values()

@@ -25,10 +25,11 @@ from batchsync.models import JSONObject, RunResult, RunStatus
 from batchsync.redaction import Redactor
 from batchsync.service.auth import Tokens
 from batchsync.service.errors import ApiError, not_found
+from batchsync.service.notifier import Notifier
 from batchsync.service.pool import BusyError, InternalRunError, Launch, RunPool
 from batchsync.service.scheduler import Scheduler
 from batchsync.service.schemas import RunRequest
-from batchsync.state import cancels, checkpoints, deadletters, leases, runs, ticks
+from batchsync.state import cancels, checkpoints, deadletters, deliveries, leases, runs, ticks
 from batchsync.state.tables import checkpoints as checkpoints_table
 from batchsync.state.tables import ensure_state_tables, state_table_exists
 from batchsync.state.tables import runs as runs_table
@@ -50,11 +51,13 @@ class Service:
         self.scheduler = Scheduler(
             self.engine, config.pipelines, lambda name, request: self.start_run(name, request).run_id
         )
+        self.notifier = Notifier(self.engine, config, self.redactor)
         self._closed = threading.Event()
 
     def start(self) -> None:
         """Start the scheduler (the app's start-up calls this; a Service without it only answers)."""
         self.scheduler.start()
+        self.notifier.start()
 
     def close(self) -> None:
         """Stop the scheduler and the runs this service started (each at a batch boundary, checkpoint
@@ -64,6 +67,7 @@ class Service:
         self._closed.set()
         self.scheduler.stop()
         self.pool.shutdown()
+        self.notifier.stop()  # after the runs: the last ones to end are still reported
         self.engine.dispose()
 
     def _secrets(self) -> set[str]:
@@ -252,6 +256,8 @@ class Service:
                 total, done = self._pass_totals(found["pipeline"])
                 found["progress"] = live_progress(found, total, done)
             found["links"] = _run_links(run_id, found["pipeline"])
+            with self.reader.connect() as connection:
+                found["deliveries"] = deliveries.for_run(connection, run_id)
             return found
         launch = self.pool.find(run_id)
         if launch is None:

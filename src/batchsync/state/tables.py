@@ -114,6 +114,22 @@ schedule_ticks = Table(
 )
 
 
+deliveries = Table(
+    "batchsync_deliveries",
+    metadata,
+    Column("run_id", String(36), primary_key=True),
+    Column("target_key", String(64), primary_key=True),  # sha256 of the webhook URL: the URL is a secret
+    Column("target", String(255), nullable=False),  # scheme://host, as shown
+    Column("pipeline", String(200), nullable=False),
+    Column("event", String(20), nullable=False),  # the run's status
+    Column("attempts", Integer, nullable=False, default=0, server_default="0"),
+    Column("last_status", Text),  # "200", "503", or why the request failed
+    Column("delivered_at", String(40)),
+    Column("next_attempt_at", String(40)),  # None once delivered, or given up after max_attempts
+    Column("created_at", String(40), nullable=False),
+)
+
+
 schema_version = Table(
     "batchsync_schema_version",
     metadata,
@@ -178,12 +194,19 @@ def _migration_5_schedule_ticks(connection: Connection) -> None:
     schedule_ticks.create(connection, checkfirst=True)
 
 
+def _migration_6_deliveries(connection: Connection) -> None:
+    """Webhook deliveries of ended runs (see state/deliveries.py). Migration 1 creates it on a new
+    database already."""
+    deliveries.create(connection, checkfirst=True)
+
+
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _migration_1_tables_as_of_0_1,
     _migration_2_process_start_ticks,
     _migration_3_filtered_count,
     _migration_4_cancel_requests,
     _migration_5_schedule_ticks,
+    _migration_6_deliveries,
 )
 """Migration N is MIGRATIONS[N - 1]. Append, never edit: a database records the last one it ran."""
 
