@@ -40,6 +40,7 @@ from batchsync.cli_render import (
     render_status,
 )
 from batchsync.config import load_config
+from batchsync.config.loading import find_config_file
 from batchsync.config.pipeline import MAX_CONCURRENCY
 from batchsync.engine.options import parse_cli_params
 from batchsync.errors import BatchsyncError, ConfigError
@@ -432,6 +433,7 @@ def serve(
     no_auth: Annotated[
         bool, typer.Option("--no-auth", help="Accept requests without a token (loopback addresses only).")
     ] = False,
+    access_log: Annotated[bool, typer.Option("--access-log", help="Log a line per HTTP request.")] = False,
     verbose: VerboseOption = False,
 ) -> None:
     """Serve the control API (and /health, /metrics) until Ctrl+C. Needs BATCHSYNC_ADMIN_TOKEN (and takes
@@ -442,12 +444,21 @@ def serve(
     _configure_logging(verbose, quiet=False)
     with _user_errors(verbose):
         tokens = tokens_for(host, no_auth=no_auth, environ=os.environ)
-        resolved = load_config(config)
+        config_file = find_config_file(config)
+        resolved = load_config(config_file)
         _stderr().print(
             f"batchsync serve: http://{host}:{port} ({len(resolved.pipelines)} pipelines; "
             f"{'token auth' if tokens.is_enabled else 'no auth, loopback only'}); Ctrl+C to stop"
         )
-        serve_forever(resolved, host=host, port=port, max_runs=max_runs, tokens=tokens)
+        serve_forever(
+            resolved,
+            config_file,
+            host=host,
+            port=port,
+            max_runs=max_runs,
+            tokens=tokens,
+            access_log=access_log,
+        )
 
 
 @app.command("sample-api", cls=Command)

@@ -189,16 +189,16 @@ def status_of(engine: Engine, config: Config, name: str) -> PipelineStatus:
     rows: int | None = None
     targeted_at: datetime | None = None
     with engine.connect() as connection:
-        if state_table_exists(engine, checkpoints_table):
+        if state_table_exists(connection, checkpoints_table):
             checkpoint = checkpoints.load(connection, name)
-        if state_table_exists(engine, runs_table):
+        if state_table_exists(connection, runs_table):
             recent = runs.recent(connection, name, limit=1)
             last_run = runs.row_as_dict(recent[0]) if recent else None
             # A targeted sync writes rows but leaves the checkpoint (and its last_synced_at) alone.
             targeted_at = runs.synced_since(
                 connection, name, checkpoint.last_synced_at if checkpoint else None
             )
-        if table_exists(engine, table, pipeline.destination.db_schema):
+        if table_exists(connection, table, pipeline.destination.db_schema):
             counted = destination_table(pipeline.destination)
             rows = connection.execute(select(func.count()).select_from(counted)).scalar_one()
     checkpoint = checkpoint or Checkpoint()
@@ -353,10 +353,14 @@ def stats_of(engine: Engine, config: Config, name: str, stale_after: timedelta) 
     pipeline = config.pipeline(name)
     with engine.connect() as connection:
         checkpoint = (
-            checkpoints.load(connection, name) if state_table_exists(engine, checkpoints_table) else None
+            checkpoints.load(connection, name) if state_table_exists(connection, checkpoints_table) else None
         )
-        last_run = runs.recent(connection, name, limit=1) if state_table_exists(engine, runs_table) else []
-        letters = deadletters.count(connection, name) if state_table_exists(engine, dead_letters_table) else 0
+        last_run = (
+            runs.recent(connection, name, limit=1) if state_table_exists(connection, runs_table) else []
+        )
+        letters = (
+            deadletters.count(connection, name) if state_table_exists(connection, dead_letters_table) else 0
+        )
         figures = _table_figures(engine, connection, pipeline.destination, last_run, stale_after)
     return PipelineStats(
         pipeline=name,
@@ -375,7 +379,7 @@ def _table_figures(
     last_run: Sequence[RowMapping],
     stale_after: timedelta,
 ) -> dict[str, int]:
-    if not table_exists(engine, destination.table, destination.db_schema):
+    if not table_exists(connection, destination.table, destination.db_schema):
         return {"total_rows": 0, "synced_last_run": 0, "stale_rows": 0, "deleted_rows": 0}
     rows = Table(destination.table, MetaData(), schema=destination.db_schema, autoload_with=connection)
     total = connection.execute(select(func.count()).select_from(rows)).scalar_one()

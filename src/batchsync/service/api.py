@@ -3,20 +3,23 @@ need the read or the admin token; the others the admin token (service/auth.py)."
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from batchsync.errors import ConfigError
-from batchsync.models import RunStatus, Trigger
+from batchsync.models import JSONObject, RunStatus, Trigger
 from batchsync.operations import parse_duration
 from batchsync.service.auth import Access, check_access
 from batchsync.service.core import Service
 from batchsync.service.errors import ApiError
 from batchsync.service.pool import Launch
 from batchsync.service.schemas import ErrorBody, RunRequest
+from batchsync.service.snapshots import as_json
 
 _bearer = HTTPBearer(auto_error=False, description="BATCHSYNC_ADMIN_TOKEN, or BATCHSYNC_READ_TOKEN for GET")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
@@ -40,13 +43,13 @@ def service_of(request: Request) -> Service:
     return service
 
 
-def reader(request: Request, credentials: Credentials) -> Service:
+async def reader(request: Request, credentials: Credentials) -> Service:
     service = service_of(request)
     check_access(service.tokens, credentials.credentials if credentials else None, Access.READ)
     return service
 
 
-def admin(request: Request, credentials: Credentials) -> Service:
+async def admin(request: Request, credentials: Credentials) -> Service:
     service = service_of(request)
     check_access(service.tokens, credentials.credentials if credentials else None, Access.ADMIN)
     return service
@@ -60,13 +63,13 @@ router = APIRouter(prefix="/api", responses=_ERRORS)
 
 
 @router.get("/pipelines", summary="Every pipeline: kind, state, last run, rows, the running run")
-def list_pipelines(service: Reader) -> dict[str, Any]:
-    return {"items": service.pipelines()}
+async def list_pipelines(service: Reader) -> Response:
+    return await _answer(service, "pipelines", lambda: {"items": service.pipelines()})
 
 
 @router.get("/pipelines/{name}", summary="One pipeline: checkpoint, table, last and running run")
-def get_pipeline(name: str, service: Reader) -> dict[str, Any]:
-    return service.pipeline_detail(name)
+async def get_pipeline(name: str, service: Reader) -> Response:
+    return await _answer(service, ("pipeline", name), lambda: service.pipeline_detail(name))
 
 
 @router.post(
@@ -90,7 +93,7 @@ def retry_failed(name: str, service: Admin, wait: Wait = False) -> JSONResponse:
     launch = service.start_run(name, RunRequest(full_refresh=True))
     response = _started(service, launch, wait)
     if wait:
-        body: dict[str, Any] = service.wait_for(launch).to_dict()
+        body: dict[str, Any] = dict(service.wait_for(launch))
         body["dead_letters_remaining"] = service.dead_letters(name, 1, None)["total"]
         return JSONResponse(body, 200)
     return response
@@ -98,7 +101,7 @@ def retry_failed(name: str, service: Admin, wait: Wait = False) -> JSONResponse:
 
 def _started(service: Service, launch: Launch, wait: bool) -> JSONResponse:
     if wait:
-        return JSONResponse(service.wait_for(launch).to_dict(), 200)
+        return JSONResponse(service.wait_for(launch), 200)
     body = {
         "run_id": launch.run_id,
         "status": "started",
@@ -117,53 +120,55 @@ def reset(name: str, service: Admin) -> dict[str, Any]:
 
 
 @router.get("/pipelines/{name}/stats", summary="Rows, stale rows, deleted rows, rows in error")
-def stats(
+async def stats(
     name: str,
     service: Reader,
     stale_after: Annotated[str, Query(description="e.g. 90s, 30m, 24h, 7d", max_length=20)] = "24h",
-) -> dict[str, Any]:
+) -> Response:
     try:
         after = parse_duration(stale_after)
     except ConfigError as exc:
         raise ApiError(
             422, "invalid_request", str(exc), [{"field": "stale_after", "problem": str(exc)}]
         ) from None
-    return service.stats(name, after)
+    return await _answer(service, ("stats", name, after), lambda: service.stats(name, after))
 
 
 @router.get("/pipelines/{name}/errors", summary="The pipeline's dead letters, newest first")
-def dead_letters(
+async def dead_letters(
     name: str,
     service: Reader,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     before_id: Annotated[
         int | None, Query(ge=1, description="Page on from an earlier page's last id.")
     ] = None,
-) -> dict[str, Any]:
-    return service.dead_letters(name, limit, before_id)
+) -> Response:
+    key = ("errors", name, limit, before_id)
+    return await _answer(service, key, lambda: service.dead_letters(name, limit, before_id))
 
 
 @router.get("/runs", summary="Run history, newest first, wherever each run was started")
-def list_runs(
+async def list_runs(
     service: Reader,
     pipeline: Annotated[str | None, Query(max_length=200)] = None,
     status: RunStatus | None = None,
     trigger: Trigger | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     before: Annotated[str | None, Query(max_length=40, description="An earlier page's next_before.")] = None,
-) -> dict[str, Any]:
-    return service.runs(
-        pipeline=pipeline,
-        status=status.value if status else None,
-        trigger=trigger.value if trigger else None,
-        before=before,
-        limit=limit,
-    )
+) -> Response:
+    status_value, trigger_value = (status.value if status else None), (trigger.value if trigger else None)
+
+    def page() -> dict[str, Any]:
+        return service.runs(
+            pipeline=pipeline, status=status_value, trigger=trigger_value, before=before, limit=limit
+        )
+
+    return await _answer(service, ("runs", pipeline, status_value, trigger_value, before, limit), page)
 
 
 @router.get("/runs/{run_id}", summary="One run: counts, progress, entities, failed keys, errors, drift")
-def get_run(run_id: str, service: Reader) -> dict[str, Any]:
-    return service.run_detail(run_id)
+async def get_run(run_id: str, service: Reader) -> Response:
+    return await _answer(service, ("run", run_id), lambda: service.run_detail(run_id))
 
 
 @router.post(
@@ -173,3 +178,13 @@ def get_run(run_id: str, service: Reader) -> dict[str, Any]:
 )
 def cancel_run(run_id: str, service: Admin) -> dict[str, Any]:
     return service.cancel(run_id)
+
+
+async def _answer(service: Service, key: Hashable, compute: Callable[[], JSONObject]) -> Response:
+    """A read route's answer: the kept one at once, without leaving the event loop; the first time,
+    computed on a worker thread (the database calls block). See service/snapshots.py."""
+    produce = as_json(compute)
+    body = service.snapshots.kept(key, produce)
+    if body is None:
+        body = await run_in_threadpool(service.snapshots.get, key, produce)
+    return Response(body, media_type="application/json")

@@ -4,11 +4,12 @@ server build it the same way."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -18,6 +19,7 @@ from batchsync.service.core import Service
 from batchsync.service.errors import install_error_handlers
 from batchsync.service.metrics import metrics_registry
 from batchsync.service.redacting import RedactBodies
+from batchsync.service.snapshots import as_json
 
 
 def create_app(service: Service) -> FastAPI:
@@ -25,6 +27,11 @@ def create_app(service: Service) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Everything loaded so far (FastAPI, pydantic, SQLAlchemy, the config) lives as long as the
+        # service: out of the collector's sight, a full collection no longer walks it, which cut
+        # the slowest answers under load (see docs/service.md, Load).
+        gc.collect()
+        gc.freeze()
         service.start()
         try:
             yield
@@ -43,9 +50,13 @@ def create_app(service: Service) -> FastAPI:
     registry = metrics_registry(service.reader, service.config)
 
     @app.get("/health", summary="Version, database reachable, runs in progress (no token needed)")
-    def health(request: Request) -> dict[str, Any]:
+    async def health(request: Request) -> Response:
         current: Service = request.app.state.service
-        return current.health()
+        produce = as_json(current.health)
+        body = current.snapshots.kept("health", produce)
+        if body is None:
+            body = await run_in_threadpool(current.snapshots.get, "health", produce)
+        return Response(body, media_type="application/json")
 
     @app.get(
         "/metrics",
@@ -54,7 +65,8 @@ def create_app(service: Service) -> FastAPI:
         responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format"}},
     )
     def metrics() -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        figures = service.snapshots.get("metrics", lambda: generate_latest(registry))
+        return Response(figures, media_type=CONTENT_TYPE_LATEST)
 
     app.add_middleware(RedactBodies, redactor=service.redactor)
     return app

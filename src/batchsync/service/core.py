@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, RowMapping, func, select
@@ -21,14 +22,16 @@ from batchsync.config import Config, PipelineConfig
 from batchsync.database import open_database, reading_engine
 from batchsync.engine import RunOptions
 from batchsync.errors import BatchsyncError, ConfigError, RunConflictError, SinkError
-from batchsync.models import JSONObject, RunResult, RunStatus
+from batchsync.models import JSONObject, RunStatus
 from batchsync.redaction import Redactor
 from batchsync.service.auth import Tokens
+from batchsync.service.children import ChildRunError, run_in_child
 from batchsync.service.errors import ApiError, not_found
 from batchsync.service.notifier import Notifier
 from batchsync.service.pool import BusyError, InternalRunError, Launch, RunPool
 from batchsync.service.scheduler import Scheduler
 from batchsync.service.schemas import RunRequest
+from batchsync.service.snapshots import Snapshots
 from batchsync.state import cancels, checkpoints, deadletters, deliveries, leases, runs, ticks
 from batchsync.state.tables import checkpoints as checkpoints_table
 from batchsync.state.tables import ensure_state_tables, state_table_exists
@@ -38,8 +41,10 @@ from batchsync.state.tables import runs as runs_table
 class Service:
     """The state of one `batchsync serve`: its config, one database engine, the run pool and the tokens."""
 
-    def __init__(self, config: Config, tokens: Tokens, *, max_runs: int = 4) -> None:
+    def __init__(self, config: Config, config_file: Path, tokens: Tokens, *, max_runs: int = 4) -> None:
+        """`config_file` is where `config` was read from: each run's own process reads it again."""
         self.config = config
+        self.config_file = config_file
         self.tokens = tokens
         self.started_at = datetime.now(UTC)
         self.engine: Engine = open_database(config.database, state_schema=config.state_schema)
@@ -49,9 +54,13 @@ class Service:
         self.pool = RunPool(max_runs)
         self.redactor = Redactor(self._secrets())
         self.scheduler = Scheduler(
-            self.engine, config.pipelines, lambda name, request: self.start_run(name, request).run_id
+            self.engine,
+            config.pipelines,
+            lambda name, request, run_id: self.start_run(name, request, run_id=run_id).run_id,
         )
         self.notifier = Notifier(self.engine, config, self.redactor)
+        self.snapshots = Snapshots()
+        """The read routes' answers, shared by concurrent callers (service/snapshots.py)."""
         self._closed = threading.Event()
 
     def start(self) -> None:
@@ -68,6 +77,7 @@ class Service:
         self.scheduler.stop()
         self.pool.shutdown()
         self.notifier.stop()  # after the runs: the last ones to end are still reported
+        self.snapshots.close()
         self.engine.dispose()
 
     def _secrets(self) -> set[str]:
@@ -113,7 +123,9 @@ class Service:
         with self.reader.connect() as connection:
             summary["dead_letters"] = deadletters.count(connection, name)
         if summary["schedule"] is not None:
-            summary["schedule"]["recent_ticks"] = [dict(row) for row in ticks.recent(self.reader, name)]
+            summary["schedule"]["recent_ticks"] = [
+                {str(key): value for key, value in row.items()} for row in ticks.recent(self.reader, name)
+            ]
         return summary
 
     def _summary(self, name: str) -> JSONObject:
@@ -178,19 +190,20 @@ class Service:
         if holder is not None:
             raise _conflict(name, holder)
         had_checkpoint = operations.reset(name, self.config)
+        self.snapshots.forget()
         return {"pipeline": name, "had_checkpoint": had_checkpoint}
 
     # -- runs ------------------------------------------------------------------------------------------
 
-    def start_run(self, name: str, request: RunRequest) -> Launch:
-        """Check the request (ConfigError: refused now), then queue the run; ApiError 409 when the
-        pipeline already runs, here or in any other process."""
+    def start_run(self, name: str, request: RunRequest, *, run_id: str | None = None) -> Launch:
+        """Check the request (ConfigError: refused now), then queue the run (as `run_id`, or a new id);
+        ApiError 409 when the pipeline already runs, here or in any other process."""
         pipeline = self.pipeline(name)
         if not request.dry_run:
             holder = leases.live_holder(self.reader, name, pipeline.lease_seconds)
             if holder is not None:
                 raise _conflict(name, holder)
-        run_id, stop = str(uuid.uuid4()), threading.Event()
+        run_id, stop = run_id or str(uuid.uuid4()), threading.Event()
         options = RunOptions(
             trigger=request.trigger,
             full_refresh=request.full_refresh,
@@ -202,9 +215,23 @@ class Service:
             params=dict(request.params),
             run_id=run_id,
         )
-        prepared = operations.prepare_run(name, self.config, options, only=request.only, stop=stop)
+        operations.prepare_run(name, self.config, options, only=request.only)  # ConfigError: refused now
+        job = request.model_dump(mode="json", exclude={"filter"})
+        job["filter"] = {
+            column: test.model_dump(mode="json", by_alias=True, exclude_unset=True)  # the one operator set
+            for column, test in request.filter.items()
+        }
+
+        def run() -> JSONObject:
+            try:
+                return run_in_child(self.config_file, name, run_id, job, stop)
+            finally:
+                self.snapshots.forget()  # its end shows at once
+
         try:
-            return self.pool.start(name, request.trigger.value, prepared, run_id=run_id, stop=stop)
+            launch = self.pool.start(name, request.trigger.value, run, run_id=run_id, stop=stop)
+            self.snapshots.forget()
+            return launch
         except BusyError as exc:
             active = exc.launch
             raise ApiError(
@@ -214,7 +241,7 @@ class Service:
                 {"run_id": active.run_id, "started_at": active.requested_at.isoformat()},
             ) from None
 
-    def wait_for(self, launch: Launch) -> RunResult:
+    def wait_for(self, launch: Launch) -> JSONObject:
         """The run's result once it has ended; ApiError when it could not start."""
         try:
             return launch.future.result()
@@ -224,7 +251,7 @@ class Service:
             raise ApiError(409, "conflict", str(exc)) from None
         except SinkError as exc:
             raise ApiError(503, "database_unavailable", str(exc)) from None
-        except InternalRunError as exc:
+        except (InternalRunError, ChildRunError) as exc:
             raise ApiError(500, "internal_error", str(exc)) from None
         except BatchsyncError as exc:  # a pass that cannot resume as asked, a run cancelled before it began
             raise ApiError(409, "run_not_started", str(exc)) from None
@@ -268,7 +295,7 @@ class Service:
         """A run this service knows and the database does not: waiting for a slot, just starting, a dry
         run (which records nothing), or one that could not start."""
         if launch.future.done() and launch.launch_error is None:
-            shown = launch.future.result().to_dict()
+            shown = dict(launch.future.result())
         else:
             status = "queued" if not launch.started else "starting"
             if launch.launch_error is not None:
@@ -302,6 +329,7 @@ class Service:
         return checkpoint.total_expected, checkpoint.pass_records
 
     def cancel(self, run_id: str) -> JSONObject:
+        self.snapshots.forget()
         if self.pool.cancel_waiting(run_id):
             return {"run_id": run_id, "status": "cancel requested", "was_running": False}
         answer = cancels.request_cancel(self.engine, run_id)

@@ -81,7 +81,7 @@ class DatabaseCollector(Collector):
                 self._durations(connection, durations)
             for name, pipeline in sorted(self._config.pipelines.items()):
                 destination = pipeline.destination
-                if not table_exists(self._engine, destination.table, destination.db_schema):
+                if not table_exists(connection, destination.table, destination.db_schema):
                     continue
                 table = Table(destination.table, MetaData(), schema=destination.db_schema)
                 count = connection.execute(select(func.count()).select_from(table)).scalar_one()

@@ -21,12 +21,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from batchsync.errors import BatchsyncError
-from batchsync.models import RunResult
+from batchsync.models import JSONObject
 
 log = logging.getLogger("batchsync.service")
 
-RunFunction = Callable[[], RunResult]
-"""A prepared run (operations.prepare_run): its id and stop event were chosen with it."""
+RunFunction = Callable[[], JSONObject]
+"""Runs the run (in a process of its own: service/children.py) and answers its `run --json` result;
+its id and stop event were chosen with it."""
 
 _KEPT_LAUNCHES = 1_000
 
@@ -40,7 +41,7 @@ class Launch:
     trigger: str
     requested_at: datetime
     stop: threading.Event = field(default_factory=threading.Event)
-    future: Future[RunResult] = field(default_factory=Future)
+    future: Future[JSONObject] = field(default_factory=Future)
     started: bool = False
     """Whether a slot took it (False: still waiting for one)."""
     launch_error: str | None = None
@@ -118,7 +119,7 @@ class RunPool:
 
     def _run(self, launch: Launch, run: RunFunction) -> None:
         launch.started = True
-        result: RunResult | None = None
+        result: JSONObject | None = None
         failure: BaseException | None = None
         try:
             if launch.stop.is_set():  # cancelled while it waited for a slot: it never ran

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -28,8 +29,9 @@ from batchsync.state import ticks
 
 log = logging.getLogger("batchsync.scheduler")
 
-StartRun = Callable[[str, RunRequest], str]
-"""Starts pipeline `name`'s run and answers its id; raises ApiError (409: already running)."""
+StartRun = Callable[[str, RunRequest, str], str]
+"""Starts pipeline `name`'s run as the given run id and answers it; raises ApiError (409: already
+running)."""
 
 
 class Scheduler:
@@ -113,22 +115,26 @@ class Scheduler:
             if not ticks.claim(self._engine, name, scheduled_for):
                 log.debug("%s: the tick at %s is another service's", name, scheduled_for.isoformat())
                 return
-            outcome, run_id, reason = self._start(name)
-            ticks.settle(self._engine, name, scheduled_for, outcome, run_id=run_id, reason=reason)
+            run_id = str(uuid.uuid4())
+            # The tick names its run before the run can begin: a run row is never without its tick.
+            ticks.settle(self._engine, name, scheduled_for, ticks.STARTED, run_id=run_id)
+            outcome, reason = self._start(name, run_id)
+            if outcome != ticks.STARTED:
+                ticks.settle(self._engine, name, scheduled_for, outcome, reason=reason)
         except BatchsyncError as exc:
             log.error("%s: the scheduled run at %s could not be recorded: %s", name, scheduled_for, exc)
 
-    def _start(self, name: str) -> tuple[str, str | None, str | None]:
+    def _start(self, name: str, run_id: str) -> tuple[str, str | None]:
         try:
-            run_id = self._start_run(name, RunRequest(trigger=Trigger.SCHEDULED))
+            self._start_run(name, RunRequest(trigger=Trigger.SCHEDULED), run_id)
         except ApiError as exc:
             if exc.status == 409 and exc.code == "conflict":
                 log.info("%s: scheduled run skipped: %s", name, exc.message)
-                return ticks.SKIPPED, None, exc.message
+                return ticks.SKIPPED, exc.message
             log.error("%s: scheduled run refused: %s", name, exc.message)
-            return ticks.REFUSED, None, exc.message
+            return ticks.REFUSED, exc.message
         except ConfigError as exc:
             log.error("%s: scheduled run refused: %s", name, exc)
-            return ticks.REFUSED, None, str(exc)
+            return ticks.REFUSED, str(exc)
         log.info("%s: scheduled run %s started", name, run_id)
-        return ticks.STARTED, run_id, None
+        return ticks.STARTED, None

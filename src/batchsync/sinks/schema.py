@@ -208,5 +208,7 @@ def check_types(
         )
 
 
-def table_exists(engine: Engine, name: str, schema: str | None = None) -> bool:
-    return inspect(engine).has_table(name, schema=schema)
+def table_exists(bind: Engine | Connection, name: str, schema: str | None = None) -> bool:
+    """Pass the open connection when there is one: a second connection per caller can empty the pool
+    under concurrent callers (the control API's requests), and on SQLite it waits for the first's lock."""
+    return inspect(bind).has_table(name, schema=schema)

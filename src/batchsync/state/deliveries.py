@@ -92,4 +92,4 @@ def record_attempt(
 def for_run(connection: Connection, run_id: str) -> list[dict[str, object]]:
     """The run's deliveries as shown: receiver (scheme and host), attempts, last answer, times."""
     rows = connection.execute(select(deliveries).where(deliveries.c.run_id == run_id)).mappings().all()
-    return [{key: value for key, value in row.items() if key != "target_key"} for row in rows]
+    return [{str(key): value for key, value in row.items() if key != "target_key"} for row in rows]
