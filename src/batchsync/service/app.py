@@ -7,6 +7,7 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -69,4 +70,22 @@ def create_app(service: Service) -> FastAPI:
         return Response(figures, media_type=CONTENT_TYPE_LATEST)
 
     app.add_middleware(RedactBodies, redactor=service.redactor)
+    _name_the_pipelines(app, sorted(service.config.pipelines))
     return app
+
+
+def _name_the_pipelines(app: FastAPI, names: list[str]) -> None:
+    """List the config's pipelines as the values of every `{name}` in `/openapi.json`, so the
+    interactive docs offer them and a client generated from the schema knows them."""
+    describe = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None and names:
+            for route in describe()["paths"].values():
+                for operation in route.values():
+                    for parameter in operation.get("parameters", []):
+                        if parameter["in"] == "path" and parameter["name"] == "name":
+                            parameter["schema"]["enum"] = names
+        return describe()
+
+    app.openapi = openapi  # type: ignore[method-assign]
