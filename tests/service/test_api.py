@@ -241,11 +241,14 @@ def test_unknown_names_and_bad_bodies_get_404_and_422_in_one_error_shape(databas
             ),
             "query": client.get("/api/runs", params={"limit": "many"}),
             "duration": client.get("/api/pipelines/items/stats", params={"stale_after": "soon"}),
+            "huge_id": client.get(
+                "/api/pipelines/items/errors", params={"before_id": 10**40}
+            ),  # found by Schemathesis
         }
         targeted = client.post("/api/pipelines/items/runs", json={"only": ["1"], "filter": {"x": {"eq": 1}}})
     for name in ("pipeline", "run", "cancel", "start", "route"):
         assert answers[name].status_code == 404, name
-    for name in ("body", "json", "query", "duration"):
+    for name in ("body", "json", "query", "duration", "huge_id"):
         assert answers[name].status_code == 422, name
     for answer in answers.values():
         assert set(answer.json()) == {"error"} and set(answer.json()["error"]) == {

@@ -44,7 +44,11 @@ def service_of(request: Request) -> Service:
 
 
 async def reader(request: Request, credentials: Credentials) -> Service:
+    """The read token, the admin token, or a dashboard session (the dashboard's live progress reads
+    these routes with its cookie; routes that change something never take the cookie)."""
     service = service_of(request)
+    if credentials is None and request.app.state.sessions.of(request) is not None:
+        return service
     check_access(service.tokens, credentials.credentials if credentials else None, Access.READ)
     return service
 
@@ -140,7 +144,7 @@ async def dead_letters(
     service: Reader,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     before_id: Annotated[
-        int | None, Query(ge=1, description="Page on from an earlier page's last id.")
+        int | None, Query(ge=1, le=2**63 - 1, description="Page on from an earlier page's last id.")
     ] = None,
 ) -> Response:
     key = ("errors", name, limit, before_id)

@@ -5,6 +5,7 @@ server build it the same way."""
 from __future__ import annotations
 
 import gc
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -12,19 +13,25 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from batchsync import __version__
+from batchsync.service import dashboard
 from batchsync.service.api import router
 from batchsync.service.core import Service
 from batchsync.service.errors import install_error_handlers
 from batchsync.service.metrics import metrics_registry
 from batchsync.service.redacting import RedactBodies
+from batchsync.service.sessions import Sessions
 from batchsync.service.snapshots import as_json
 
+SESSION_SECRET_VARIABLE = "BATCHSYNC_SESSION_SECRET"
 
-def create_app(service: Service) -> FastAPI:
-    """The app over `service`; the service is closed (its runs stopped at a batch boundary) on shutdown."""
+
+def create_app(service: Service, sessions: Sessions | None = None) -> FastAPI:
+    """The app over `service`; the service is closed (its runs stopped at a batch boundary) on shutdown.
+    `sessions`: the dashboard's log-ins (default: keyed by `BATCHSYNC_SESSION_SECRET`, or a new key)."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -46,8 +53,11 @@ def create_app(service: Service) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.service = service
+    app.state.sessions = sessions or Sessions(os.environ.get(SESSION_SECRET_VARIABLE) or None)
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(dashboard.router)
+    app.mount("/static", StaticFiles(directory=dashboard.HERE / "static"), name="static")
     registry = metrics_registry(service.reader, service.config)
 
     @app.get("/health", summary="Version, database reachable, runs in progress (no token needed)")
