@@ -31,6 +31,7 @@ from batchsync.service.notifier import Notifier
 from batchsync.service.pool import BusyError, InternalRunError, Launch, RunPool
 from batchsync.service.scheduler import Scheduler
 from batchsync.service.schemas import RunRequest
+from batchsync.service.shapes import RUN_BRIEF_KEYS
 from batchsync.service.snapshots import Snapshots
 from batchsync.state import cancels, checkpoints, deadletters, deliveries, leases, runs, ticks
 from batchsync.state.tables import checkpoints as checkpoints_table
@@ -400,26 +401,7 @@ def live_progress(row: JSONObject, total_expected: int | None, pass_records: int
 
 
 def _run_brief(row: JSONObject) -> JSONObject:
-    brief = {
-        key: row.get(key)
-        for key in (
-            "run_id",
-            "pipeline",
-            "trigger",
-            "status",
-            "started_at",
-            "finished_at",
-            "duration_seconds",
-            "created",
-            "updated",
-            "unchanged",
-            "failed",
-            "deleted",
-            "pages",
-            "api_calls",
-            "error",
-        )
-    }
+    brief = {key: row.get(key) for key in RUN_BRIEF_KEYS}
     brief["links"] = _run_links(str(row["run_id"]), str(row["pipeline"]))
     return brief
 

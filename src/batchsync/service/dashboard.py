@@ -154,19 +154,19 @@ def _back(path: str, message: str) -> RedirectResponse:
 def run_action(
     request: Request, name: str, csrf: Csrf = None, dry_run: Annotated[bool, Form()] = False
 ) -> RedirectResponse:
-    service = _act(request, csrf)
-    try:
-        launch = service.start_run(name, RunRequest(dry_run=dry_run, trigger=Trigger.MANUAL))
-    except ApiError as exc:
-        return _back(f"/pipelines/{name}", exc.message)
-    return RedirectResponse(f"/runs/{launch.run_id}", status_code=303)
+    return _start(request, name, csrf, RunRequest(dry_run=dry_run, trigger=Trigger.MANUAL))
 
 
 @router.post("/pipelines/{name}/retry-failed")
 def retry_action(request: Request, name: str, csrf: Csrf = None) -> RedirectResponse:
+    return _start(request, name, csrf, RunRequest(full_refresh=True, trigger=Trigger.MANUAL))
+
+
+def _start(request: Request, name: str, csrf: str | None, run: RunRequest) -> RedirectResponse:
+    """Start the run and show it, or go back to the pipeline saying why not."""
     service = _act(request, csrf)
     try:
-        launch = service.start_run(name, RunRequest(full_refresh=True, trigger=Trigger.MANUAL))
+        launch = service.start_run(name, run)
     except ApiError as exc:
         return _back(f"/pipelines/{name}", exc.message)
     return RedirectResponse(f"/runs/{launch.run_id}", status_code=303)

@@ -32,6 +32,7 @@ from batchsync.config import Config
 from batchsync.config.notify import NotifyConfig
 from batchsync.errors import BatchsyncError
 from batchsync.redaction import Redactor
+from batchsync.service.shapes import RUN_BRIEF_KEYS
 from batchsync.state import deliveries, runs
 from batchsync.state.tables import runs as runs_table
 from batchsync.timestamps import stamp
@@ -40,24 +41,10 @@ log = logging.getLogger("batchsync.notify")
 
 POLL_SECONDS = 1.0
 _SUMMARY_KEYS = (
-    "run_id",
-    "pipeline",
-    "trigger",
-    "status",
-    "started_at",
-    "finished_at",
-    "duration_seconds",
-    "created",
-    "updated",
-    "unchanged",
+    *RUN_BRIEF_KEYS,
     "filtered",
-    "deleted",
-    "failed",
-    "pages",
-    "api_calls",
     "retries",
     "is_pass_complete",
-    "error",
     "error_details",
     "warnings",
     "drift",
