@@ -105,4 +105,4 @@ def test_postgres_skip_message_names_the_setting_that_makes_scripts_test_install
 
     assert "BATCHSYNC_WITH_POSTGRES=1 ./scripts/test" in POSTGRES_MISSING
     assert '[ "${BATCHSYNC_WITH_POSTGRES:-}" = 1 ]' in script  # ...which is what scripts/test checks
-    assert "has_postgres || install_postgres" in script
+    assert "has_postgres || missing+=(postgresql)" in script
