@@ -461,6 +461,31 @@ def serve(
         )
 
 
+@app.command(cls=Command)
+def worker(
+    config: ConfigOption = None,
+    concurrency: Annotated[
+        int | None, typer.Option(min=1, max=256, help="Units run at once (default: one per CPU).")
+    ] = None,
+    queues: Annotated[
+        str | None, typer.Option(help="Comma-separated queues to serve (default: execution.queue).")
+    ] = None,
+    pool: Annotated[str | None, typer.Option(help="Celery pool: prefork (default), threads or solo.")] = None,
+    verbose: VerboseOption = False,
+) -> None:
+    """Run a Celery worker for the units of distributed runs (`execution: {backend: celery, broker: …}`)
+    until Ctrl+C. It reads its own config and secrets; the broker carries only names and ids."""
+    from batchsync.distributed.worker import start_worker
+
+    _configure_logging(verbose, quiet=False)
+    logging.getLogger().setLevel(logging.DEBUG if verbose else logging.INFO)  # a worker tells its units
+    with _user_errors(verbose):
+        chosen = [queue.strip() for queue in (queues or "").split(",") if queue.strip()]
+        start_worker(
+            config, concurrency=concurrency, queues=chosen, loglevel="DEBUG" if verbose else "INFO", pool=pool
+        )
+
+
 @app.command("sample-api", cls=Command)
 def sample_api(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8765,

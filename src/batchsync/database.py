@@ -167,6 +167,15 @@ def state_schema_of(engine: Engine) -> str | None:
     return translate.get(STATE_SCHEMA)
 
 
+def is_sqlite_url(url: str) -> bool:
+    """Whether `url` names an SQLite database (a file on one machine). False for anything unparseable:
+    opening it says what is wrong."""
+    try:
+        return make_url(url).get_backend_name() == "sqlite"
+    except ArgumentError:
+        return False
+
+
 def open_database(
     url: str, *, read_only: bool = False, state_schema: str | None = None, sink_errors: bool = True
 ) -> Engine:

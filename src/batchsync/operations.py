@@ -30,6 +30,8 @@ from sqlalchemy import (
 
 from batchsync.config import Condition, Config, DestinationConfig, load_config, parse_config
 from batchsync.database import open_database
+from batchsync.distributed.dispatch import check_distributable
+from batchsync.distributed.pull import prepare_remote_pull
 from batchsync.engine import ProgressCallback, RunOptions
 from batchsync.engine.launch import PreparedRun, prepare_pipeline
 from batchsync.engine.partitions import partition_prefix
@@ -113,12 +115,22 @@ def prepare_run(
     """Pipeline `name`'s run, checked (ConfigError now, before anything is opened) and ready: calling it
     runs it. The control API checks a request this way before it answers, then runs it in its pool."""
     source = config.pipeline(name).source
+    execution = config.execution_for(name)
+    remote = execution if execution.is_distributed and not options.dry_run else None
+    if remote is not None and not (only and source.as_fanout() is None):  # a targeted sync runs here
+        check_distributable(config, name, remote)
     if source.as_fanout() is not None:
-        return prepare_fanout(config, name, options, only=only, stop=stop, on_progress=on_progress)
+        return prepare_fanout(
+            config, name, options, only=only, stop=stop, on_progress=on_progress, execution=remote
+        )
     if only:
         return prepare_pipeline(config, name, options, only_ids=only, stop=stop)
     if partitioned_source(source) is not None:
-        return prepare_partitioned(config, name, options, stop=stop, on_progress=on_progress)
+        return prepare_partitioned(
+            config, name, options, stop=stop, on_progress=on_progress, execution=remote
+        )
+    if remote is not None:
+        return prepare_remote_pull(config, name, options, remote, stop=stop, on_progress=on_progress)
     return prepare_pipeline(config, name, options, stop=stop, on_progress=on_progress)
 
 

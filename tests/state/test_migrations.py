@@ -113,7 +113,7 @@ def test_a_database_at_version_1_gains_the_holder_start_time_keeping_its_lease(d
         engine.dispose()
     assert tuple(lease) == ("r1", 4242, None)
     assert "process_start_ticks" in run_columns
-    assert version == len(MIGRATIONS) == 6
+    assert version == len(MIGRATIONS) == 7
 
 
 def test_the_history_of_a_database_no_run_has_upgraded_yet_can_be_read(database_url: str) -> None:
@@ -175,7 +175,7 @@ def test_a_database_at_version_2_gains_the_filtered_count_and_cancel_mark_keepin
     finally:
         engine.dispose()
     assert tuple(row) == ("r1", 7, 0, None)
-    assert version == len(MIGRATIONS) == 6
+    assert version == len(MIGRATIONS) == 7
 
 
 def test_the_history_of_a_version_2_database_reads_as_nothing_filtered(database_url: str) -> None:

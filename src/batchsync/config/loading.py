@@ -16,6 +16,7 @@ import yaml
 from pydantic import ValidationError
 
 from batchsync.config.base import ENV_REFERENCE, SECRET_NAME
+from batchsync.config.execution import BROKER_URL_ENV
 from batchsync.config.pipeline import Config
 from batchsync.errors import ConfigError
 
@@ -93,6 +94,10 @@ def parse_config(
         raise ConfigError(f"{source}: environment variables not set", problems=sorted(set(expansion.missing)))
     if environ.get(DATABASE_URL_ENV):
         expanded["database"] = environ[DATABASE_URL_ENV]
+    broker = environ.get(BROKER_URL_ENV)
+    if broker:
+        expanded["execution"] = _with_broker(expanded.get("execution"), broker)
+        expansion.secrets.add(broker)
     # A pipeline that is not needed now and lacks its variables is set aside rather than validated
     # with a literal "${VAR}" in, say, a URL or a number field.
     if expansion.unresolved and isinstance(expanded.get("pipelines"), dict):
@@ -110,6 +115,16 @@ def parse_config(
         for name in pipelines:
             config.pipeline(name)
     return config
+
+
+def _with_broker(execution: Any, broker: str) -> Any:
+    """The top-level `execution` with `$BATCHSYNC_BROKER_URL` as its broker: distributed unless the file
+    says `backend: local` (a pipeline's own `execution` still wins for that pipeline)."""
+    if execution is None:
+        return {"backend": "celery", "broker": broker}
+    if isinstance(execution, dict):
+        return {"backend": "celery", **execution, "broker": broker}
+    return execution  # not a mapping: validation reports it
 
 
 class _Expansion:

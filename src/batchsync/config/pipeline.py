@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, PositiveInt, field_validator, model_validator
 
 from batchsync.config.base import Model, check_path
+from batchsync.config.execution import ExecutionConfig
 from batchsync.config.http import (
     RateLimitConfig,
     RestSourceConfig,
@@ -100,6 +101,8 @@ class PipelineConfig(Model):
     """When `batchsync serve` runs the pipeline by itself (trigger `scheduled`)."""
     notify: NotifyConfig | None = None
     """Where `batchsync serve` reports the pipeline's ended runs; over the top-level `notify`."""
+    execution: ExecutionConfig | None = None
+    """Where the pipeline's work runs (config/execution.py); over the top-level `execution`."""
 
     @model_validator(mode="after")
     def _key_fits_the_source(self) -> PipelineConfig:
@@ -130,7 +133,8 @@ class PipelineConfig(Model):
     def secret_values(self) -> set[str]:
         """Every value that must never be printed: credentials, secret-looking query params, and the
         webhook URL and signing secret."""
-        return self.source.secret_values() | (self.notify.secret_values() if self.notify else set())
+        secrets = self.source.secret_values() | (self.notify.secret_values() if self.notify else set())
+        return secrets | (self.execution.secret_values() if self.execution else set())
 
 
 class Config(Model):
@@ -140,6 +144,8 @@ class Config(Model):
     pipelines: dict[str, PipelineConfig] = Field(default_factory=dict)
     notify: NotifyConfig | None = None
     """Where `batchsync serve` reports ended runs of every pipeline without a `notify` of its own."""
+    execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
+    """Where pipelines without an `execution` of their own run (config/execution.py)."""
     env_secrets: frozenset[str] = Field(default=frozenset(), exclude=True)
     """Values that came from secret-looking environment variables; redacted everywhere."""
     unavailable: dict[str, list[str]] = Field(default_factory=dict, exclude=True)
@@ -164,6 +170,12 @@ class Config(Model):
             known = ", ".join(sorted(self.pipelines)) or "none"
             raise ConfigError(f"no pipeline named {name!r} in the config (pipelines: {known})") from None
 
+    def execution_for(self, name: str) -> ExecutionConfig:
+        """Where pipeline `name`'s work runs: its own `execution`, else the top-level one."""
+        pipeline = self.pipelines.get(name)
+        own = pipeline.execution if pipeline is not None else None
+        return own or self.execution
+
     def notify_for(self, name: str) -> NotifyConfig | None:
         """Where pipeline `name`'s ended runs are reported: its own `notify`, else the top-level one."""
         pipeline = self.pipelines.get(name)
@@ -172,6 +184,7 @@ class Config(Model):
     def secret_values(self, pipeline: str | None = None) -> set[str]:
         names = [pipeline] if pipeline else list(self.pipelines)
         secrets = set(self.env_secrets) | (self.notify.secret_values() if self.notify else set())
+        secrets |= self.execution.secret_values()
         for name in names:
             if name in self.pipelines:
                 secrets |= self.pipelines[name].secret_values()

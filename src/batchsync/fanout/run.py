@@ -19,7 +19,10 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine
 
 from batchsync.config import Config
+from batchsync.config.execution import ExecutionConfig
 from batchsync.database import open_database
+from batchsync.distributed.dispatch import RemoteUnits, UnitSpec
+from batchsync.distributed.outcome import UnitOutcome
 from batchsync.engine.ending import run_under_lease
 from batchsync.engine.options import Progress, ProgressCallback, RunOptions
 from batchsync.engine.run import run_unit
@@ -27,6 +30,7 @@ from batchsync.errors import BatchsyncError, ConfigError, DatabaseCallError, Sin
 from batchsync.fanout.children import child_unit
 from batchsync.fanout.entities import Decision, decide, list_entities
 from batchsync.fanout.summary import FanoutTotals, dry_entity, fanout_result
+from batchsync.http.ratelimit import RateLimiter
 from batchsync.http.wiring import rate_limiter_for
 from batchsync.logs import run_context
 from batchsync.models import (
@@ -68,10 +72,14 @@ def prepare_fanout(
     only: Sequence[str] = (),
     stop: threading.Event | None = None,
     on_progress: ProgressCallback | None = None,
+    execution: ExecutionConfig | None = None,
 ) -> Callable[[], RunResult]:
-    """The fan-out's run, checked (ConfigError now) and ready: calling it runs it."""
+    """The fan-out's run, checked (ConfigError now) and ready: calling it runs it. `execution`: a
+    distributed one hands each entity to the Celery workers (distributed/dispatch.py)."""
     run_id = options.run_id or str(uuid.uuid4())
-    fanout = FanoutRun(config, name, options, run_id, only, stop or threading.Event(), on_progress)
+    fanout = FanoutRun(
+        config, name, options, run_id, only, stop or threading.Event(), on_progress, execution=execution
+    )
 
     def start() -> RunResult:
         with run_context(run_id, name):
@@ -90,6 +98,9 @@ class FanoutRun:
         only: Sequence[str],
         stop: threading.Event,
         on_progress: ProgressCallback | None = None,
+        *,
+        execution: ExecutionConfig | None = None,
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
         pipeline = config.pipeline(name)
         source = pipeline.source.as_fanout()
@@ -103,7 +114,8 @@ class FanoutRun:
         self.run_id = run_id
         self.only = {item.strip() for item in only if item.strip()}
         self.stop = stop
-        self.rate_limiter = rate_limiter_for(pipeline)
+        self.execution = execution
+        self.rate_limiter = rate_limiter or rate_limiter_for(pipeline)
         """The run's one limiter: the entity listing and every child sync, concurrent ones alike, share
         the fan-out's `rate_limit` and the pauses the API asks for, whatever endpoint each child calls."""
         self._lock = threading.Lock()
@@ -175,6 +187,8 @@ class FanoutRun:
                 self._report_progress()
             return result
 
+        if self.execution is not None:
+            return self._run_remote(engine, decisions, done, checkpoint)
         if self.source.concurrency == 1:
             outcomes = [one(decision) for decision in decisions]
         else:
@@ -183,6 +197,69 @@ class FanoutRun:
             ) as pool:
                 outcomes = list(pool.map(one, decisions))
         return [outcome for outcome in outcomes if outcome is not None]
+
+    def _run_remote(
+        self, engine: Engine, decisions: list[Decision], done: set[str], checkpoint: Checkpoint
+    ) -> list[EntityResult]:
+        """Each eligible entity as a unit on the Celery workers; skipped ones are decided here."""
+        assert self.execution is not None
+        results: dict[str, EntityResult] = {}
+        by_unit = {f"entity:{decision.id}": decision for decision in decisions}
+
+        def finished(unit_id: str, outcome: UnitOutcome) -> None:
+            decision = by_unit[unit_id]
+            with self._lock:
+                self.dead_letters.extend(outcome.dead_letters)
+                self.api_calls += outcome.api_calls
+                self.pages += outcome.pages
+                self.committed_batches += outcome.committed_batches
+            result = outcome.entity
+            if result is None and outcome.status is RunStatus.FAILED:
+                result = EntityResult(decision.id, decision.label, EntityStatus.FAILED, error=outcome.error)
+            if result is None:
+                return  # interrupted: not done, the resumed fan-out syncs it again
+            results[unit_id] = result
+            done.add(decision.id)
+            if not self.only:
+                self._save(engine, checkpoint, done, is_complete=False)
+            self._entities_done += 1
+
+        specs = []
+        for unit_id, decision in by_unit.items():
+            if decision.skip_reason is None:
+                specs.append(UnitSpec(unit_id, {"kind": "entity", "entity": decision.id}))
+            else:
+                skipped = self._sync_entity(decision)
+                assert skipped is not None
+                finished(
+                    unit_id, UnitOutcome(entity=skipped, status=RunStatus.SUCCEEDED, counts=skipped.counts)
+                )
+        remote = RemoteUnits(
+            engine,
+            self.execution,
+            self.name,
+            self.run_id,
+            self.options,
+            self.stop,
+            on_progress=self.on_progress,
+        )
+        remote.run(specs, finished, done_before=self._entities_done, total=self._entities_total)
+        return [results[unit_id] for unit_id in by_unit if unit_id in results]
+
+    def decision_of(self, engine: Engine, entity_id: str) -> Decision:
+        """Entity `entity_id`'s decision, listed and decided as the fan-out's own run does (a worker
+        running one entity of it). Raises ConfigError for an entity the listing no longer has."""
+        for entity in list_entities(
+            engine, self.config, self.name, self.pipeline, self.source, self.rate_limiter
+        ):
+            decision = decide(engine, self.source, entity)
+            if decision.id == entity_id:
+                return decision
+        raise ConfigError(f"{self.name}: entity {entity_id} is no longer listed")
+
+    def sync_entity(self, decision: Decision) -> EntityResult | None:
+        """Sync one entity's children (a worker's unit of a distributed fan-out); see `_sync_entity`."""
+        return self._sync_entity(decision)
 
     def _sync_entity(self, decision: Decision) -> EntityResult | None:
         """The entity's outcome, or None when a stop interrupted it before all its children were done."""

@@ -69,15 +69,14 @@ class RateLimiter:
                 return
             self._sleep(wait)
             with self._lock:
-                if self._paused_until <= self._clock():
+                if not self._is_paused():
                     return
 
     def _reserve(self) -> float:
         """Take the next turn; the seconds until it comes."""
         with self._lock:
-            now = self._clock()
-            start = max(now, self._next_slot, self._paused_until)
-            quota_wait = self._paused_until - now  # our own pacing is never a reason to give up
+            interval = 1.0 / self._rate if self._rate is not None else 0.0
+            wait, quota_wait = self._take_turn(interval)  # our own pacing is never a reason to give up
             if quota_wait > self._max_wait:
                 resume_at = self._wall_clock() + timedelta(seconds=quota_wait)
                 raise QuotaExhaustedError(
@@ -86,9 +85,31 @@ class RateLimiter:
                     "the checkpoint is saved: run again after that time",
                     resume_at=resume_at,
                 )
-            if self._rate is not None:
-                self._next_slot = start + 1.0 / self._rate
-            return start - now
+            return wait
+
+    # The schedule itself: the next free turn and the pause. Kept in this process here; a subclass keeps
+    # it where several processes share it (distributed/ratelimit.py). Called with `_lock` held.
+
+    def _take_turn(self, interval: float) -> tuple[float, float]:
+        """Take the next turn, `interval` seconds before the one after it (0: unpaced); the seconds
+        until the turn comes, and until a pause ends (negative when none is on)."""
+        now = self._clock()
+        start = max(now, self._next_slot, self._paused_until)
+        if interval > 0:
+            self._next_slot = start + interval
+        return start - now, self._paused_until - now
+
+    def _extend_pause(self, delay: float) -> bool:
+        """Pause every request until `delay` seconds from now, unless a longer pause is on; whether it
+        was extended."""
+        resume = self._clock() + delay
+        if resume <= self._paused_until:
+            return False
+        self._paused_until = resume
+        return True
+
+    def _is_paused(self) -> bool:
+        return self._paused_until > self._clock()
 
     def observe(self, status: int, headers: Mapping[str, str]) -> None:
         """Learn from an answer: slow down after a 429, recover after successes, and pause every request
@@ -127,10 +148,8 @@ class RateLimiter:
 
     def _pause(self, delay: float, message: str) -> None:
         """Hold every request until `delay` seconds from now, unless a longer pause is on already."""
-        resume = self._clock() + max(delay, 0.0)
-        if resume > self._paused_until:
+        if self._extend_pause(max(delay, 0.0)):
             log.warning(message, max(delay, 0.0))
-            self._paused_until = resume
 
     def _pause_for_quota(self, headers: Mapping[str, str]) -> None:
         remaining = _first_number(headers, ("ratelimit-remaining", "x-ratelimit-remaining"))

@@ -75,6 +75,16 @@ def request_cancel(engine: Engine, run_id: str) -> CancelAnswer:
     return CancelAnswer(CancelOutcome.REQUESTED, status, requested_at)
 
 
+def is_cancel_requested(engine: Engine, run_id: str) -> bool:
+    """Whether run `run_id`'s row carries a cancel request (a worker asks before it starts a unit)."""
+    try:
+        with database_errors(), engine.connect() as connection:
+            query = select(runs.c.cancel_requested_at).where(runs.c.run_id == run_id)
+            return connection.execute(query).scalar_one_or_none() is not None
+    except DatabaseCallError as exc:
+        raise SinkError(f"cannot read the run's cancel mark: {exc.reason}") from exc
+
+
 class CancelWatch:
     """Sets `stop` once run `run_id`'s row says a cancel was requested; read every `interval` seconds on
     a daemon thread from `start` until `close`. A read that fails (a locked or unreachable database) is

@@ -130,6 +130,23 @@ deliveries = Table(
 )
 
 
+units = Table(
+    "batchsync_units",
+    metadata,
+    Column("run_id", String(36), primary_key=True),
+    Column("unit_id", String(300), primary_key=True),  # e.g. entity:acme, range:2024-01-01..2024-02-01
+    Column("pipeline", String(200), nullable=False),
+    Column("spec", Text, nullable=False),  # JSON: what the unit is (ids and bounds, never secrets)
+    Column("status", String(20), nullable=False),  # queued, running, done, interrupted, failed
+    Column("outcome", Text),  # JSON: see distributed/outcome.py
+    Column("attempts", Integer, nullable=False, default=0, server_default="0"),
+    Column("worker", String(300)),  # host and pid of the worker that last took it
+    Column("queued_at", String(40), nullable=False),
+    Column("started_at", String(40)),
+    Column("finished_at", String(40)),
+)
+
+
 schema_version = Table(
     "batchsync_schema_version",
     metadata,
@@ -200,6 +217,12 @@ def _migration_6_deliveries(connection: Connection) -> None:
     deliveries.create(connection, checkfirst=True)
 
 
+def _migration_7_units(connection: Connection) -> None:
+    """The units of work a distributed run hands to Celery workers, and what each came to (see
+    state/units.py). Migration 1 creates it on a new database already."""
+    units.create(connection, checkfirst=True)
+
+
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _migration_1_tables_as_of_0_1,
     _migration_2_process_start_ticks,
@@ -207,6 +230,7 @@ MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _migration_4_cancel_requests,
     _migration_5_schedule_ticks,
     _migration_6_deliveries,
+    _migration_7_units,
 )
 """Migration N is MIGRATIONS[N - 1]. Append, never edit: a database records the last one it ran."""
 

@@ -22,7 +22,10 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine
 
 from batchsync.config import Config
+from batchsync.config.execution import ExecutionConfig
 from batchsync.database import open_database
+from batchsync.distributed.dispatch import RemoteUnits, UnitSpec
+from batchsync.distributed.outcome import UnitOutcome
 from batchsync.engine.ending import run_under_lease
 from batchsync.engine.options import Progress, ProgressCallback, RunOptions
 from batchsync.engine.partitions.ranges import Range, range_unit, ranges_of
@@ -30,6 +33,7 @@ from batchsync.engine.partitions.summary import RangeTotals, partitioned_result
 from batchsync.engine.plans import partitioned_source
 from batchsync.engine.run import run_unit
 from batchsync.errors import BatchsyncError, ConfigError, DatabaseCallError, SinkError
+from batchsync.http.ratelimit import RateLimiter
 from batchsync.http.wiring import rate_limiter_for
 from batchsync.logs import run_context
 from batchsync.models import (
@@ -70,10 +74,14 @@ def prepare_partitioned(
     *,
     stop: threading.Event | None = None,
     on_progress: ProgressCallback | None = None,
+    execution: ExecutionConfig | None = None,
 ) -> Callable[[], RunResult]:
-    """The partitioned pull's run, checked (ConfigError now) and ready: calling it runs it."""
+    """The partitioned pull's run, checked (ConfigError now) and ready: calling it runs it. `execution`:
+    a distributed one hands each range to the Celery workers (distributed/dispatch.py)."""
     run_id = options.run_id or str(uuid.uuid4())
-    partitioned = PartitionedRun(config, name, options, run_id, stop or threading.Event(), on_progress)
+    partitioned = PartitionedRun(
+        config, name, options, run_id, stop or threading.Event(), on_progress, execution=execution
+    )
 
     def start() -> RunResult:
         with run_context(run_id, name):
@@ -91,6 +99,9 @@ class PartitionedRun:
         run_id: str,
         stop: threading.Event,
         on_progress: ProgressCallback | None,
+        *,
+        execution: ExecutionConfig | None = None,
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
         pipeline = config.pipeline(name)
         source = partitioned_source(pipeline.source)
@@ -103,7 +114,9 @@ class PartitionedRun:
         self.options, self.run_id, self.stop, self.on_progress = options, run_id, stop, on_progress
         self.ranges = ranges_of(source.partition, datetime.now(UTC))
         self.concurrency = options.concurrency or pipeline.concurrency
-        self.rate_limiter = rate_limiter_for(pipeline)  # one for every range: together they keep the rate
+        self.execution = execution
+        # One for every range: together they keep the rate (a worker's is shared through Redis).
+        self.rate_limiter = rate_limiter or rate_limiter_for(pipeline)
         self._lock = threading.Lock()
         self._results: list[RunResult] = []
         self._latest: dict[str, Progress] = {}  # by range id: the latest report of each
@@ -158,6 +171,8 @@ class PartitionedRun:
                     self._save(engine, checkpoint)
             return outcome
 
+        if self.execution is not None and checkpoint is not None:
+            return self._run_remote(engine, parts, checkpoint)
         if self.concurrency == 1 or len(parts) <= 1:
             outcomes = [one(part) for part in parts]
         else:
@@ -165,6 +180,53 @@ class PartitionedRun:
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="batchsync-range") as pool:
                 outcomes = list(pool.map(one, parts))
         return [outcome for outcome in outcomes if outcome is not None]
+
+    def _run_remote(self, engine: Engine, parts: list[Range], checkpoint: Checkpoint) -> list[EntityResult]:
+        """Each range as a unit on the Celery workers."""
+        assert self.execution is not None
+        by_unit = {f"range:{part.id}": part for part in parts}
+        outcomes: dict[str, EntityResult] = {}
+
+        def finished(unit_id: str, outcome: UnitOutcome) -> None:
+            part = by_unit[unit_id]
+            self._results.append(
+                outcome.as_run_result(self.run_id, self.name, self.options.trigger, datetime.now(UTC))
+            )
+            entity = outcome.entity
+            if entity is None and outcome.status is RunStatus.FAILED:
+                entity = EntityResult(part.id, None, EntityStatus.FAILED, error=outcome.error)
+            if entity is None:
+                self._interruption = self._interruption or "interrupted"
+                return
+            outcomes[unit_id] = entity
+            if entity.status is EntityStatus.SUCCEEDED:
+                self._done.add(part.id)
+                self._save(engine, checkpoint)
+
+        specs = [
+            UnitSpec(unit_id, {"kind": "range", "lo": part.lo, "hi": part.hi})
+            for unit_id, part in by_unit.items()
+        ]
+        remote = RemoteUnits(
+            engine,
+            self.execution,
+            self.name,
+            self.run_id,
+            self.options,
+            self.stop,
+            on_progress=self.on_progress,
+        )
+        remote.run(specs, finished, done_before=len(self._done), total=len(self.ranges))
+        return [outcomes[unit_id] for unit_id in by_unit if unit_id in outcomes]
+
+    def sync_range(self, part: Range) -> EntityResult | None:
+        """Sync one range (a worker's unit of a distributed pull); see `_sync`."""
+        return self._sync(part)
+
+    @property
+    def range_results(self) -> list[RunResult]:
+        """The runs of the ranges synced so far by this object."""
+        return list(self._results)
 
     def _sync(self, part: Range) -> EntityResult | None:
         """The range's outcome, or None when a stop (or a spent quota) interrupted it: not done, so the

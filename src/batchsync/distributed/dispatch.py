@@ -1,0 +1,238 @@
+"""The run's own process in a distributed run: it hands the units to the workers and waits for them.
+
+The run keeps everything it has when it runs locally (its lease, its row in `batchsync_runs`, its
+checkpoint, its result); only "run this unit" changes: instead of a thread calling it, a row in
+`batchsync_units` and a Celery task name it, a worker runs it and writes what it came to, and this
+process reads that back and goes on as if the thread had returned. Workers add every committed batch to
+the run's row themselves, so the row's counts are live across machines; this process reads them for
+its progress reports.
+
+A stop (a cancel from the CLI, the API or the dashboard, which every worker reads from the run's row, or
+Ctrl+C here, which this process writes there) reaches each worker's unit at its next batch boundary;
+units still queued are marked interrupted here and never start. The run waits up to
+`STOP_GRACE_SECONDS` for the running ones to say where they stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, select, update
+
+from batchsync.config import Condition, Config
+from batchsync.config.execution import ExecutionConfig
+from batchsync.database import database_errors, is_sqlite_url
+from batchsync.distributed.celeryapp import check_broker, send_unit
+from batchsync.distributed.outcome import UnitOutcome
+from batchsync.engine.options import Progress, ProgressCallback, RunOptions
+from batchsync.errors import ConfigError, DatabaseCallError
+from batchsync.models import JSONObject, RunStatus, Trigger, WriteCounts
+from batchsync.state import cancels, units
+from batchsync.state.tables import runs as runs_table
+from batchsync.state.tables import units as units_table
+from batchsync.state.units import UnitStatus
+
+log = logging.getLogger("batchsync.distributed")
+
+POLL_SECONDS = 0.25
+STOP_GRACE_SECONDS = 60.0
+
+
+def check_distributable(config: Config, name: str, execution: ExecutionConfig) -> None:
+    """Refuse (ConfigError, exit 2) what cannot run on workers: a database only this machine reaches,
+    or a broker nobody answers at. Nothing is written before this passes."""
+    if is_sqlite_url(config.database):
+        raise ConfigError(
+            f"{name}: execution.backend celery needs a database every worker can reach, and SQLite is a "
+            "file on one machine: use PostgreSQL (database: postgresql://…), or execution.backend: local"
+        )
+    check_broker(execution)
+
+
+# --- the run's options, as the units' rows carry them ---------------------------------------------------
+
+
+def options_json(options: RunOptions) -> JSONObject:
+    """What a worker needs of the run's options (the run's id travels in the task)."""
+    return {
+        "trigger": options.trigger.value,
+        "full_refresh": options.full_refresh,
+        "page_size": options.page_size,
+        "db_batch_size": options.db_batch_size,
+        "concurrency": options.concurrency,
+        "filters": {
+            column: condition.model_dump(by_alias=True, exclude_none=True)
+            for column, condition in options.filters.items()
+        },
+        "params": dict(options.params),
+    }
+
+
+def options_of(data: object, run_id: str) -> RunOptions:
+    """The run's options back from `options_json`, inside run `run_id`."""
+    if not isinstance(data, dict):
+        raise ConfigError("a unit of this run has no options: it was queued by another batchsync version")
+
+    def number(key: str) -> int | None:
+        value = data.get(key)
+        return int(value) if isinstance(value, int) else None
+
+    filters = data.get("filters") or {}
+    params = data.get("params") or {}
+    return RunOptions(
+        trigger=Trigger(str(data.get("trigger", Trigger.MANUAL.value))),
+        full_refresh=bool(data.get("full_refresh")),
+        page_size=number("page_size"),
+        db_batch_size=number("db_batch_size"),
+        concurrency=number("concurrency"),
+        filters={str(column): Condition.model_validate(value) for column, value in dict(filters).items()},
+        params={str(key): str(value) for key, value in dict(params).items()},
+        run_id=run_id,
+    )
+
+
+# --- handing out units and waiting for them -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class UnitSpec:
+    unit_id: str
+    spec: JSONObject
+
+
+class RemoteUnits:
+    """Runs units of run `run_id` on the workers; `run` returns once each has an outcome (or the run was
+    stopped and the grace period is over)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        execution: ExecutionConfig,
+        name: str,
+        run_id: str,
+        options: RunOptions,
+        stop: threading.Event,
+        *,
+        on_progress: ProgressCallback | None = None,
+        clock_sleep: Callable[[float], bool] | None = None,
+    ) -> None:
+        self._engine = engine
+        self._execution = execution
+        self._name = name
+        self._run_id = run_id
+        self._options = options
+        self._stop = stop
+        self._on_progress = on_progress
+        self._wait = clock_sleep or stop.wait
+
+    def run(
+        self,
+        specs: Sequence[UnitSpec],
+        finished: Callable[[str, UnitOutcome], None],
+        *,
+        done_before: int = 0,
+        total: int | None = None,
+    ) -> None:
+        """Queue `specs` and call `finished(unit_id, outcome)` in this thread as each one ends: done,
+        interrupted, or failed. `done_before` of `total` parts were done by the runs this one resumes."""
+        if not specs:
+            return
+        options = options_json(self._options)
+        units.add(
+            self._engine,
+            self._run_id,
+            self._name,
+            [(each.unit_id, {**each.spec, "options": options}) for each in specs],
+        )
+        for each in specs:
+            send_unit(self._execution, self._name, self._run_id, each.unit_id)
+        log.info(
+            "%s: %d units queued for the workers (queue %s)", self._name, len(specs), self._execution.queue
+        )
+        pending = {each.unit_id for each in specs}
+        total_parts = total if total is not None else len(specs) + done_before
+        stopped_at: float | None = None
+        waited = 0.0
+        while pending:
+            if self._stop.is_set() and stopped_at is None:
+                stopped_at = waited
+                self._stop_units()
+            for row in units.of_run(self._engine, self._run_id):
+                if row.unit_id in pending and row.status.is_final:
+                    pending.discard(row.unit_id)
+                    finished(row.unit_id, _outcome_of(row))
+            self._report(done_before + len(specs) - len(pending), total_parts)
+            if not pending or (stopped_at is not None and waited - stopped_at > STOP_GRACE_SECONDS):
+                break
+            self._sleep()
+            waited += POLL_SECONDS
+        if pending:
+            log.warning(
+                "%s: %d units did not say where they stopped in time; a rerun resumes them",
+                self._name,
+                len(pending),
+            )
+
+    def _sleep(self) -> None:
+        # While stopping, the stop event is set: wait on a fresh one so the loop still paces itself.
+        threading.Event().wait(POLL_SECONDS) if self._stop.is_set() else self._wait(POLL_SECONDS)
+
+    def _stop_units(self) -> None:
+        """Tell every worker (they read the run's row) and keep the queued units from starting."""
+        cancels.request_cancel(self._engine, self._run_id)
+        try:
+            with database_errors(), self._engine.begin() as connection:
+                connection.execute(
+                    update(units_table)
+                    .where(
+                        units_table.c.run_id == self._run_id, units_table.c.status == UnitStatus.QUEUED.value
+                    )
+                    .values(status=UnitStatus.INTERRUPTED.value, outcome=None)
+                )
+        except DatabaseCallError as exc:
+            log.warning(
+                "could not mark the queued units stopped (the workers stop them anyway): %s", exc.reason
+            )
+
+    def _report(self, done: int, total: int) -> None:
+        if self._on_progress is None:
+            return
+        try:
+            with database_errors(), self._engine.connect() as connection:
+                row = connection.execute(
+                    select(
+                        runs_table.c.pages,
+                        runs_table.c.created,
+                        runs_table.c.updated,
+                        runs_table.c.unchanged,
+                        runs_table.c.filtered,
+                    ).where(runs_table.c.run_id == self._run_id)
+                ).first()
+        except DatabaseCallError:
+            return  # a progress report is worth no failure
+        if row is None:
+            return
+        counts = WriteCounts(int(row.created), int(row.updated), int(row.unchanged), int(row.filtered))
+        self._on_progress(
+            Progress(
+                pages=int(row.pages),
+                records=counts.total,
+                pass_records=done,
+                expected_total=total,
+                counts=counts,
+                is_pass_complete=done == total,
+                entities_done=done,
+                entities_total=total,
+            )
+        )
+
+
+def _outcome_of(row: units.UnitRow) -> UnitOutcome:
+    if row.outcome is not None:
+        return UnitOutcome.from_json(row.outcome)
+    if row.status is UnitStatus.INTERRUPTED:
+        return UnitOutcome(entity=None, status=RunStatus.CANCELLED, counts=WriteCounts(), error="interrupted")
+    return UnitOutcome.failed(f"unit {row.unit_id} failed on its worker")

@@ -1,0 +1,97 @@
+"""Configs for the distributed tests: a fan-out over accounts the fake API lists, on PostgreSQL, with
+its units handed to Celery workers through the test's Redis."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from fakeapi import Accounts, SampleApi
+from syncsupport import fetch_all
+
+
+@functools.cache
+def accounts_with_pages(count: int, pages: int, per_page: int = 10) -> tuple[str, ...]:
+    """The first `count` account ids whose transactions fill exactly `pages` pages of `per_page`."""
+    ledgers, chosen, number = Accounts(), [], 0
+    while len(chosen) < count:
+        number += 1
+        transactions = len(ledgers.transaction_json(f"acc-{number}"))
+        if (pages - 1) * per_page < transactions <= pages * per_page:
+            chosen.append(f"acc-{number}")
+    return tuple(chosen)
+
+
+def execution(redis_url: str, **extra: Any) -> dict[str, Any]:
+    return {"backend": "celery", "broker": redis_url, "visibility_timeout": 5, **extra}
+
+
+def fanout_config(
+    database_url: str, redis_url: str, api: SampleApi, accounts: tuple[str, ...], **pipeline: Any
+) -> dict[str, Any]:
+    """`bank_sync`: one child sync per listed account, its pages one at a time."""
+    api.accounts.set_directory(
+        [{"account_id": account, "token": api.accounts.token_for(account)} for account in accounts]
+    )
+    return {
+        "database": database_url,
+        "execution": execution(redis_url),
+        "pipelines": {
+            "bank_sync": {
+                "concurrency": 1,
+                **pipeline,
+                "source": {
+                    "type": "fanout",
+                    "entities": {
+                        "api": {
+                            "base_url": api.url,
+                            "path": "/accounts",
+                            "records_path": "accounts",
+                            "paginator": {
+                                "type": "page_number",
+                                "has_more_path": "page_context.has_more_page",
+                            },
+                        },
+                        "id_field": "account_id",
+                    },
+                    "child_source": {
+                        "base_url": api.url,
+                        "path": "/accounts/{entity.account_id}/transactions",
+                        "auth": {"type": "bearer", "token": "{entity.token}"},
+                        "paginator": {
+                            "type": "page_number",
+                            "page_size": 10,
+                            "has_more_path": "page_context.has_more_page",
+                        },
+                        "records_path": "transactions",
+                    },
+                },
+                "destination": {
+                    "table": "transactions",
+                    "primary_key": "transaction_id",
+                    "columns": {
+                        "transaction_id": {"path": "transaction_id"},
+                        "account_id": {"path": "account_id"},
+                        "amount": {"path": "amount", "type": "decimal"},
+                    },
+                },
+            }
+        },
+    }
+
+
+def table_rows(database_url: str) -> list[tuple[Any, ...]]:
+    return sorted(
+        tuple(str(value) for value in row)
+        for row in fetch_all(database_url, "SELECT transaction_id, account_id, amount FROM transactions")
+    )
+
+
+def expected_rows(api: SampleApi, accounts: tuple[str, ...]) -> list[tuple[Any, ...]]:
+    from decimal import Decimal
+
+    return sorted(
+        (str(entry["transaction_id"]), account, str(Decimal(str(entry["amount"]))))
+        for account in accounts
+        for entry in api.accounts.transactions(account)
+    )
