@@ -477,8 +477,10 @@ def worker(
     until Ctrl+C. It reads its own config and secrets; the broker carries only names and ids."""
     from batchsync.distributed.worker import start_worker
 
-    _configure_logging(verbose, quiet=False)
-    logging.getLogger().setLevel(logging.DEBUG if verbose else logging.INFO)  # a worker tells its units
+    # One plain line per event, with its time and process: a worker's log is read from a file or journald.
+    handler = logging.StreamHandler(sys.stderr)
+    logs.configure(handler, logging.DEBUG if verbose else logging.INFO, json_lines=False)
+    handler.setFormatter(logging.Formatter("[%(asctime)s %(levelname)s/%(processName)s] %(message)s"))
     with _user_errors(verbose):
         chosen = [queue.strip() for queue in (queues or "").split(",") if queue.strip()]
         start_worker(

@@ -31,12 +31,13 @@ from sqlalchemy import (
 from batchsync.config import Condition, Config, DestinationConfig, load_config, parse_config
 from batchsync.database import open_database
 from batchsync.distributed.dispatch import check_distributable
+from batchsync.distributed.lookup import prepare_sharded_lookup
 from batchsync.distributed.pull import prepare_remote_pull
 from batchsync.engine import ProgressCallback, RunOptions
 from batchsync.engine.launch import PreparedRun, prepare_pipeline
 from batchsync.engine.partitions import partition_prefix
 from batchsync.engine.partitions.run import prepare_partitioned
-from batchsync.engine.plans import partitioned_source
+from batchsync.engine.plans import lookup_source, partitioned_source
 from batchsync.errors import ConfigError
 from batchsync.fanout.run import prepare_fanout
 from batchsync.models import Checkpoint, Cursor, JSONObject, JSONValue, RunResult, Trigger
@@ -129,6 +130,8 @@ def prepare_run(
         return prepare_partitioned(
             config, name, options, stop=stop, on_progress=on_progress, execution=remote
         )
+    if remote is not None and lookup_source(source) is not None:
+        return prepare_sharded_lookup(config, name, options, remote, stop=stop, on_progress=on_progress)
     if remote is not None:
         return prepare_remote_pull(config, name, options, remote, stop=stop, on_progress=on_progress)
     return prepare_pipeline(config, name, options, stop=stop, on_progress=on_progress)

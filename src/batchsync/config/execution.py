@@ -28,8 +28,6 @@ class ExecutionConfig(Model):
     """Seconds after which a unit taken by a worker that vanished (`kill -9`, a lost machine) is handed
     to another worker. Longer than the longest unit: a unit still running when it passes is handed out
     again too, and its copy waits for the unit's lease (harmless, but a worker slot is spent waiting)."""
-    shard_size: PositiveInt = 10_000
-    """Keys per task of a distributed lookup."""
 
     @field_validator("broker")
     @classmethod

@@ -136,6 +136,8 @@ class LookupSourceConfig(HttpEndpointConfig):
     send_keys_as: SendKeysAsConfig
     match_on: str
     records_path: str | None = None
+    shard_size: PositiveInt = 10_000
+    """Keys per unit of work when the lookup runs on Celery workers (`execution: {backend: celery}`)."""
 
     _paths = field_validator("match_on", "records_path")(check_path)
 

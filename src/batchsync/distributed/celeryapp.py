@@ -8,7 +8,8 @@ queue. Settings chosen for units of work that must survive a lost worker:
   the unit resumes from its checkpoint, so running it again is harmless.
 - `worker_prefetch_multiplier = 1`: a worker holds no more tasks than it runs, so a slow worker does not
   sit on units others could take.
-- `visibility_timeout` (Redis): how long a taken task stays invisible before Redis hands it out again.
+- `visibility_timeout` (Redis): how long a taken task stays invisible before Redis hands it out again;
+  the workers look for such tasks every fifth of it (at most every 10 s).
 - No result backend: what a unit came to is written to the database (`batchsync_units`), where the
   run's own process and anyone else reads it.
 """
@@ -44,6 +45,9 @@ def celery_app(broker: str, visibility_timeout: int) -> Celery:
         broker_connection_retry_on_startup=True,
         broker_transport_options={
             "visibility_timeout": visibility_timeout,
+            # Look for tasks of vanished workers every few seconds (kombu's default looks every 100 s).
+            "unacked_restore_interval": max(1, min(10, visibility_timeout // 5)),
+            "unacked_restore_throttle": 1,
             "socket_connect_timeout": _CONNECT_TIMEOUT_SECONDS,
         },
         task_serializer="json",

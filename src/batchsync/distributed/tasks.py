@@ -11,6 +11,7 @@ checkpoint: its batches and checkpoint were committed together, so nothing is lo
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import logging
 import threading
@@ -23,6 +24,7 @@ from sqlalchemy import Engine
 from batchsync.config import Config, load_config
 from batchsync.database import open_database
 from batchsync.distributed.dispatch import options_of
+from batchsync.distributed.lookup import Shard, shard_unit
 from batchsync.distributed.outcome import UnitOutcome
 from batchsync.distributed.ratelimit import shared_rate_limiter
 from batchsync.engine.options import RunOptions
@@ -30,7 +32,8 @@ from batchsync.engine.partitions.ranges import Range
 from batchsync.engine.partitions.run import PartitionedRun
 from batchsync.engine.run import run_unit
 from batchsync.engine.unit import WorkUnit
-from batchsync.errors import BatchsyncError, RunConflictError
+from batchsync.errors import BatchsyncError, ConfigError, RunConflictError
+from batchsync.fanout.entities import Decision
 from batchsync.fanout.run import FanoutRun
 from batchsync.http.ratelimit import RateLimiter
 from batchsync.logs import run_context
@@ -140,10 +143,40 @@ def execute_unit(config: Config, row: UnitRow, stop: threading.Event) -> UnitOut
         entity = partitioned.sync_range(part)
         status = RunStatus.CANCELLED if entity is None else RunStatus.SUCCEEDED
         return UnitOutcome.of_runs(entity, partitioned.range_results, status=status)
+    if kind == "shard":
+        shard = Shard(spec.get("after"), spec.get("last"))
+        unit = shard_unit(config, name, shard, run_id=row.run_id, options=options)
+        result = run_unit(unit, stop=stop, rate_limiter=limiter)
+        return UnitOutcome.of_runs(None, [result], status=result.status)
     if kind == "pipeline":
         result = run_unit(WorkUnit.of_pipeline(config, name, options), stop=stop, rate_limiter=limiter)
         return UnitOutcome.of_runs(None, [result], status=result.status)
     raise BatchsyncError(f"unit {row.unit_id} is of an unknown kind {kind!r}")
+
+
+class _Decisions:
+    """The entities of the runs this worker process served last, listed once per run: a fan-out over
+    an API's list would otherwise fetch the whole list again for every entity it hands out."""
+
+    def __init__(self, size: int = 4) -> None:
+        self._size = size
+        self._by_run: collections.OrderedDict[str, dict[str, Decision]] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def of(self, fanout: FanoutRun, engine: Engine, entity_id: str) -> Decision:
+        with self._lock:
+            known = self._by_run.get(fanout.run_id)
+            if known is None or entity_id not in known:
+                known = {decision.id: decision for decision in fanout.decisions(engine)}
+                self._by_run[fanout.run_id] = known
+                while len(self._by_run) > self._size:
+                    self._by_run.popitem(last=False)
+        if entity_id not in known:
+            raise ConfigError(f"{fanout.name}: entity {entity_id} is no longer listed")
+        return known[entity_id]
+
+
+_decisions = _Decisions()
 
 
 def _entity(
@@ -152,7 +185,7 @@ def _entity(
     fanout = FanoutRun(config, name, options, row.run_id, (), stop, rate_limiter=limiter)
     engine = open_database(config.database, state_schema=config.state_schema)
     try:
-        decision = fanout.decision_of(engine, str(row.spec["entity"]))
+        decision = _decisions.of(fanout, engine, str(row.spec["entity"]))
     finally:
         engine.dispose()
     result = fanout.sync_entity(decision)

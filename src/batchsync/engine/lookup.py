@@ -26,6 +26,7 @@ from batchsync.config import DestinationConfig, LookupSourceConfig, Where
 from batchsync.engine.batches import BatchWriter, WriterTotals
 from batchsync.engine.lookup_keys import LookupKeys
 from batchsync.engine.lookup_window import LookupWindow, StoppedWaiting
+from batchsync.engine.options import KeyRange
 from batchsync.engine.records import Batch
 from batchsync.errors import PermanentHttpError, RecordError, TransientHttpError
 from batchsync.http.client import HttpClient
@@ -56,6 +57,7 @@ class LookupRefresher(WriterTotals):
         writer: BatchWriter,
         *,
         filters: Where,
+        key_range: KeyRange | None = None,
         redactor: Redactor,
         stop: threading.Event,
         batch_size: int | None = None,
@@ -78,7 +80,7 @@ class LookupRefresher(WriterTotals):
         self._mapper = ColumnsMapper(destination.columns)
         self._match_on = DottedPath.parse(source.match_on)
         self._records_path = DottedPath.parse(source.records_path) if source.records_path else None
-        self._keys = LookupKeys(source, filters)
+        self._keys = LookupKeys(source, filters, key_range)
         self._requests_lock = threading.Lock()  # requests are sent from the window's worker threads
         self.requests = 0
         self.pages = 0

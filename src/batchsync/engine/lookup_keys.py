@@ -12,20 +12,27 @@ from sqlalchemy import Connection, Engine, and_, column, func, inspect, select, 
 
 from batchsync.config import DestinationConfig, LookupSourceConfig, Where
 from batchsync.database import database_errors
+from batchsync.engine.options import KeyRange
 from batchsync.errors import ConfigError, DatabaseCallError, SinkError
 from batchsync.sinks.schema import destination_table, ensure_seen_at_column
 from batchsync.sinks.where import where_clause
 
 
 class LookupKeys:
-    """The keys to refresh, in key order, after a given key (the checkpoint's cursor)."""
+    """The keys to refresh, in key order, after a given key (the checkpoint's cursor); `key_range`
+    (after, last) narrows them to a shard: after `after` (None: from the first), up to `last` included."""
 
-    def __init__(self, source: LookupSourceConfig, filters: Where) -> None:
+    def __init__(self, source: LookupSourceConfig, filters: Where, key_range: KeyRange | None = None) -> None:
         keys = source.keys
         self._table_name = keys.table
         self._table = table(keys.table, *(column(name) for name in {keys.column, *keys.where, *filters}))
         self._key = self._table.c[keys.column]
         self._filter = and_(where_clause(self._table, keys.where), where_clause(self._table, filters))
+        if key_range is not None:
+            after, last = key_range
+            self._filter = and_(self._filter, self._key <= last)
+            if after is not None:
+                self._filter = and_(self._filter, self._key > after)
 
     def count_after(self, connection: Connection, after: Any) -> int:
         """How many keys are left after `after`, with the same filter as `next_after`: one COUNT, for

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from batchsync.config import Condition
 from batchsync.errors import ConfigError
@@ -29,6 +30,13 @@ class RunOptions:
     run_id: str | None = None
     """The id the run's row will have; None makes a new one. The control API names a run it starts in
     its answer, before the run has begun."""
+    key_range: KeyRange | None = None
+    """A lookup's shard: only the keys after the first bound (None: from the first key) up to the second,
+    included. Set by a distributed lookup for each of its units, never by users."""
+
+
+KeyRange = tuple[Any, Any]
+"""(after, last): the keys of a lookup shard, after `after` (None: from the first) up to `last`."""
 
 
 def parse_cli_params(texts: Sequence[str]) -> dict[str, str]:

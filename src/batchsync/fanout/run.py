@@ -246,16 +246,11 @@ class FanoutRun:
         remote.run(specs, finished, done_before=self._entities_done, total=self._entities_total)
         return [results[unit_id] for unit_id in by_unit if unit_id in results]
 
-    def decision_of(self, engine: Engine, entity_id: str) -> Decision:
-        """Entity `entity_id`'s decision, listed and decided as the fan-out's own run does (a worker
-        running one entity of it). Raises ConfigError for an entity the listing no longer has."""
-        for entity in list_entities(
-            engine, self.config, self.name, self.pipeline, self.source, self.rate_limiter
-        ):
-            decision = decide(engine, self.source, entity)
-            if decision.id == entity_id:
-                return decision
-        raise ConfigError(f"{self.name}: entity {entity_id} is no longer listed")
+    def decisions(self, engine: Engine) -> list[Decision]:
+        """Every entity's decision, listed and decided as the fan-out's own run does (for a worker
+        running one entity of it)."""
+        listed = list_entities(engine, self.config, self.name, self.pipeline, self.source, self.rate_limiter)
+        return [decide(engine, self.source, entity) for entity in listed]
 
     def sync_entity(self, decision: Decision) -> EntityResult | None:
         """Sync one entity's children (a worker's unit of a distributed fan-out); see `_sync_entity`."""

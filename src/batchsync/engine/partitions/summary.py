@@ -33,6 +33,9 @@ class RangeTotals:
     """Every range is done in this pass (by this run or the ones it resumes)."""
     interruption: str | None
     """Why the run stopped before all ranges were done (a stop, a quota), None otherwise."""
+    verb: str = "Partitioned pull"
+    parts: str = "ranges"
+    """How the message names the run and its parts (a distributed lookup's are shards)."""
 
 
 def partitioned_result(totals: RangeTotals, started_at: datetime, ranges: list[EntityResult]) -> RunResult:
@@ -40,7 +43,7 @@ def partitioned_result(totals: RangeTotals, started_at: datetime, ranges: list[E
     failed = [each for each in ranges if each.status is EntityStatus.FAILED]
     error = totals.interruption
     if error is None and failed:
-        error = f"{len(failed)} of {len(ranges)} ranges failed: " + "; ".join(
+        error = f"{len(failed)} of {len(ranges)} {totals.parts} failed: " + "; ".join(
             f"{each.id}: {each.error}" for each in failed
         )
     return RunResult(
@@ -77,7 +80,7 @@ def _status(totals: RangeTotals, statuses: list[EntityStatus]) -> RunStatus:
 
 def _message(totals: RangeTotals, ranges: list[EntityResult]) -> str:
     statuses = [each.status for each in ranges]
-    verb = "Partitioned pull"
+    verb = totals.verb
     if totals.options.dry_run:
         verb += " dry run"
     elif totals.interruption is not None:
@@ -85,4 +88,4 @@ def _message(totals: RangeTotals, ranges: list[EntityResult]) -> str:
     done = statuses.count(EntityStatus.SUCCEEDED)
     failed = statuses.count(EntityStatus.FAILED)
     skipped = statuses.count(EntityStatus.SKIPPED)
-    return f"{verb}: {done} ranges synced, {failed} failed, {skipped} done before"
+    return f"{verb}: {done} {totals.parts} synced, {failed} failed, {skipped} done before"

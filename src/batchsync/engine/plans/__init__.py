@@ -22,7 +22,7 @@ from batchsync.engine.plans.lookup import LookupPlan
 from batchsync.engine.plans.pull import PythonPlan, RestPlan
 from batchsync.errors import ConfigError
 
-__all__ = ["SourcePlan", "partitioned_source", "plan_for"]
+__all__ = ["SourcePlan", "lookup_source", "partitioned_source", "plan_for"]
 
 
 def plan_for(pipeline: PipelineConfig, options: RunOptions, *, only_ids: Sequence[str] = ()) -> SourcePlan:
@@ -51,3 +51,8 @@ def plan_for(pipeline: PipelineConfig, options: RunOptions, *, only_ids: Sequenc
 def partitioned_source(source: SourceConfig) -> RestSourceConfig | None:
     """`source` when it is a partitioned pull (engine/partitions/ runs it, a unit per range), else None."""
     return source if isinstance(source, RestSourceConfig) and source.partition is not None else None
+
+
+def lookup_source(source: SourceConfig) -> LookupSourceConfig | None:
+    """`source` when it is a lookup (a distributed run cuts its keys into shards), else None."""
+    return source if isinstance(source, LookupSourceConfig) else None

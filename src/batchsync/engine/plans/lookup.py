@@ -63,6 +63,7 @@ class LookupBatches(WriterTotals):
             context.client,
             writer,
             filters=dict(options.filters),
+            key_range=options.key_range,
             redactor=context.redactor,
             stop=context.stop,
             batch_size=options.page_size,
