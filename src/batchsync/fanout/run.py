@@ -21,7 +21,6 @@ from sqlalchemy import Engine
 from batchsync.config import Config
 from batchsync.config.execution import ExecutionConfig
 from batchsync.database import open_database
-from batchsync.distributed.dispatch import RemoteUnits, UnitSpec
 from batchsync.distributed.outcome import UnitOutcome
 from batchsync.engine.ending import run_under_lease
 from batchsync.engine.options import Progress, ProgressCallback, RunOptions
@@ -29,6 +28,7 @@ from batchsync.engine.run import run_unit
 from batchsync.errors import BatchsyncError, ConfigError, DatabaseCallError, SinkError
 from batchsync.fanout.children import child_unit
 from batchsync.fanout.entities import Decision, decide, list_entities
+from batchsync.fanout.remote import run_on_workers
 from batchsync.fanout.summary import FanoutTotals, dry_entity, fanout_result
 from batchsync.http.ratelimit import RateLimiter
 from batchsync.http.wiring import rate_limiter_for
@@ -124,8 +124,8 @@ class FanoutRun:
         self.committed_batches = 0
         self.dead_letters: list[DeadLetterReport] = []
         self.on_progress = on_progress
-        self._entities_done = 0
-        self._entities_total = 0
+        self.entities_done = 0
+        self.entities_total = 0
         self._child_progress: dict[str, Progress] = {}  # by child state key: the latest report of each
         self.unknown: list[str] = []
         """Ids --only named that are no entity at all (an entity the rules skip is reported as skipped)."""
@@ -159,8 +159,8 @@ class FanoutRun:
         done, checkpoint = self._progress(engine)
         runs.record_start(engine, self.run_id, self.name, self.options.trigger, started_at)
         pending = [decision for decision in decisions if decision.id not in done]
-        self._entities_total = len(decisions)
-        self._entities_done = len(decisions) - len(pending)  # done by the run this one resumes
+        self.entities_total = len(decisions)
+        self.entities_done = len(decisions) - len(pending)  # done by the run this one resumes
         self._entity_count = len(decisions)
         results = self._run_all(engine, pending, done, checkpoint)
         is_complete = not self.stop.is_set() and len(results) == len(pending)
@@ -176,19 +176,15 @@ class FanoutRun:
         def one(decision: Decision) -> EntityResult | None:
             if self.stop.is_set():
                 return None
-            result = self._sync_entity(decision)
+            result = self.sync_entity(decision)
             if result is None:  # interrupted part-way: not done, the resumed fan-out syncs it again
                 return None
-            with self._lock:  # processed, whatever the outcome: a resumed fan-out goes on with the rest
-                done.add(decision.id)
-                if not self.only:
-                    self._save(engine, checkpoint, done, is_complete=False)
-                self._entities_done += 1
-                self._report_progress()
+            self.processed(engine, checkpoint, done, decision.id)
             return result
 
         if self.execution is not None:
-            return self._run_remote(engine, decisions, done, checkpoint)
+            finished = functools.partial(self.processed, engine, checkpoint, done, reports=False)
+            return run_on_workers(self, engine, self.execution, decisions, finished)
         if self.source.concurrency == 1:
             outcomes = [one(decision) for decision in decisions]
         else:
@@ -198,53 +194,18 @@ class FanoutRun:
                 outcomes = list(pool.map(one, decisions))
         return [outcome for outcome in outcomes if outcome is not None]
 
-    def _run_remote(
-        self, engine: Engine, decisions: list[Decision], done: set[str], checkpoint: Checkpoint
-    ) -> list[EntityResult]:
-        """Each eligible entity as a unit on the Celery workers; skipped ones are decided here."""
-        assert self.execution is not None
-        results: dict[str, EntityResult] = {}
-        by_unit = {f"entity:{decision.id}": decision for decision in decisions}
-
-        def finished(unit_id: str, outcome: UnitOutcome) -> None:
-            decision = by_unit[unit_id]
-            with self._lock:
-                self.dead_letters.extend(outcome.dead_letters)
-                self.api_calls += outcome.api_calls
-                self.pages += outcome.pages
-                self.committed_batches += outcome.committed_batches
-            result = outcome.entity
-            if result is None and outcome.status is RunStatus.FAILED:
-                result = EntityResult(decision.id, decision.label, EntityStatus.FAILED, error=outcome.error)
-            if result is None:
-                return  # interrupted: not done, the resumed fan-out syncs it again
-            results[unit_id] = result
-            done.add(decision.id)
+    def processed(
+        self, engine: Engine, checkpoint: Checkpoint, done: set[str], entity_id: str, *, reports: bool = True
+    ) -> None:
+        """Entity `entity_id` is processed, whatever its outcome: a resumed fan-out goes on with the rest.
+        `reports`: tell `on_progress` (a distributed run reports the run row's figures instead)."""
+        with self._lock:
+            done.add(entity_id)
             if not self.only:
                 self._save(engine, checkpoint, done, is_complete=False)
-            self._entities_done += 1
-
-        specs = []
-        for unit_id, decision in by_unit.items():
-            if decision.skip_reason is None:
-                specs.append(UnitSpec(unit_id, {"kind": "entity", "entity": decision.id}))
-            else:
-                skipped = self._sync_entity(decision)
-                assert skipped is not None
-                finished(
-                    unit_id, UnitOutcome(entity=skipped, status=RunStatus.SUCCEEDED, counts=skipped.counts)
-                )
-        remote = RemoteUnits(
-            engine,
-            self.execution,
-            self.name,
-            self.run_id,
-            self.options,
-            self.stop,
-            on_progress=self.on_progress,
-        )
-        remote.run(specs, finished, done_before=self._entities_done, total=self._entities_total)
-        return [results[unit_id] for unit_id in by_unit if unit_id in results]
+            self.entities_done += 1
+            if reports:
+                self._report_progress()
 
     def decisions(self, engine: Engine) -> list[Decision]:
         """Every entity's decision, listed and decided as the fan-out's own run does (for a worker
@@ -253,10 +214,6 @@ class FanoutRun:
         return [decide(engine, self.source, entity) for entity in listed]
 
     def sync_entity(self, decision: Decision) -> EntityResult | None:
-        """Sync one entity's children (a worker's unit of a distributed fan-out); see `_sync_entity`."""
-        return self._sync_entity(decision)
-
-    def _sync_entity(self, decision: Decision) -> EntityResult | None:
         """The entity's outcome, or None when a stop interrupted it before all its children were done."""
         started = time.monotonic()
         if decision.skip_reason is not None:
@@ -276,7 +233,7 @@ class FanoutRun:
             if result.status is RunStatus.CANCELLED:
                 return None
             counts += result.counts
-            self._add_child(result)
+            self.add_totals(result)
             if result.status not in (RunStatus.SUCCEEDED, RunStatus.PARTIAL):
                 errors.append(f"{child_id}: {result.error or result.status.value}")
         duration = time.monotonic() - started
@@ -306,7 +263,8 @@ class FanoutRun:
         progressed = functools.partial(self._child_progressed, unit.state_key)
         return run_unit(unit, stop=self.stop, on_progress=progressed, rate_limiter=self.rate_limiter)
 
-    def _add_child(self, result: RunResult) -> None:
+    def add_totals(self, result: RunResult | UnitOutcome) -> None:
+        """Count a child sync's (or a worker's entity's) calls, pages, batches and dead letters."""
         with self._lock:
             self.dead_letters.extend(result.dead_letters)
             self.api_calls += result.api_calls
@@ -325,7 +283,7 @@ class FanoutRun:
         or finished). Called with `_lock` held, so reports from concurrent entities never interleave."""
         if self.on_progress is None:
             return
-        done, total = self._entities_done, self._entities_total
+        done, total = self.entities_done, self.entities_total
         self.on_progress(Progress.of_parts(self._child_progress.values(), done=done, total=total))
 
     def _progress(self, engine: Engine) -> tuple[set[str], Checkpoint]:
