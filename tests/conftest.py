@@ -8,9 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
+from distsupport import Workers
 from fakeapi import Inventory, SampleApi
 from pgserver import PostgresServer, PostgresUnavailableError, find_binaries
+from redisserver import RedisUnavailableError, redis_server
 
 
 @pytest.fixture
@@ -65,3 +68,34 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     # Looked up only here, so a run that selects just the SQLite half never starts PostgreSQL.
     url: str = request.getfixturevalue("postgres_url")
     return url
+
+
+# -- Redis and Celery workers (tests/distributed) ------------------------------------------------------
+# One throwaway redis-server per session (tests/redisserver.py), emptied for each test. Without it these
+# tests skip, unless BATCHSYNC_REQUIRE_REDIS=1 (CI, through scripts/test), where a missing one fails them.
+
+
+@pytest.fixture(scope="session")
+def redis_session_url() -> Iterator[str]:
+    try:
+        with redis_server() as url:
+            yield url
+    except RedisUnavailableError as exc:
+        if os.environ.get("BATCHSYNC_REQUIRE_REDIS") == "1":
+            pytest.fail(f"BATCHSYNC_REQUIRE_REDIS=1 but {exc}", pytrace=False)
+        pytest.skip(f"skipped: {exc}")
+
+
+@pytest.fixture
+def redis_url(redis_session_url: str) -> str:
+    redis.Redis.from_url(redis_session_url).flushall()
+    return redis_session_url
+
+
+@pytest.fixture
+def workers(tmp_path: Path) -> Iterator[Workers]:
+    group = Workers(tmp_path)
+    try:
+        yield group
+    finally:
+        group.stop_all()

@@ -10,8 +10,7 @@ import time
 
 import batchsync
 from batchsync.models import EntityStatus, RunStatus
-from conftest import Workers
-from distsupport import accounts_with_pages, expected_rows, fanout_config, table_rows
+from distsupport import Workers, accounts_with_pages, expected_rows, fanout_config, table_rows
 from fakeapi import SampleApi
 from syncsupport import fetch_all
 

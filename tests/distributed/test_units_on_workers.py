@@ -13,8 +13,7 @@ import pytest
 
 import batchsync
 from batchsync.models import EntityStatus, RunStatus
-from conftest import Workers
-from distsupport import accounts_with_pages, execution, expected_rows, fanout_config, table_rows
+from distsupport import Workers, accounts_with_pages, execution, expected_rows, fanout_config, table_rows
 from fakeapi import KeyService, SampleApi
 from lookupsupport import lookup_config, make_keys_table, office_keys
 from lookupsupport import table as keys_table

@@ -38,6 +38,7 @@ from batchsync.fanout.run import FanoutRun
 from batchsync.http.ratelimit import RateLimiter
 from batchsync.logs import run_context
 from batchsync.models import EntityStatus, RunStatus, WriteCounts
+from batchsync.redaction import Redactor
 from batchsync.state import units
 from batchsync.state.bookkeeping import Bookkeeping
 from batchsync.state.cancels import CancelWatch, is_cancel_requested
@@ -58,14 +59,14 @@ class WorkerConfig:
         self._loaded: tuple[float, Config] | None = None
         self._lock = threading.Lock()
 
-    def get(self, pipeline: str) -> Config:
+    def get(self) -> Config:
+        """The config as the file says now. Raises ConfigError for a file that no longer loads (the task
+        then fails in Celery's log, and its unit waits: fix the file, and rerun)."""
         with self._lock:
             mtime = self._path.stat().st_mtime if self._path is not None else 0.0
             if self._loaded is None or self._loaded[0] != mtime:
                 self._loaded = (mtime, load_config(self._path))
-            config = self._loaded[1]
-        config.pipeline(pipeline)  # ConfigError for a pipeline this worker's config does not have
-        return config
+            return self._loaded[1]
 
 
 def run_task(config: Config, pipeline: str, run_id: str, unit_id: str) -> None:
@@ -83,7 +84,13 @@ def _run_task(engine: Engine, config: Config, pipeline: str, run_id: str, unit_i
     if row is None or row.status.is_final:
         log.info("%s: unit %s has ended already; nothing to do", pipeline, unit_id)
         return
-    lease = Lease(engine, _lease_name(pipeline, unit_id), run_id, config.pipeline(pipeline).lease_seconds)
+    redactor = Redactor(config.secret_values(pipeline))
+    try:
+        lease_seconds = config.pipeline(pipeline).lease_seconds
+    except ConfigError as exc:  # this worker's config lacks the pipeline (or its secrets)
+        _fail(engine, row, redactor.redact(str(exc)))
+        return
+    lease = Lease(engine, _lease_name(pipeline, unit_id), run_id, lease_seconds)
     if not _take_lease(engine, lease, run_id, unit_id):
         return
     try:
@@ -97,10 +104,17 @@ def _run_task(engine: Engine, config: Config, pipeline: str, run_id: str, unit_i
         status = UnitStatus.INTERRUPTED if outcome.status is RunStatus.CANCELLED else UnitStatus.DONE
         units.finish(engine, run_id, unit_id, status, outcome.to_json())
     except BatchsyncError as exc:  # the unit cannot run here (its config, the database): it fails
-        log.error("%s: unit %s failed: %s", pipeline, unit_id, exc)
-        units.finish(engine, run_id, unit_id, UnitStatus.FAILED, UnitOutcome.failed(str(exc)).to_json())
+        _fail(engine, row, redactor.redact(str(exc)))
+    except Exception as exc:  # a bug: the unit fails with it, rather than waiting forever as "running"
+        log.exception("%s: unit %s failed with an internal error", pipeline, unit_id)
+        _fail(engine, row, redactor.redact(f"internal error: {exc!r}"))
     finally:
         lease.release(Bookkeeping(engine))
+
+
+def _fail(engine: Engine, row: UnitRow, error: str) -> None:
+    log.error("%s: unit %s failed: %s", row.pipeline, row.unit_id, error)
+    units.finish(engine, row.run_id, row.unit_id, UnitStatus.FAILED, UnitOutcome.failed(error).to_json())
 
 
 def _take_lease(engine: Engine, lease: Lease, run_id: str, unit_id: str) -> bool:

@@ -65,7 +65,7 @@ def make_worker_app(config_path: Path | None) -> Celery:
     )
     def unit_task(task: Task, pipeline: str, run_id: str, unit_id: str) -> None:
         try:
-            run_task(source.get(pipeline), pipeline, run_id, unit_id)
+            run_task(source.get(), pipeline, run_id, unit_id)
         except SinkError as exc:  # the database is away: the unit waits in the queue for it
             log.warning("unit %s of run %s: %s; trying again in %ds", unit_id, run_id, exc, _RETRY_SECONDS)
             raise task.retry(exc=exc, countdown=_RETRY_SECONDS) from exc
