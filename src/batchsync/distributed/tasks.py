@@ -120,11 +120,15 @@ def _fail(engine: Engine, row: UnitRow, error: str) -> None:
 def _take_lease(engine: Engine, lease: Lease, run_id: str, unit_id: str) -> bool:
     """Take the unit's lease, waiting while another copy of the task holds it; False once the unit has
     ended meanwhile (that copy finished it)."""
+    told = False
     while True:
         try:
             lease.acquire(datetime.now(UTC))
             return True
         except RunConflictError:
+            if not told:
+                log.info("unit %s is running on another worker: waiting for its lease", unit_id)
+                told = True
             row = units.get(engine, run_id, unit_id)
             if row is None or row.status.is_final:
                 return False
