@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from fakeapi import Accounts, SampleApi
-from syncsupport import fetch_all
+from syncsupport import fetch_all, listed_fanout_document
 
 READY_TIMEOUT_SECONDS = 60
 
@@ -40,55 +40,9 @@ def execution(redis_url: str, **extra: Any) -> dict[str, Any]:
 def fanout_config(
     database_url: str, redis_url: str, api: SampleApi, accounts: tuple[str, ...], **pipeline: Any
 ) -> dict[str, Any]:
-    """`bank_sync`: one child sync per listed account, its pages one at a time."""
-    api.accounts.set_directory(
-        [{"account_id": account, "token": api.accounts.token_for(account)} for account in accounts]
-    )
-    return {
-        "database": database_url,
-        "execution": execution(redis_url),
-        "pipelines": {
-            "bank_sync": {
-                "concurrency": 1,
-                **pipeline,
-                "source": {
-                    "type": "fanout",
-                    "entities": {
-                        "api": {
-                            "base_url": api.url,
-                            "path": "/accounts",
-                            "records_path": "accounts",
-                            "paginator": {
-                                "type": "page_number",
-                                "has_more_path": "page_context.has_more_page",
-                            },
-                        },
-                        "id_field": "account_id",
-                    },
-                    "child_source": {
-                        "base_url": api.url,
-                        "path": "/accounts/{entity.account_id}/transactions",
-                        "auth": {"type": "bearer", "token": "{entity.token}"},
-                        "paginator": {
-                            "type": "page_number",
-                            "page_size": 10,
-                            "has_more_path": "page_context.has_more_page",
-                        },
-                        "records_path": "transactions",
-                    },
-                },
-                "destination": {
-                    "table": "transactions",
-                    "primary_key": "transaction_id",
-                    "columns": {
-                        "transaction_id": {"path": "transaction_id"},
-                        "account_id": {"path": "account_id"},
-                        "amount": {"path": "amount", "type": "decimal"},
-                    },
-                },
-            }
-        },
-    }
+    """`bank_sync` on the workers: each account's pages one at a time unless `pipeline` says otherwise."""
+    document = listed_fanout_document(database_url, api, accounts, **{"concurrency": 1, **pipeline})
+    return {**document, "execution": execution(redis_url)}
 
 
 def table_rows(database_url: str) -> list[tuple[Any, ...]]:

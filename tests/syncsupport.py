@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import sqlite3
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -289,3 +290,61 @@ def create_table_with_a_price_check(config: dict[str, Any]) -> None:
             database_url,
             'ALTER TABLE items ADD CONSTRAINT "price must not be negative" CHECK (price >= 0)',
         )
+
+
+def listed_fanout_document(
+    database_url: str,
+    api: SampleApi,
+    accounts: Sequence[str],
+    *,
+    columns: Sequence[str] = ("transaction_id", "account_id", "amount"),
+    fanout: dict[str, Any] | None = None,
+    **pipeline: Any,
+) -> dict[str, Any]:
+    """`bank_sync`: a fan-out over the accounts `GET /accounts` lists (served with their tokens), one
+    child sync each of the account's transactions, 10 a page; `fanout` adds to the fan-out source,
+    `pipeline` to the pipeline (e.g. `rate_limit`, `concurrency`)."""
+    api.accounts.set_directory(
+        [{"account_id": account, "token": api.accounts.token_for(account)} for account in accounts]
+    )
+    types = {"amount": "decimal"}
+    return {
+        "database": database_url,
+        "pipelines": {
+            "bank_sync": {
+                **pipeline,
+                "source": {
+                    "type": "fanout",
+                    **(fanout or {}),
+                    "entities": {
+                        "api": {
+                            "base_url": api.url,
+                            "path": "/accounts",
+                            "records_path": "accounts",
+                            "paginator": {
+                                "type": "page_number",
+                                "has_more_path": "page_context.has_more_page",
+                            },
+                        },
+                        "id_field": "account_id",
+                    },
+                    "child_source": {
+                        "base_url": api.url,
+                        "path": "/accounts/{entity.account_id}/transactions",
+                        "auth": {"type": "bearer", "token": "{entity.token}"},
+                        "paginator": {
+                            "type": "page_number",
+                            "page_size": 10,
+                            "has_more_path": "page_context.has_more_page",
+                        },
+                        "records_path": "transactions",
+                    },
+                },
+                "destination": {
+                    "table": "transactions",
+                    "primary_key": "transaction_id",
+                    "columns": {name: {"path": name, "type": types.get(name, "string")} for name in columns},
+                },
+            }
+        },
+    }

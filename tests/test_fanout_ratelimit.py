@@ -12,7 +12,7 @@ from batchsync.models import EntityStatus, RunStatus
 from fakeapi import SampleApi
 from fakeapi.faults import FailNth, FaultOptions
 from pacing import arrival_times, burst_beyond, tolerated_burst
-from syncsupport import fetch_all
+from syncsupport import fetch_all, listed_fanout_document
 
 # 4 to 8 pages of 10 transactions each: 47 pages in all, and each child's drift check reads its page 1
 # again: 55 requests, beside the listing.
@@ -20,51 +20,17 @@ ACCOUNTS = ["acc-0", "acc-11", "acc-15", "acc-16", "acc-17", "acc-20", "acc-22",
 
 
 def listed_fanout(database: Path, api: SampleApi, accounts: list[str], rate: float) -> dict[str, Any]:
-    """A fan-out over the accounts `GET /accounts` lists, one child sync each, up to 8 at once."""
-    api.accounts.set_directory(
-        [{"account_id": account, "token": api.accounts.token_for(account)} for account in accounts]
+    """A fan-out over the accounts `GET /accounts` lists, one child sync each, up to 8 at once; each
+    child's pages one after another, so the requests are counted exactly."""
+    return listed_fanout_document(
+        f"sqlite:///{database}",
+        api,
+        accounts,
+        columns=("transaction_id",),
+        fanout={"concurrency": 8},
+        rate_limit={"requests_per_second": rate},
+        concurrency=1,
     )
-    return {
-        "database": f"sqlite:///{database}",
-        "pipelines": {
-            "bank_sync": {
-                "rate_limit": {"requests_per_second": rate},
-                "concurrency": 1,  # each child's pages one after another: the requests are counted exactly
-                "source": {
-                    "type": "fanout",
-                    "concurrency": 8,
-                    "entities": {
-                        "api": {
-                            "base_url": api.url,
-                            "path": "/accounts",
-                            "records_path": "accounts",
-                            "paginator": {
-                                "type": "page_number",
-                                "has_more_path": "page_context.has_more_page",
-                            },
-                        },
-                        "id_field": "account_id",
-                    },
-                    "child_source": {
-                        "base_url": api.url,
-                        "path": "/accounts/{entity.account_id}/transactions",
-                        "auth": {"type": "bearer", "token": "{entity.token}"},
-                        "paginator": {
-                            "type": "page_number",
-                            "page_size": 10,
-                            "has_more_path": "page_context.has_more_page",
-                        },
-                        "records_path": "transactions",
-                    },
-                },
-                "destination": {
-                    "table": "transactions",
-                    "primary_key": "transaction_id",
-                    "columns": {"transaction_id": {"path": "transaction_id"}},
-                },
-            }
-        },
-    }
 
 
 def synced_ids(database: Path) -> set[str]:

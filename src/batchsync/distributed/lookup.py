@@ -26,12 +26,12 @@ from batchsync.distributed.outcome import UnitOutcome
 from batchsync.engine.ending import run_under_lease
 from batchsync.engine.lookup_keys import LookupKeys, prepare_lookup_table
 from batchsync.engine.options import ProgressCallback, RunOptions
-from batchsync.engine.partitions.summary import RangeTotals, partitioned_result
+from batchsync.engine.partitions.summary import partitioned_result, totals_of
 from batchsync.engine.plans import lookup_source, plan_for
 from batchsync.engine.unit import WorkUnit
 from batchsync.errors import ConfigError, DatabaseCallError, SinkError
 from batchsync.logs import run_context
-from batchsync.models import Checkpoint, EntityResult, EntityStatus, RunResult, RunStatus, WriteCounts
+from batchsync.models import Checkpoint, EntityResult, EntityStatus, RunResult, RunStatus
 from batchsync.state import checkpoints, runs
 from batchsync.state.leases import Lease
 from batchsync.state.tables import ensure_state_tables
@@ -144,14 +144,14 @@ class ShardedLookup:
         def finished(unit_id: str, outcome: UnitOutcome) -> None:
             shard = by_unit[unit_id]
             results.append(outcome.as_run_result(self.run_id, self.name, self.options.trigger, started_at))
-            if outcome.status is RunStatus.CANCELLED:
+            entity = outcome.entity
+            if entity is None and outcome.status is RunStatus.FAILED:
+                entity = EntityResult(shard.id, None, EntityStatus.FAILED, error=outcome.error)
+            if entity is None:
                 interruption.append(outcome.error or "interrupted")
                 return
-            is_done = outcome.status in (RunStatus.SUCCEEDED, RunStatus.PARTIAL) and outcome.is_pass_complete
-            status = EntityStatus.SUCCEEDED if is_done else EntityStatus.FAILED
-            error = None if is_done else outcome.error or outcome.status.value
-            outcomes[unit_id] = EntityResult(shard.id, None, status, error=error, counts=outcome.counts)
-            if is_done:
+            outcomes[unit_id] = entity
+            if entity.status is EntityStatus.SUCCEEDED:
                 self._done.add(shard.id)
                 self._save(engine, checkpoint, ids)
 
@@ -174,19 +174,12 @@ class ShardedLookup:
             self._save(engine, checkpoint, ids)
         if self.stop.is_set() and not is_complete and not interruption:
             interruption.append("interrupted")
-        counts = WriteCounts()
-        for each in results:
-            counts += each.counts
-        totals = RangeTotals(
+        totals = totals_of(
+            results,
             run_id=self.run_id,
             pipeline=self.name,
             options=self.options,
-            counts=counts,
-            api_calls=sum(each.api_calls for each in results),
-            pages=sum(each.pages for each in results),
-            retries=sum(each.retries for each in results),
-            committed_batches=self._committed + sum(each.committed_batches for each in results),
-            dead_letters=[letter for each in results for letter in each.dead_letters],
+            own_batches=self._committed,
             is_complete=is_complete,
             interruption=interruption[0] if interruption else None,
             verb="Sharded lookup",

@@ -30,6 +30,7 @@ from batchsync.distributed.ratelimit import shared_rate_limiter
 from batchsync.engine.options import RunOptions
 from batchsync.engine.partitions.ranges import Range
 from batchsync.engine.partitions.run import PartitionedRun
+from batchsync.engine.partitions.summary import part_result
 from batchsync.engine.run import run_unit
 from batchsync.engine.unit import WorkUnit
 from batchsync.errors import BatchsyncError, ConfigError, RunConflictError
@@ -163,9 +164,13 @@ def execute_unit(config: Config, row: UnitRow, stop: threading.Event) -> UnitOut
         return UnitOutcome.of_runs(entity, partitioned.range_results, status=status)
     if kind == "shard":
         shard = Shard(spec.get("after"), spec.get("last"))
+        started = time.monotonic()
         unit = shard_unit(config, name, shard, run_id=row.run_id, options=options)
         result = run_unit(unit, stop=stop, rate_limiter=limiter)
-        return UnitOutcome.of_runs(None, [result], status=result.status)
+        if result.status is RunStatus.CANCELLED:
+            return UnitOutcome.of_runs(None, [result], status=result.status)
+        entity = part_result(shard.id, result, time.monotonic() - started)
+        return UnitOutcome.of_runs(entity, [result], status=result.status)
     if kind == "pipeline":
         result = run_unit(WorkUnit.of_pipeline(config, name, options), stop=stop, rate_limiter=limiter)
         return UnitOutcome.of_runs(None, [result], status=result.status)

@@ -29,7 +29,7 @@ from batchsync.distributed.outcome import UnitOutcome
 from batchsync.engine.ending import run_under_lease
 from batchsync.engine.options import Progress, ProgressCallback, RunOptions
 from batchsync.engine.partitions.ranges import Range, range_unit, ranges_of
-from batchsync.engine.partitions.summary import RangeTotals, partitioned_result
+from batchsync.engine.partitions.summary import part_result, partitioned_result, totals_of
 from batchsync.engine.plans import partitioned_source
 from batchsync.engine.run import run_unit
 from batchsync.errors import BatchsyncError, ConfigError, DatabaseCallError, SinkError
@@ -38,12 +38,10 @@ from batchsync.http.wiring import rate_limiter_for
 from batchsync.logs import run_context
 from batchsync.models import (
     Checkpoint,
-    DeadLetterReport,
     EntityResult,
     EntityStatus,
     RunResult,
     RunStatus,
-    WriteCounts,
 )
 from batchsync.state import checkpoints, deadletters, runs
 from batchsync.state.leases import Lease
@@ -51,7 +49,6 @@ from batchsync.state.tables import ensure_state_tables
 
 log = logging.getLogger("batchsync.engine")
 
-_FINISHED = (RunStatus.SUCCEEDED, RunStatus.PARTIAL)
 
 
 def run_partitioned(
@@ -245,16 +242,8 @@ class PartitionedRun:
             if result.status is RunStatus.CANCELLED:
                 self._interruption = self._interruption or result.error or "interrupted"
                 return None
-        is_done = result.status in _FINISHED and result.is_pass_complete
         log.info("%s range %s: %s", self.name, part.id, result.status.value)
-        return EntityResult(
-            part.id,
-            None,
-            EntityStatus.SUCCEEDED if is_done else EntityStatus.FAILED,
-            error=None if is_done else result.error or result.status.value,
-            counts=result.counts,
-            duration_seconds=time.monotonic() - started,
-        )
+        return part_result(part.id, result, time.monotonic() - started)
 
     # --- the pipeline's checkpoint --------------------------------------------------------------------
 
@@ -319,21 +308,12 @@ class PartitionedRun:
         return self._interruption
 
     def _result(self, started_at: datetime, outcomes: list[EntityResult]) -> RunResult:
-        results = self._results
-        letters: list[DeadLetterReport] = [letter for each in results for letter in each.dead_letters]
-        counts = WriteCounts()
-        for each in results:
-            counts += each.counts
-        totals = RangeTotals(
+        totals = totals_of(
+            self._results,
             run_id=self.run_id,
             pipeline=self.name,
             options=self.options,
-            counts=counts,
-            api_calls=sum(each.api_calls for each in results),
-            pages=sum(each.pages for each in results),
-            retries=sum(each.retries for each in results),
-            committed_batches=self._committed + sum(each.committed_batches for each in results),
-            dead_letters=letters,
+            own_batches=self._committed,
             is_complete=self._is_complete() and not self.options.dry_run,
             interruption=self._interruption_of_run(),
         )

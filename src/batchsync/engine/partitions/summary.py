@@ -38,6 +38,53 @@ class RangeTotals:
     """How the message names the run and its parts (a distributed lookup's are shards)."""
 
 
+def totals_of(
+    results: Sequence[RunResult],
+    *,
+    run_id: str,
+    pipeline: str,
+    options: RunOptions,
+    own_batches: int,
+    is_complete: bool,
+    interruption: str | None,
+    verb: str = "Partitioned pull",
+    parts: str = "ranges",
+) -> RangeTotals:
+    """The totals of the runs of a pull's ranges (or a lookup's shards); `own_batches`: the run's own
+    commits of its progress."""
+    counts = WriteCounts()
+    for each in results:
+        counts += each.counts
+    return RangeTotals(
+        run_id=run_id,
+        pipeline=pipeline,
+        options=options,
+        counts=counts,
+        api_calls=sum(each.api_calls for each in results),
+        pages=sum(each.pages for each in results),
+        retries=sum(each.retries for each in results),
+        committed_batches=own_batches + sum(each.committed_batches for each in results),
+        dead_letters=[letter for each in results for letter in each.dead_letters],
+        is_complete=is_complete,
+        interruption=interruption,
+        verb=verb,
+        parts=parts,
+    )
+
+
+def part_result(part_id: str, result: RunResult, duration_seconds: float) -> EntityResult:
+    """A range's (or shard's) line in the run's result: done once its pass is complete."""
+    is_done = result.status in (RunStatus.SUCCEEDED, RunStatus.PARTIAL) and result.is_pass_complete
+    return EntityResult(
+        part_id,
+        None,
+        EntityStatus.SUCCEEDED if is_done else EntityStatus.FAILED,
+        error=None if is_done else result.error or result.status.value,
+        counts=result.counts,
+        duration_seconds=duration_seconds,
+    )
+
+
 def partitioned_result(totals: RangeTotals, started_at: datetime, ranges: list[EntityResult]) -> RunResult:
     status = _status(totals, [each.status for each in ranges])
     failed = [each for each in ranges if each.status is EntityStatus.FAILED]
