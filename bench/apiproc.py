@@ -32,13 +32,7 @@ def fanout_accounts(count: int, pages: int, per_page: int) -> list[str]:
     sys.path.insert(0, str(TESTS))
     from fakeapi import Accounts
 
-    ledgers, chosen, number = Accounts(), [], 0
-    while len(chosen) < count:
-        number += 1
-        transactions = len(ledgers.transaction_json(f"acc-{number}"))
-        if (pages - 1) * per_page < transactions <= pages * per_page:
-            chosen.append(f"acc-{number}")
-    return chosen
+    return Accounts().filling(count, pages, per_page)
 
 
 def transactions_of(accounts: list[str]) -> int:

@@ -24,13 +24,7 @@ READY_TIMEOUT_SECONDS = 60
 @functools.cache
 def accounts_with_pages(count: int, pages: int, per_page: int = 10) -> tuple[str, ...]:
     """The first `count` account ids whose transactions fill exactly `pages` pages of `per_page`."""
-    ledgers, chosen, number = Accounts(), [], 0
-    while len(chosen) < count:
-        number += 1
-        transactions = len(ledgers.transaction_json(f"acc-{number}"))
-        if (pages - 1) * per_page < transactions <= pages * per_page:
-            chosen.append(f"acc-{number}")
-    return tuple(chosen)
+    return tuple(Accounts().filling(count, pages, per_page))
 
 
 def execution(redis_url: str, **extra: Any) -> dict[str, Any]:

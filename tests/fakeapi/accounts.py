@@ -56,6 +56,17 @@ class Accounts(accounts.Accounts):
         """Every transaction of the account, in the order the API pages through them (booked_at, then id)."""
         return [orjson.loads(entry) for entry in self.transaction_json(account_id)]
 
+    def filling(self, count: int, pages: int, per_page: int) -> list[str]:
+        """The first `count` account ids (acc-1, acc-2, …) whose transactions fill exactly `pages` pages
+        of `per_page`: fan-outs whose request count a test or benchmark knows in advance."""
+        chosen, number = [], 0
+        while len(chosen) < count:
+            number += 1
+            transactions = len(self.transaction_json(f"acc-{number}"))
+            if (pages - 1) * per_page < transactions <= pages * per_page:
+                chosen.append(f"acc-{number}")
+        return chosen
+
     def directory(self) -> list[Account]:
         """Copies of the accounts `GET /accounts` lists, in order."""
         return [orjson.loads(entry) for entry in self.directory_json()]

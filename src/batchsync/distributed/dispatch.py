@@ -29,7 +29,7 @@ from batchsync.distributed.celeryapp import check_broker, send_unit
 from batchsync.distributed.outcome import UnitOutcome
 from batchsync.engine.options import Progress, ProgressCallback, RunOptions
 from batchsync.errors import ConfigError, DatabaseCallError
-from batchsync.models import JSONObject, RunStatus, Trigger, WriteCounts
+from batchsync.models import EntityResult, EntityStatus, JSONObject, RunStatus, Trigger, WriteCounts
 from batchsync.state import cancels, units
 from batchsync.state.tables import runs as runs_table
 from batchsync.state.tables import units as units_table
@@ -228,6 +228,14 @@ class RemoteUnits:
                 entities_total=total,
             )
         )
+
+
+def line_of(outcome: UnitOutcome, part_id: str, label: str | None = None) -> EntityResult | None:
+    """The unit's line in the run's result: the worker's, a failed one for a unit its worker could not
+    run, or None for one a stop interrupted (not done: the resumed run does it again)."""
+    if outcome.entity is None and outcome.status is RunStatus.FAILED:
+        return EntityResult(part_id, label, EntityStatus.FAILED, error=outcome.error)
+    return outcome.entity
 
 
 def _outcome_of(row: units.UnitRow) -> UnitOutcome:

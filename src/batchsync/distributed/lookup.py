@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 from batchsync.config import Config, LookupSourceConfig, PipelineConfig
 from batchsync.config.execution import ExecutionConfig
 from batchsync.database import database_errors, open_database
-from batchsync.distributed.dispatch import RemoteUnits, UnitSpec
+from batchsync.distributed.dispatch import RemoteUnits, UnitSpec, line_of
 from batchsync.distributed.outcome import UnitOutcome
 from batchsync.engine.ending import run_under_lease
 from batchsync.engine.lookup_keys import LookupKeys, prepare_lookup_table
@@ -31,7 +31,7 @@ from batchsync.engine.plans import lookup_source, plan_for
 from batchsync.engine.unit import WorkUnit
 from batchsync.errors import ConfigError, DatabaseCallError, SinkError
 from batchsync.logs import run_context
-from batchsync.models import Checkpoint, EntityResult, EntityStatus, RunResult, RunStatus
+from batchsync.models import Checkpoint, EntityResult, EntityStatus, RunResult
 from batchsync.state import checkpoints, runs
 from batchsync.state.leases import Lease
 from batchsync.state.tables import ensure_state_tables
@@ -144,9 +144,7 @@ class ShardedLookup:
         def finished(unit_id: str, outcome: UnitOutcome) -> None:
             shard = by_unit[unit_id]
             results.append(outcome.as_run_result(self.run_id, self.name, self.options.trigger, started_at))
-            entity = outcome.entity
-            if entity is None and outcome.status is RunStatus.FAILED:
-                entity = EntityResult(shard.id, None, EntityStatus.FAILED, error=outcome.error)
+            entity = line_of(outcome, shard.id)
             if entity is None:
                 interruption.append(outcome.error or "interrupted")
                 return

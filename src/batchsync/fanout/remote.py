@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 
 from batchsync.config.execution import ExecutionConfig
-from batchsync.distributed.dispatch import RemoteUnits, UnitSpec
+from batchsync.distributed.dispatch import RemoteUnits, UnitSpec, line_of
 from batchsync.distributed.outcome import UnitOutcome
 from batchsync.fanout.entities import Decision
-from batchsync.models import EntityResult, EntityStatus, RunStatus
+from batchsync.models import EntityResult, RunStatus
 
 if TYPE_CHECKING:
     from batchsync.fanout.run import FanoutRun
@@ -34,9 +34,7 @@ def run_on_workers(
     def finished(unit_id: str, outcome: UnitOutcome) -> None:
         decision = by_unit[unit_id]
         fanout.add_totals(outcome)
-        result = outcome.entity
-        if result is None and outcome.status is RunStatus.FAILED:
-            result = EntityResult(decision.id, decision.label, EntityStatus.FAILED, error=outcome.error)
+        result = line_of(outcome, decision.id, decision.label)
         if result is None:
             return
         results[unit_id] = result

@@ -24,7 +24,7 @@ from sqlalchemy import Engine
 from batchsync.config import Config
 from batchsync.config.execution import ExecutionConfig
 from batchsync.database import open_database
-from batchsync.distributed.dispatch import RemoteUnits, UnitSpec
+from batchsync.distributed.dispatch import RemoteUnits, UnitSpec, line_of
 from batchsync.distributed.outcome import UnitOutcome
 from batchsync.engine.ending import run_under_lease
 from batchsync.engine.options import Progress, ProgressCallback, RunOptions
@@ -48,7 +48,6 @@ from batchsync.state.leases import Lease
 from batchsync.state.tables import ensure_state_tables
 
 log = logging.getLogger("batchsync.engine")
-
 
 
 def run_partitioned(
@@ -189,9 +188,7 @@ class PartitionedRun:
             self._results.append(
                 outcome.as_run_result(self.run_id, self.name, self.options.trigger, datetime.now(UTC))
             )
-            entity = outcome.entity
-            if entity is None and outcome.status is RunStatus.FAILED:
-                entity = EntityResult(part.id, None, EntityStatus.FAILED, error=outcome.error)
+            entity = line_of(outcome, part.id)
             if entity is None:
                 self._interruption = self._interruption or "interrupted"
                 return
