@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 import batchsync
+from batchsync.cli import app
 from batchsync.models import EntityStatus, RunStatus
 from distsupport import Workers, accounts_with_pages, execution, expected_rows, fanout_config, table_rows
 from fakeapi import KeyService, SampleApi
@@ -184,3 +187,41 @@ def test_the_run_process_can_be_a_different_machine_than_any_worker_thread(
         batchsync.run("bank_sync", config)
     first.join(timeout=120)
     assert results and results[0].status is RunStatus.SUCCEEDED
+
+
+def test_batchsync_cancel_stops_a_partitioned_pull_on_the_workers_and_a_rerun_finishes_the_pass(
+    api: SampleApi, postgres_url: str, redis_url: str, workers: Workers
+) -> None:
+    api.settings.latency_seconds = 0.3
+    pipeline = pipeline_config(api.url, partition={**PARTITION, "step": "1m"})  # 17 ranges of 60 items
+    pipeline["source"]["paginator"]["page_size"] = 20  # 3 pages and a drift check each: about 1.2 s
+    config = workers.write_config(distributed(url_document(postgres_url, {"items": pipeline}), redis_url))
+    workers.start(config, 3)
+    run_id = str(uuid.uuid4())
+    results: list[Any] = []
+    runner = threading.Thread(target=lambda: results.append(batchsync.run("items", config, run_id=run_id)))
+    runner.start()
+    wait_until(lambda: _done_units(postgres_url) >= 3, timeout=60)
+    outcome = CliRunner().invoke(app, ["cancel", run_id, "--config", str(config)])
+    assert outcome.exit_code == 0, outcome.output
+    runner.join(timeout=60)
+
+    first = results[0]
+    assert first.status is RunStatus.CANCELLED
+    done_first = [each.id for each in first.entities if each.status is EntityStatus.SUCCEEDED]
+    assert 3 <= len(done_first) < 17
+    statuses = set(dict(fetch_all(postgres_url, "SELECT unit_id, status FROM batchsync_units")).values())
+    assert statuses <= {"done", "interrupted"} and "interrupted" in statuses
+
+    again = batchsync.run("items", config)
+    assert again.status is RunStatus.SUCCEEDED, again.error
+    skipped = [each.id for each in again.entities if each.status is EntityStatus.SKIPPED]
+    assert sorted(skipped) == sorted(done_first)  # the ranges done before are not fetched again
+    assert_table_at_equals_source(postgres_url, api.inventory)
+
+
+def _done_units(url: str) -> int:
+    try:
+        return len(fetch_all(url, "SELECT unit_id FROM batchsync_units WHERE status = 'done'"))
+    except Exception:  # the table is made by the run's first migration
+        return 0

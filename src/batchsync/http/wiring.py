@@ -20,7 +20,7 @@ import httpx
 from batchsync.config import PipelineConfig, RetryConfig
 from batchsync.config.http import HttpEndpointConfig
 from batchsync.http.auth import build_auth
-from batchsync.http.client import HttpClient
+from batchsync.http.client import HttpClient, shared_tls_context
 from batchsync.http.ratelimit import RateLimiter
 from batchsync.http.retry import RetryPolicy
 from batchsync.redaction import Redactor
@@ -49,7 +49,7 @@ def open_http_client(
     the run's shared limiter, None to make one for this client from `pipeline`. Raises ConfigError for
     auth that cannot be set up."""
     timeout = httpx.Timeout(pipeline.timeout.read, connect=pipeline.timeout.connect)
-    with httpx.Client(timeout=timeout) as token_client:
+    with httpx.Client(timeout=timeout, verify=shared_tls_context()) as token_client:
         auth = build_auth(endpoint.auth, token_client, redactor) if endpoint is not None else None
         client = HttpClient(
             endpoint.base_url if endpoint is not None else _NO_ENDPOINT,
