@@ -158,3 +158,23 @@ def test_a_worker_whose_config_lacks_the_pipeline_fails_the_unit_saying_so(
     assert result.status is RunStatus.FAILED
     assert all("no pipeline named 'bank_sync'" in (entity.error or "") for entity in result.entities)
     assert set(status for status, _ in unit_rows(postgres_url).values()) == {"failed"}
+
+
+def test_units_whose_tasks_the_broker_lost_are_queued_again_and_the_run_completes(
+    api: SampleApi, postgres_url: str, redis_url: str, workers: Workers
+) -> None:
+    accounts = accounts_with_pages(3, 2)
+    document = fanout_config(postgres_url, redis_url, api, accounts)
+    document["execution"]["visibility_timeout"] = 2
+    config = workers.write_config(document)
+    thread, results = start_run(config, str(uuid.uuid4()))
+    broker = redis.Redis.from_url(redis_url)
+    wait_until(lambda: broker.llen("batchsync") == 3)
+    broker.flushall()  # Redis restarted without its data: the three tasks are gone
+    workers.start(config, 1)
+    thread.join(timeout=60)
+
+    assert results, "the run did not end: its lost units were not queued again"
+    assert results[0].status is RunStatus.SUCCEEDED, results[0].error
+    assert table_rows(postgres_url) == expected_rows(api, accounts)
+    assert {status for status, _ in unit_rows(postgres_url).values()} == {"done"}

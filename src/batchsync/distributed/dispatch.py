@@ -10,13 +10,15 @@ its progress reports.
 A stop (a cancel from the CLI, the API or the dashboard, which every worker reads from the run's row, or
 Ctrl+C here, which this process writes there) reaches each worker's unit at its next batch boundary;
 units still queued are marked interrupted here and never start. The run waits up to
-`STOP_GRACE_SECONDS` for the running ones to say where they stopped.
+`STOP_GRACE_SECONDS` for the running ones to say where they stopped. Units no worker holds a visibility
+timeout after they were sent are sent again (a broker that lost its data loses their tasks).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -31,9 +33,10 @@ from batchsync.engine.options import Progress, ProgressCallback, RunOptions
 from batchsync.errors import ConfigError, DatabaseCallError
 from batchsync.models import EntityResult, EntityStatus, JSONObject, RunStatus, Trigger, WriteCounts
 from batchsync.state import cancels, units
+from batchsync.state.leases import live_holder
 from batchsync.state.tables import runs as runs_table
 from batchsync.state.tables import units as units_table
-from batchsync.state.units import UnitStatus
+from batchsync.state.units import UnitStatus, lease_name
 
 log = logging.getLogger("batchsync.distributed")
 
@@ -117,6 +120,7 @@ class RemoteUnits:
         stop: threading.Event,
         *,
         on_progress: ProgressCallback | None = None,
+        lease_seconds: float = 60.0,
         clock_sleep: Callable[[float], bool] | None = None,
     ) -> None:
         self._engine = engine
@@ -126,6 +130,8 @@ class RemoteUnits:
         self._options = options
         self._stop = stop
         self._on_progress = on_progress
+        self._lease_seconds = lease_seconds
+        """The pipeline's: how long a unit's lease outlives its worker's last heartbeat."""
         self._wait = clock_sleep or stop.wait
 
     def run(
@@ -155,25 +161,47 @@ class RemoteUnits:
         pending = {each.unit_id for each in specs}
         total_parts = total if total is not None else len(specs) + done_before
         stopped_at: float | None = None
-        waited = 0.0
+        sent_at = time.monotonic()
         while pending:
             if self._stop.is_set() and stopped_at is None:
-                stopped_at = waited
+                stopped_at = time.monotonic()
                 self._stop_units()
             for row in units.of_run(self._engine, self._run_id):
                 if row.unit_id in pending and row.status.is_final:
                     pending.discard(row.unit_id)
                     finished(row.unit_id, _outcome_of(row))
             self._report(done_before + len(specs) - len(pending), total_parts)
-            if not pending or (stopped_at is not None and waited - stopped_at > STOP_GRACE_SECONDS):
+            now = time.monotonic()
+            if not pending or (stopped_at is not None and now - stopped_at > STOP_GRACE_SECONDS):
                 break
+            if stopped_at is None and now - sent_at >= self._execution.visibility_timeout:
+                self._send_again(pending)
+                sent_at = now
             self._sleep()
-            waited += POLL_SECONDS
         if pending:
             log.warning(
                 "%s: %d units did not say where they stopped in time; a rerun resumes them",
                 self._name,
                 len(pending),
+            )
+
+    def _send_again(self, pending: set[str]) -> None:
+        """Queue again the units no worker holds (no live lease) a visibility timeout after they were
+        sent: their tasks may be lost (Redis restarted without its data, or flushed). A copy of a task
+        still in the queue is harmless: it finds its unit ended, or waits for its lease."""
+        orphans = [
+            unit_id
+            for unit_id in sorted(pending)
+            if live_holder(self._engine, lease_name(self._name, unit_id), self._lease_seconds) is None
+        ]
+        for unit_id in orphans:
+            send_unit(self._execution, self._name, self._run_id, unit_id)
+        if orphans:
+            log.warning(
+                "%s: %d units held by no worker %ds after they were queued: queued again",
+                self._name,
+                len(orphans),
+                self._execution.visibility_timeout,
             )
 
     def _sleep(self) -> None:

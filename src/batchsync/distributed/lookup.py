@@ -165,6 +165,7 @@ class ShardedLookup:
             self.options,
             self.stop,
             on_progress=self.on_progress,
+            lease_seconds=self.pipeline.lease_seconds,
         )
         remote.run(specs, finished, done_before=len(before), total=len(shards))
         is_complete = all(shard_id in self._done for shard_id in ids)

@@ -52,7 +52,14 @@ def prepare_remote_pull(
                 def recorded() -> RunResult:
                     runs.record_start(engine, run_id, name, options.trigger, started_at)
                     remote = RemoteUnits(
-                        engine, execution, name, run_id, options, stop, on_progress=on_progress
+                        engine,
+                        execution,
+                        name,
+                        run_id,
+                        options,
+                        stop,
+                        on_progress=on_progress,
+                        lease_seconds=pipeline.lease_seconds,
                     )
                     remote.run(
                         [UnitSpec("pull", {"kind": "pipeline"})],

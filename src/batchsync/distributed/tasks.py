@@ -12,7 +12,6 @@ checkpoint: its batches and checkpoint were committed together, so nothing is lo
 from __future__ import annotations
 
 import collections
-import hashlib
 import logging
 import threading
 import time
@@ -44,12 +43,11 @@ from batchsync.state import units
 from batchsync.state.bookkeeping import Bookkeeping
 from batchsync.state.cancels import CancelWatch, is_cancel_requested
 from batchsync.state.leases import Lease
-from batchsync.state.units import UnitRow, UnitStatus
+from batchsync.state.units import UnitRow, UnitStatus, lease_name
 
 log = logging.getLogger("batchsync.worker")
 
 LEASE_WAIT_SECONDS = 1.0
-_MAX_LEASE_NAME = 200
 
 
 class WorkerConfig:
@@ -91,7 +89,7 @@ def _run_task(engine: Engine, config: Config, pipeline: str, run_id: str, unit_i
     except ConfigError as exc:  # this worker's config lacks the pipeline (or its secrets)
         _fail(engine, row, redactor.redact(str(exc)))
         return
-    lease = Lease(engine, _lease_name(pipeline, unit_id), run_id, lease_seconds)
+    lease = Lease(engine, lease_name(pipeline, unit_id), run_id, lease_seconds)
     if not _take_lease(engine, lease, run_id, unit_id):
         return
     try:
@@ -228,10 +226,3 @@ def _entity(
 
 def _interrupted() -> UnitOutcome:
     return UnitOutcome(entity=None, status=RunStatus.CANCELLED, counts=WriteCounts(), error="interrupted")
-
-
-def _lease_name(pipeline: str, unit_id: str) -> str:
-    name = f"{pipeline}/unit/{unit_id}"
-    if len(name) <= _MAX_LEASE_NAME:
-        return name
-    return f"{pipeline}/unit/" + hashlib.sha256(unit_id.encode()).hexdigest()

@@ -56,6 +56,7 @@ def run_on_workers(
         fanout.options,
         fanout.stop,
         on_progress=fanout.on_progress,
+        lease_seconds=fanout.pipeline.lease_seconds,
     )
     remote.run(specs, finished, done_before=fanout.entities_done, total=fanout.entities_total)
     return [results[unit_id] for unit_id in by_unit if unit_id in results]

@@ -12,6 +12,7 @@ it running; the redelivered task takes it again (`attempts` counts the takes).
 from __future__ import annotations
 
 import enum
+import hashlib
 import os
 import socket
 from collections.abc import Callable, Sequence
@@ -26,6 +27,16 @@ from batchsync.errors import DatabaseCallError, SinkError
 from batchsync.models import JSONObject
 from batchsync.state.tables import storable_text, units
 from batchsync.timestamps import stamp
+
+_MAX_LEASE_NAME = 200  # batchsync_leases.pipeline
+
+
+def lease_name(pipeline: str, unit_id: str) -> str:
+    """The name of the lease a worker holds while it runs the unit (`batchsync_leases`)."""
+    name = f"{pipeline}/unit/{unit_id}"
+    if len(name) <= _MAX_LEASE_NAME:
+        return name
+    return f"{pipeline}/unit/" + hashlib.sha256(unit_id.encode()).hexdigest()
 
 
 class UnitStatus(enum.StrEnum):

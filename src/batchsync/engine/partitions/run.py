@@ -209,6 +209,7 @@ class PartitionedRun:
             self.options,
             self.stop,
             on_progress=self.on_progress,
+            lease_seconds=self.pipeline.lease_seconds,
         )
         remote.run(specs, finished, done_before=len(self._done), total=len(self.ranges))
         return [outcomes[unit_id] for unit_id in by_unit if unit_id in outcomes]
