@@ -102,6 +102,9 @@ def options_of(data: object, run_id: str) -> RunOptions:
 
 @dataclass(frozen=True, slots=True)
 class UnitSpec:
+    """One unit to hand out: its id within the run (`entity:acme`, `range:lo..hi`, `shard:3`, `pull`)
+    and what it is (`kind` and its ids or bounds; the run's options are added). No secrets."""
+
     unit_id: str
     spec: JSONObject
 
@@ -121,7 +124,6 @@ class RemoteUnits:
         *,
         on_progress: ProgressCallback | None = None,
         lease_seconds: float = 60.0,
-        clock_sleep: Callable[[float], bool] | None = None,
     ) -> None:
         self._engine = engine
         self._execution = execution
@@ -132,7 +134,7 @@ class RemoteUnits:
         self._on_progress = on_progress
         self._lease_seconds = lease_seconds
         """The pipeline's: how long a unit's lease outlives its worker's last heartbeat."""
-        self._wait = clock_sleep or stop.wait
+        self._pause = threading.Event()  # never set: paces the polling, a stop or not
 
     def run(
         self,
@@ -177,7 +179,7 @@ class RemoteUnits:
             if stopped_at is None and now - sent_at >= self._execution.visibility_timeout:
                 self._send_again(pending)
                 sent_at = now
-            self._sleep()
+            self._pause.wait(POLL_SECONDS)
         if pending:
             log.warning(
                 "%s: %d units did not say where they stopped in time; a rerun resumes them",
@@ -203,10 +205,6 @@ class RemoteUnits:
                 len(orphans),
                 self._execution.visibility_timeout,
             )
-
-    def _sleep(self) -> None:
-        # While stopping, the stop event is set: wait on a fresh one so the loop still paces itself.
-        threading.Event().wait(POLL_SECONDS) if self._stop.is_set() else self._wait(POLL_SECONDS)
 
     def _stop_units(self) -> None:
         """Tell every worker (they read the run's row) and keep the queued units from starting."""
