@@ -242,17 +242,9 @@ class RemoteUnits:
         if row is None:
             return
         counts = WriteCounts(int(row.created), int(row.updated), int(row.unchanged), int(row.filtered))
+        pages = int(row.pages)
         self._on_progress(
-            Progress(
-                pages=int(row.pages),
-                records=counts.total,
-                pass_records=done,
-                expected_total=total,
-                counts=counts,
-                is_pass_complete=done == total,
-                entities_done=done,
-                entities_total=total,
-            )
+            Progress.of_units(pages=pages, records=counts.total, counts=counts, done=done, total=total)
         )
 
 

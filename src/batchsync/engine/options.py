@@ -78,9 +78,15 @@ class Progress:
         counts = WriteCounts()
         for part in parts:
             counts += part.counts
+        pages, records = sum(part.pages for part in parts), sum(part.records for part in parts)
+        return cls.of_units(pages=pages, records=records, counts=counts, done=done, total=total)
+
+    @classmethod
+    def of_units(cls, *, pages: int, records: int, counts: WriteCounts, done: int, total: int) -> Progress:
+        """A run of several units as one report, from its figures so far: `done` units out of `total`."""
         return cls(
-            pages=sum(part.pages for part in parts),
-            records=sum(part.records for part in parts),
+            pages=pages,
+            records=records,
             pass_records=done,
             expected_total=total,
             counts=counts,
