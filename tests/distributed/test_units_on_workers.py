@@ -170,11 +170,11 @@ def test_four_workers_of_four_units_each_keep_to_one_shared_rate_limit(
     assert requests / elapsed <= rate * 1.05 + 1  # never faster than the one shared rate
 
 
-def test_the_run_process_can_be_a_different_machine_than_any_worker_thread(
+def test_a_second_run_of_a_pipeline_running_on_the_workers_is_refused_by_its_lease(
     api: SampleApi, postgres_url: str, redis_url: str, workers: Workers
 ) -> None:
-    """The run and the workers share nothing but the database and Redis: a run started from a thread
-    of this process while another run of another pipeline goes on is refused by the lease as locally."""
+    """The run's own process holds the pipeline's lease while its units are on the workers, as a local
+    run does: a second run, from anywhere, is refused."""
     accounts = accounts_with_pages(6, 5)
     api.settings.latency_seconds = 0.05
     config = workers.write_config(fanout_config(postgres_url, redis_url, api, accounts))
