@@ -210,8 +210,8 @@ class PartitionedRun:
             total=len(self.ranges),
         )
         self._results.extend(remote.results)
-        if remote.interruption is not None:  # the run's error says "interrupted", not the unit's words
-            self._interruption = self._interruption or "interrupted"
+        if remote.interruption is not None:  # the unit's own words, as a range run here would give
+            self._interruption = self._interruption or remote.interruption
         return remote.entities
 
     def sync_range(self, part: Range) -> EntityResult | None:
