@@ -19,8 +19,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import Engine, select, update
 
@@ -31,7 +32,15 @@ from batchsync.distributed.celeryapp import check_broker, send_unit
 from batchsync.distributed.outcome import UnitOutcome
 from batchsync.engine.options import Progress, ProgressCallback, RunOptions
 from batchsync.errors import ConfigError, DatabaseCallError
-from batchsync.models import EntityResult, EntityStatus, JSONObject, RunStatus, Trigger, WriteCounts
+from batchsync.models import (
+    EntityResult,
+    EntityStatus,
+    JSONObject,
+    RunResult,
+    RunStatus,
+    Trigger,
+    WriteCounts,
+)
 from batchsync.state import cancels, units
 from batchsync.state.leases import live_holder
 from batchsync.state.tables import runs as runs_table
@@ -254,6 +263,67 @@ def line_of(outcome: UnitOutcome, part_id: str, label: str | None = None) -> Ent
     if outcome.entity is None and outcome.status is RunStatus.FAILED:
         return EntityResult(part_id, label, EntityStatus.FAILED, error=outcome.error)
     return outcome.entity
+
+
+# --- the parts of a run (a partitioned pull's ranges, a lookup's shards) ---------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PartsOutcome:
+    """What the parts' units came to, for the run's result."""
+
+    results: list[RunResult]
+    """Each unit's run, interrupted ones included (their counts are the run's too), as they ended."""
+    entities: list[EntityResult]
+    """The lines of the parts not interrupted, in the order they were given."""
+    interruption: str | None
+    """Why the first interrupted unit stopped; None when none was."""
+
+
+def run_parts_remotely(
+    engine: Engine,
+    execution: ExecutionConfig,
+    name: str,
+    run_id: str,
+    options: RunOptions,
+    stop: threading.Event,
+    parts: Mapping[str, tuple[str, JSONObject]],
+    *,
+    started_at: datetime,
+    on_succeeded: Callable[[str], None],
+    on_progress: ProgressCallback | None,
+    lease_seconds: float,
+    done_before: int,
+    total: int,
+) -> PartsOutcome:
+    """Run each of `parts` (unit id -> the part's id and its spec) as a unit on the workers.
+
+    `on_succeeded(part_id)` is called in this thread as each part is done, so the caller commits its
+    pipeline checkpoint then and a rerun skips the part; a failed or interrupted part is not done (the
+    rerun tries it again). Every unit's run is dated from `started_at`, the run's start: this process
+    does not know when a worker began the unit, only that it was not before the run."""
+    results: list[RunResult] = []
+    entities: dict[str, EntityResult] = {}
+    interruptions: list[str] = []
+
+    def finished(unit_id: str, outcome: UnitOutcome) -> None:
+        part_id = parts[unit_id][0]
+        results.append(outcome.as_run_result(run_id, name, options.trigger, started_at))
+        entity = line_of(outcome, part_id)
+        if entity is None:
+            interruptions.append(outcome.error or "interrupted")
+            return
+        entities[unit_id] = entity
+        if entity.status is EntityStatus.SUCCEEDED:
+            on_succeeded(part_id)
+
+    remote = RemoteUnits(
+        engine, execution, name, run_id, options, stop, on_progress=on_progress, lease_seconds=lease_seconds
+    )
+    specs = [UnitSpec(unit_id, spec) for unit_id, (_part_id, spec) in parts.items()]
+    remote.run(specs, finished, done_before=done_before, total=total)
+    in_order = [entities[unit_id] for unit_id in parts if unit_id in entities]
+    return PartsOutcome(results, in_order, interruptions[0] if interruptions else None)
 
 
 def _outcome_of(row: units.UnitRow) -> UnitOutcome:

@@ -21,8 +21,7 @@ from sqlalchemy import Engine
 from batchsync.config import Config, LookupSourceConfig, PipelineConfig
 from batchsync.config.execution import ExecutionConfig
 from batchsync.database import database_errors, open_database
-from batchsync.distributed.dispatch import RemoteUnits, UnitSpec, line_of
-from batchsync.distributed.outcome import UnitOutcome
+from batchsync.distributed.dispatch import run_parts_remotely
 from batchsync.engine.ending import run_under_lease
 from batchsync.engine.lookup_keys import LookupKeys, prepare_lookup_table
 from batchsync.engine.options import ProgressCallback, RunOptions
@@ -134,57 +133,49 @@ class ShardedLookup:
             for shard in shards
             if shard.id in self._done
         ]
-        by_unit = {
-            f"shard:{index}": shard for index, shard in enumerate(shards) if shard.id not in self._done
+        pending = {
+            f"shard:{index}": (shard.id, {"kind": "shard", "after": shard.after, "last": shard.last})
+            for index, shard in enumerate(shards)
+            if shard.id not in self._done
         }
-        results: list[RunResult] = []
-        outcomes: dict[str, EntityResult] = {}
-        interruption: list[str] = []
 
-        def finished(unit_id: str, outcome: UnitOutcome) -> None:
-            shard = by_unit[unit_id]
-            results.append(outcome.as_run_result(self.run_id, self.name, self.options.trigger, started_at))
-            entity = line_of(outcome, shard.id)
-            if entity is None:
-                interruption.append(outcome.error or "interrupted")
-                return
-            outcomes[unit_id] = entity
-            if entity.status is EntityStatus.SUCCEEDED:
-                self._done.add(shard.id)
-                self._save(engine, checkpoint, ids)
+        def succeeded(shard_id: str) -> None:
+            self._done.add(shard_id)
+            self._save(engine, checkpoint, ids)
 
-        specs = [
-            UnitSpec(unit_id, {"kind": "shard", "after": shard.after, "last": shard.last})
-            for unit_id, shard in by_unit.items()
-        ]
-        remote = RemoteUnits(
+        remote = run_parts_remotely(
             engine,
             self.execution,
             self.name,
             self.run_id,
             self.options,
             self.stop,
+            pending,
+            started_at=started_at,
+            on_succeeded=succeeded,
             on_progress=self.on_progress,
             lease_seconds=self.pipeline.lease_seconds,
+            done_before=len(before),
+            total=len(shards),
         )
-        remote.run(specs, finished, done_before=len(before), total=len(shards))
         is_complete = all(shard_id in self._done for shard_id in ids)
         if is_complete:
             self._save(engine, checkpoint, ids)
-        if self.stop.is_set() and not is_complete and not interruption:
-            interruption.append("interrupted")
+        interruption = remote.interruption
+        if self.stop.is_set() and not is_complete and interruption is None:
+            interruption = "interrupted"
         totals = totals_of(
-            results,
+            remote.results,
             run_id=self.run_id,
             pipeline=self.name,
             options=self.options,
             own_batches=self._committed,
             is_complete=is_complete,
-            interruption=interruption[0] if interruption else None,
+            interruption=interruption,
             verb="Sharded lookup",
             parts="shards",
         )
-        entities = before + [outcomes[unit_id] for unit_id in by_unit if unit_id in outcomes]
+        entities = before + remote.entities
         order = {shard_id: index for index, shard_id in enumerate(ids)}
         return partitioned_result(totals, started_at, sorted(entities, key=lambda each: order[each.id]))
 

@@ -24,8 +24,7 @@ from sqlalchemy import Engine
 from batchsync.config import Config
 from batchsync.config.execution import ExecutionConfig
 from batchsync.database import open_database
-from batchsync.distributed.dispatch import RemoteUnits, UnitSpec, line_of
-from batchsync.distributed.outcome import UnitOutcome
+from batchsync.distributed.dispatch import run_parts_remotely
 from batchsync.engine.ending import run_under_lease
 from batchsync.engine.options import Progress, ProgressCallback, RunOptions
 from batchsync.engine.partitions.ranges import Range, range_unit, ranges_of
@@ -147,7 +146,10 @@ class PartitionedRun:
             if part.id in self._done
         ]
         pending = [part for part in self.ranges if part.id not in self._done]
-        outcomes = self._run_all(engine, pending, checkpoint)
+        if self.execution is not None:
+            outcomes = self._run_remote(engine, self.execution, pending, checkpoint, started_at)
+        else:
+            outcomes = self._run_all(engine, pending, checkpoint)
         if self._is_complete():
             self._save(engine, checkpoint)
         return self._result(started_at, before + outcomes)
@@ -167,8 +169,6 @@ class PartitionedRun:
                     self._save(engine, checkpoint)
             return outcome
 
-        if self.execution is not None and checkpoint is not None:
-            return self._run_remote(engine, parts, checkpoint)
         if self.concurrency == 1 or len(parts) <= 1:
             outcomes = [one(part) for part in parts]
         else:
@@ -177,42 +177,42 @@ class PartitionedRun:
                 outcomes = list(pool.map(one, parts))
         return [outcome for outcome in outcomes if outcome is not None]
 
-    def _run_remote(self, engine: Engine, parts: list[Range], checkpoint: Checkpoint) -> list[EntityResult]:
-        """Each range as a unit on the Celery workers."""
-        assert self.execution is not None
-        by_unit = {f"range:{part.id}": part for part in parts}
-        outcomes: dict[str, EntityResult] = {}
+    def _run_remote(
+        self,
+        engine: Engine,
+        execution: ExecutionConfig,
+        parts: list[Range],
+        checkpoint: Checkpoint,
+        started_at: datetime,
+    ) -> list[EntityResult]:
+        """Each range as a unit on the Celery workers (a dry run never comes here: it writes nothing)."""
 
-        def finished(unit_id: str, outcome: UnitOutcome) -> None:
-            part = by_unit[unit_id]
-            self._results.append(
-                outcome.as_run_result(self.run_id, self.name, self.options.trigger, datetime.now(UTC))
-            )
-            entity = line_of(outcome, part.id)
-            if entity is None:
-                self._interruption = self._interruption or "interrupted"
-                return
-            outcomes[unit_id] = entity
-            if entity.status is EntityStatus.SUCCEEDED:
-                self._done.add(part.id)
-                self._save(engine, checkpoint)
+        def succeeded(part_id: str) -> None:
+            self._done.add(part_id)
+            self._save(engine, checkpoint)
 
-        specs = [
-            UnitSpec(unit_id, {"kind": "range", "lo": part.lo, "hi": part.hi})
-            for unit_id, part in by_unit.items()
-        ]
-        remote = RemoteUnits(
+        remote = run_parts_remotely(
             engine,
-            self.execution,
+            execution,
             self.name,
             self.run_id,
             self.options,
             self.stop,
+            {
+                f"range:{part.id}": (part.id, {"kind": "range", "lo": part.lo, "hi": part.hi})
+                for part in parts
+            },
+            started_at=started_at,
+            on_succeeded=succeeded,
             on_progress=self.on_progress,
             lease_seconds=self.pipeline.lease_seconds,
+            done_before=len(self._done),
+            total=len(self.ranges),
         )
-        remote.run(specs, finished, done_before=len(self._done), total=len(self.ranges))
-        return [outcomes[unit_id] for unit_id in by_unit if unit_id in outcomes]
+        self._results.extend(remote.results)
+        if remote.interruption is not None:  # the unit's own words, as a range run here would give
+            self._interruption = self._interruption or remote.interruption
+        return remote.entities
 
     def sync_range(self, part: Range) -> EntityResult | None:
         """Sync one range (a worker's unit of a distributed pull); see `_sync`."""
