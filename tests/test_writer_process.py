@@ -47,7 +47,11 @@ def pull(api: SampleApi, database_url: str, writer_process: str, **settings: Any
     pipeline = pipeline_config(api.url, settings.pop("style", "page_number_has_more"))
     paginator = pipeline["source"]["paginator"]
     paginator["limit" if "limit" in paginator else "page_size"] = settings.pop("page_size", 50)
-    pipeline |= {"writer_process": writer_process, "db_batch_size": 20, **settings}
+    pipeline |= {
+        "writer_process": writer_process,
+        "db_batch_size": settings.pop("db_batch_size", 20),
+        **settings,
+    }
     return url_document(database_url, {"items": pipeline})
 
 
@@ -56,19 +60,29 @@ def run_rows(database_url: str) -> list[dict[str, Any]]:
     return fetch_dicts(database_url, f"SELECT {columns} FROM batchsync_runs ORDER BY started_at")
 
 
-def outcome(result: RunResult) -> tuple[Any, ...]:
+def outcome(result: RunResult, *, batches: bool = True) -> tuple[Any, ...]:
     """What a run did, bar its API calls (pages fetched ahead past the end vary with timing) and the
-    details of PostgreSQL's refusals after their first line (the failing row, with its sync time)."""
+    details of PostgreSQL's refusals after their first line (the failing row, with its sync time).
+    `batches`: with its transactions' count (a writer process commits the pages waiting for it together
+    while they fit in `db_batch_size`, so with whole pages it commits fewer)."""
     letters = sorted((letter.key or "", letter.error.split("\n")[0]) for letter in result.dead_letters)
-    return result.status, result.counts, result.pages, result.committed_batches, letters
+    committed = result.committed_batches if batches else None
+    return result.status, result.counts, result.pages, committed, letters
 
 
+# Batches of 20 records cut each page of 50 into chunks, which travel as records written out again;
+# batches of 1,000 leave each page whole, which travels as the page's own body.
+BATCH_SIZES = pytest.mark.parametrize("db_batch_size", [20, 1_000], ids=["chunks", "whole-pages"])
+
+
+@BATCH_SIZES
 @pytest.mark.parametrize("style", ["page_number_has_more", "offset_total", "cursor_in_body"])
 def test_a_writer_process_ends_with_the_exact_table_and_takes_over_from_the_first_page(
-    style: str, database_url: str, caplog: pytest.LogCaptureFixture
+    style: str, db_batch_size: int, database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     with SampleApi(Inventory(size=1_234)) as api, caplog.at_level(logging.INFO, "batchsync.engine"):
-        result = batchsync.run("items", pull(api, database_url, "always", style=style))
+        config = pull(api, database_url, "always", style=style, db_batch_size=db_batch_size)
+        result = batchsync.run("items", config)
         assert_table_at_equals_source(database_url, api.inventory)
 
     assert result.status is RunStatus.SUCCEEDED, result.error
@@ -88,7 +102,10 @@ def second_url(database_url: str, tmp_path: Path, request: pytest.FixtureRequest
         yield url
 
 
-def test_poison_and_refused_rows_come_out_the_same_whoever_writes(database_url: str, second_url: str) -> None:
+@BATCH_SIZES
+def test_poison_and_refused_rows_come_out_the_same_whoever_writes(
+    db_batch_size: int, database_url: str, second_url: str
+) -> None:
     """Dead letters from mapping and from the database (a trigger or CHECK refusing negative prices),
     then a second run that updates some rows: results, tables and run rows match a run writing itself."""
     kinds = ("missing_key", "bad_integer", "bad_decimal", "bad_datetime", "negative_price")
@@ -97,14 +114,20 @@ def test_poison_and_refused_rows_come_out_the_same_whoever_writes(database_url: 
         inventory = Inventory(size=2_000)
         poison = choose_poison(inventory, fraction=0.01, seed=5, kinds=kinds)
         with SampleApi(inventory) as api:
-            config = pull(api, url, setting)
+            config = pull(api, url, setting, db_batch_size=db_batch_size)
             create_table_with_a_price_check(config)
             api.settings.poison = poison
             first = batchsync.run("items", config)
             inventory.update(50, rng_seed=9)
             second = batchsync.run("items", config, full_refresh=True)
         runs = [{k: v for k, v in row.items() if k != "api_calls"} for row in run_rows(url)[-2:]]
-        seen[setting] = (outcome(first), outcome(second), table_rows_at(url), runs)
+        chunks = db_batch_size < 50  # pages of 50 cut into chunks, which are never joined together
+        seen[setting] = (
+            outcome(first, batches=chunks),
+            outcome(second, batches=chunks),
+            table_rows_at(url),
+            runs,
+        )
         healthy = {key: row for key, row in expected_rows(inventory).items() if key not in poison}
 
     assert seen["always"] == seen["never"]

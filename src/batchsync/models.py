@@ -46,6 +46,18 @@ class JsonResponse:
     status: int
     headers: Mapping[str, str]
     body: JSONValue
+    text: bytes | None = None
+    """The body as it came, when the client kept it: `body` parsed from these bytes."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordsText:
+    """Where a page's records are in the JSON text they were parsed from: `body` parsed again gives them,
+    at `records_path` (None: the body is the list). A writer process is handed these bytes rather than
+    the records written out again (engine/offload/wire.py)."""
+
+    body: bytes
+    records_path: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +66,8 @@ class Page:
 
     response: JsonResponse
     records: list[JSONObject]
+    text: RecordsText | None = None
+    """`records` as text, when the source took them unchanged from the body (a REST pull does)."""
 
 
 class RunStatus(enum.StrEnum):

@@ -15,7 +15,7 @@ from sqlalchemy import Connection
 from batchsync.engine.batches import BatchPosition, BatchWriter
 from batchsync.engine.records import Batch, RecordRouter
 from batchsync.errors import RecordError, SinkError
-from batchsync.models import Checkpoint, JSONObject
+from batchsync.models import Checkpoint, JSONObject, RecordsText
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,10 +36,16 @@ class Commits(Protocol):
         ...
 
     def commit(
-        self, records: list[JSONObject], position: BatchPosition, expected_total: int | None
+        self,
+        records: list[JSONObject],
+        position: BatchPosition,
+        expected_total: int | None,
+        *,
+        text: RecordsText | None = None,
     ) -> list[Checkpoint]:
         """Hand over a chunk of a page's records, which ends the page at `position`'s cursor; returns
         the checkpoints committed since the last call, oldest first (this chunk's, when done here).
+        `text`: the same records as the JSON text they were read from, when the chunk is a whole page.
         Raises what the batch's commit raises (SinkError, RecordError)."""
         ...
 
@@ -73,7 +79,12 @@ class LocalCommits:
         self.last = start
 
     def commit(
-        self, records: list[JSONObject], position: BatchPosition, expected_total: int | None
+        self,
+        records: list[JSONObject],
+        position: BatchPosition,
+        expected_total: int | None,
+        *,
+        text: RecordsText | None = None,  # noqa: ARG002 (the records themselves are here already)
     ) -> list[Checkpoint]:
         batch = self._router.route_all(records)
         self.last = self._writer.commit(self._connection, batch, self.last, position, expected_total)

@@ -30,7 +30,7 @@ from batchsync.engine.offload.process import Offload
 from batchsync.engine.records import RecordRouter
 from batchsync.engine.window import PageWindow
 from batchsync.errors import BatchsyncError
-from batchsync.models import Checkpoint, JSONObject
+from batchsync.models import Checkpoint, JSONObject, RecordsText
 from batchsync.redaction import Redactor
 from batchsync.sinks.mapping import RowMapper
 from batchsync.sources.base import PagedSource
@@ -147,7 +147,10 @@ class PassWalker:
                     skip_records=0 if is_page_end else skip + start + size,
                     is_complete=is_page_end and next_cursor is None,
                 )
-                self._commit(records[start : start + size], position, page_size=len(page.records))
+                # A whole page goes as the text it came in, when the source kept it (no writing it out).
+                is_whole_page = skip == 0 and start == 0 and is_page_end
+                text = page.text if is_whole_page else None
+                self._commit(records[start : start + size], position, page_size=len(page.records), text=text)
                 if self._stop.is_set() and not position.is_complete:
                     log.info("stopped after a committed batch; the checkpoint is saved")
                     return self._finish()
@@ -157,7 +160,14 @@ class PassWalker:
                 return self._finish()
             skip = 0
 
-    def _commit(self, records: list[JSONObject], position: BatchPosition, *, page_size: int) -> None:
+    def _commit(
+        self,
+        records: list[JSONObject],
+        position: BatchPosition,
+        *,
+        page_size: int,
+        text: RecordsText | None = None,
+    ) -> None:
         assert self._commits is not None
         if self._offload is not None:
             pages_left = None
@@ -167,7 +177,7 @@ class PassWalker:
             self._commits = self._offload.commits_for(
                 self.pages, self._commits, pages_left=pages_left, share_waiting=waiting
             )
-        self._committed(self._commits.commit(records, position, self.expected_total))
+        self._committed(self._commits.commit(records, position, self.expected_total, text=text))
 
     def _make_room(self) -> int:
         """Wait until the pass may hand over another chunk; returns how many handed over are not yet

@@ -195,7 +195,9 @@ class HttpClient:
                 ) from exc
             # The same bytes would fail the same way: retrying cannot help.
             raise PermanentHttpError(f"{message}: {preview}", url=url, status=status) from exc
-        return JsonResponse(url=str(response.url), status=status, headers=response.headers, body=body)
+        return JsonResponse(
+            url=str(response.url), status=status, headers=response.headers, body=body, text=response.content
+        )
 
     def _describe(self, request: PageRequest, problem: str) -> str:
         try:

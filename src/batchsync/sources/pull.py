@@ -11,7 +11,7 @@ from __future__ import annotations
 from batchsync.config import RestSourceConfig
 from batchsync.errors import PaginationError
 from batchsync.http.client import HttpClient
-from batchsync.models import Cursor, JSONObject, JSONValue, Page, PageRequest
+from batchsync.models import Cursor, JSONObject, JSONValue, Page, PageRequest, RecordsText
 from batchsync.paths import MISSING, DottedPath
 from batchsync.sources.incremental import Incremental
 from batchsync.sources.paginators import Paginator, make_paginator
@@ -35,6 +35,7 @@ class PullSource:
         self.incremental = Incremental(config.incremental) if config.incremental else None
         self._client = client
         self._records_path = DottedPath.parse(config.records_path) if config.records_path else None
+        self._records_path_text = config.records_path or None
         params = config.query_params()
         if self.incremental is not None:
             params |= self.incremental.params_for(watermark)
@@ -64,7 +65,9 @@ class PullSource:
     def fetch_page(self, cursor: Cursor) -> Page:
         """Fetch the page at `cursor`. Raises SourceError (incl. PaginationError for a missing list)."""
         response = self._client.fetch(self.paginator.request_for(cursor, self._template))
-        return Page(response, self._records_of(response.body, response.url))
+        records = self._records_of(response.body, response.url)
+        text = None if response.text is None else RecordsText(response.text, self._records_path_text)
+        return Page(response, records, text)
 
     def next_cursor(self, page: Page, cursor: Cursor) -> Cursor | None:
         """The next page's cursor; a cursor seen before in this run means the API loops: stop loudly."""

@@ -24,7 +24,7 @@ from batchsync.engine.offload.wire import (
     encode_records,
 )
 from batchsync.errors import BatchsyncError, SinkError
-from batchsync.models import Checkpoint, JSONObject
+from batchsync.models import Checkpoint, JSONObject, RecordsText
 
 log = logging.getLogger("batchsync.engine")
 
@@ -168,11 +168,17 @@ class OffloadedCommits:
         self._closed = False
 
     def commit(
-        self, records: list[JSONObject], position: BatchPosition, expected_total: int | None
+        self,
+        records: list[JSONObject],
+        position: BatchPosition,
+        expected_total: int | None,
+        *,
+        text: RecordsText | None = None,
     ) -> list[Checkpoint]:
         committed = self._collect(until=self._max_pending - 1)
         calls = self._live_record.calls_now()
-        chunk = Chunk(encode_records(records), len(records), position, expected_total, calls)
+        encoded = encode_records(records) if text is None else text
+        chunk = Chunk(encoded, len(records), position, expected_total, calls)
         try:
             self._process.send(chunk)
         except (BrokenPipeError, OSError):

@@ -2,12 +2,15 @@
 
 Records travel as JSON text, not pickled: they were parsed from JSON (integers exact, fractions as
 Decimals), so `jsontext` writes them back to the same text and reads them to the same values, and text
-costs a fraction of pickling dicts of Decimals. Errors travel as their kind and message and come back as
+costs a fraction of pickling dicts of Decimals. A whole page of a REST pull travels as the body's own
+bytes (`RecordsText`), parsed there as here, so the run does not write out again what it has just read.
+Errors travel as their kind and message and come back as
 the same batchsync error, so a run fails with the words it would have had without a writer process.
 """
 
 from __future__ import annotations
 
+import functools
 import pickle
 from dataclasses import dataclass
 
@@ -16,7 +19,8 @@ from batchsync.config import Rule
 from batchsync.engine.batches import BatchPosition, WriterTally
 from batchsync.engine.writerspec import WriterSpec
 from batchsync.errors import BatchsyncError, RecordError, SinkError
-from batchsync.models import Checkpoint, JSONObject
+from batchsync.models import Checkpoint, JSONObject, RecordsText
+from batchsync.paths import DottedPath
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +55,7 @@ class Chunk:
     """A chunk of a page's records to commit, ending the page at `position`; `calls`: the run's API calls
     and retries by now, for the run's row."""
 
-    records: str | bytes
+    records: str | bytes | RecordsText
     size: int
     """How many records `records` holds."""
     position: BatchPosition
@@ -104,10 +108,28 @@ def encode_records(records: list[JSONObject]) -> str | bytes:
         return pickle.dumps(records, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def decode_records(records: str | bytes) -> list[JSONObject]:
+def decode_records(records: str | bytes | RecordsText) -> list[JSONObject]:
+    if isinstance(records, RecordsText):
+        return _records_in(records)
     if isinstance(records, bytes):
         decoded: list[JSONObject] = pickle.loads(records)  # our own run's records, through our own pipe
         return decoded
     parsed = jsontext.parse(records)
     assert isinstance(parsed, list)
     return parsed
+
+
+def _records_in(text: RecordsText) -> list[JSONObject]:
+    """The records the run found in these bytes (sources/pull.py checked that they are a list of
+    objects, or null for none): the same parser reads the same bytes to the same values."""
+    body = jsontext.parse(text.body)
+    found = body if text.records_path is None else _path(text.records_path).get(body)
+    if found is None:
+        return []
+    assert isinstance(found, list)
+    return found  # objects, as the run checked
+
+
+@functools.lru_cache(maxsize=16)
+def _path(text: str) -> DottedPath:
+    return DottedPath.parse(text)
