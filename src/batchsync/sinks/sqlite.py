@@ -133,8 +133,12 @@ class SqliteSink:
         updates = ", ".join(
             f"{_quote(n)} = excluded.{_quote(n)}" for n in names if n != destination.primary_key
         )
+        # The row's values, its hash, and the moment it is written, both its sync and its seen time; never
+        # deleted. Numbered, so that moment is bound once (each parameter bound costs, for every row).
+        at = f"?{len(destination.columns) + 2}"
+        values = [*(f"?{i}" for i in range(1, len(destination.columns) + 2)), at, at, "NULL"]
         self._upsert_sql = (
-            f"INSERT INTO {table} ({', '.join(map(_quote, names))}) VALUES ({', '.join('?' * len(names))}) "
+            f"INSERT INTO {table} ({', '.join(map(_quote, names))}) VALUES ({', '.join(values)}) "
             f"ON CONFLICT ({key}) DO UPDATE SET {updates} "
             f"WHERE {table}.{_quote(HASH_COLUMN)} IS NOT excluded.{_quote(HASH_COLUMN)}"
         )
@@ -188,8 +192,8 @@ class SqliteSink:
         self._mark_seen(connection, unchanged, now)
         if not changed:
             return WriteOutcome(counts)
-        bind = self._bind  # and the hash, synced at, seen at, not deleted:
-        parameters = [bind(row.values, row.content_hash, now, now, None) for row in changed]
+        bind = self._bind  # and the hash, and the moment (synced and seen at):
+        parameters = [bind(row.values, row.content_hash, now) for row in changed]
         try:
             # No savepoint needed: in SQLite a statement refused by a constraint or trigger undoes only
             # itself and the transaction goes on; replaying the batch row by row is then harmless, since
