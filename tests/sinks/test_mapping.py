@@ -233,6 +233,14 @@ def test_an_integer_too_large_for_a_database_is_a_record_error() -> None:
     assert raised.value.column == "quantity"
 
 
+@pytest.mark.parametrize("raw", [10**18, -(10**18), 1e300, Decimal("9E+20")])
+def test_unix_time_beyond_any_date_is_a_record_error_not_a_crash(raw: JSONValue) -> None:
+    # Millions of years out: the C library refuses it with an OSError (EOVERFLOW), not a ValueError.
+    with pytest.raises(RecordError) as raised:
+        mapper(changed={"path": "ts", "type": "datetime"}).map({"id": "k1", "ts": raw})
+    assert raised.value.column == "changed" and raised.value.key == "k1"
+
+
 def test_the_example_zoho_item_maps_to_a_product_row() -> None:
     destination = DestinationConfig.model_validate(
         {

@@ -441,7 +441,10 @@ def to_datetime(raw: JSONValue) -> datetime:
         seconds = float(raw)
         if abs(seconds) >= _MILLISECOND_EPOCH_THRESHOLD:
             seconds /= 1000
-        return datetime.fromtimestamp(seconds, UTC)
+        try:
+            return datetime.fromtimestamp(seconds, UTC)
+        except (OverflowError, OSError):  # the C library's gmtime says EOVERFLOW as an OSError
+            raise ValueError(f"{raw} is beyond the moments a date-time can hold") from None
     if not isinstance(raw, str):
         raise TypeError(f"expected a date-time, got {type(raw).__name__}")
     return _as_utc(datetime.fromisoformat(raw.strip()))
