@@ -257,7 +257,8 @@ def reset(
     config: ConfigOption = None,
     verbose: VerboseOption = False,
 ) -> None:
-    """Clear a pipeline's checkpoint and watermark: the next run starts from the beginning. Rows stay."""
+    """Clear a pipeline's checkpoint and watermark, and its units' (a fan-out's child syncs, a
+    partitioned pull's ranges, a lookup's shards): the next run starts from the beginning. Rows stay."""
     _configure_logging(verbose, quiet=True)
     with _user_errors(verbose):
         had_checkpoint = operations.reset(name, config)

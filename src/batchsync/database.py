@@ -6,6 +6,10 @@ start with `BEGIN IMMEDIATE` so a batch never fails half-way for want of the wri
 lock another connection holds for the URL's `?timeout=SECONDS` (default 30), then fail with "database is
 locked".
 
+PostgreSQL connections give up after DEFAULT_CONNECT_TIMEOUT_SECONDS unless the URL's `connect_timeout`
+(or libpq's PGCONNECT_TIMEOUT) says otherwise: a host that takes the TCP connection and never answers,
+or drops it silently, fails the command in one message rather than holding it for minutes.
+
 This is the one seam where SQLAlchemy's errors become batchsync's. The engines the product opens
 (`sink_errors=True`) turn every failed call into a `DatabaseCallError` through SQLAlchemy's `handle_error`
 hook, which sees statements, commits, rollbacks and connecting; `database_errors()` covers the few calls
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,6 +46,13 @@ from batchsync.errors import (
 DEFAULT_WAIT_SECONDS = 30.0
 """How long a write waits for SQLite's lock (unless the URL says `?timeout=`), and how long the
 bookkeeping at a run's end waits, in all, for a database that is locked or unreachable."""
+
+DEFAULT_CONNECT_TIMEOUT_SECONDS = 10
+"""How long opening a PostgreSQL connection may take when neither the URL's `?connect_timeout=` nor
+PGCONNECT_TIMEOUT says: libpq has no limit of its own and psycopg waits 130 s per host, so a database host
+that accepts connections but never answers (a hung server, a proxy with nothing behind it, a black-holed
+address) would hold every command, and every reconnect of the pool, for minutes. 10 s is far more than
+a server that answers at all needs, and short enough that a command fails while someone is watching."""
 
 _WAIT_SECONDS = "batchsync_wait_seconds"  # execution option: how long this database may be waited for
 _LOCK_WAIT_MS = "batchsync_lock_wait_ms"  # execution option (and connection info): SQLite's busy timeout
@@ -74,6 +86,12 @@ def database_error_reason(exc: BaseException, *, database_file: Path | None = No
         )
     if sqlstate == "55P03":  # lock_not_available: lock_timeout, NOWAIT
         return f"database is locked: {text}"
+    if "ConnectionTimeout" in _class_names(cause):  # psycopg's: no answer within connect_timeout
+        return (
+            "the database server did not answer within the connect timeout (?connect_timeout=SECONDS in "
+            f"the URL, default {DEFAULT_CONNECT_TIMEOUT_SECONDS}): check the host, the port and any "
+            "firewall in between"
+        )
     if sqlite_code == "SQLITE_FULL" or sqlstate == "53100" or "No space left on device" in text:
         return f"disk full: the database cannot grow ({text}); free space on its disk, then run again"
     if sqlite_code.startswith("SQLITE_IOERR") and database_file is not None and _is_disk_full(database_file):
@@ -274,7 +292,11 @@ def _postgres_engine(url: URL, read_only: bool) -> Engine:
         url = url.set(drivername="postgresql+psycopg")
     # JSON columns keep numbers exact both ways (Decimals out as their digits, back in as Decimals).
     engine = create_engine(
-        url, pool_pre_ping=True, json_serializer=jsontext.dumps, json_deserializer=jsontext.parse
+        url,
+        pool_pre_ping=True,
+        json_serializer=jsontext.dumps,
+        json_deserializer=jsontext.parse,
+        connect_args=_postgres_connect_args(url),
     )
     if read_only:
 
@@ -285,6 +307,15 @@ def _postgres_engine(url: URL, read_only: bool) -> Engine:
             dbapi_connection.commit()
 
     return engine
+
+
+def _postgres_connect_args(url: URL) -> dict[str, Any]:
+    """What psycopg gets beside the URL: the default connect timeout when neither the URL nor
+    PGCONNECT_TIMEOUT sets one. Not otherwise: SQLAlchemy lays `connect_args` over the URL's query (so it
+    would override the user's `?connect_timeout=`), and a keyword overrides libpq's environment."""
+    if "connect_timeout" in url.query or os.environ.get("PGCONNECT_TIMEOUT"):
+        return {}
+    return {"connect_timeout": DEFAULT_CONNECT_TIMEOUT_SECONDS}
 
 
 _READS_ONLY = "batchsync_reads_only"

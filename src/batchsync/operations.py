@@ -35,7 +35,6 @@ from batchsync.distributed.lookup import prepare_sharded_lookup
 from batchsync.distributed.pull import prepare_remote_pull
 from batchsync.engine import ProgressCallback, RunOptions
 from batchsync.engine.launch import PreparedRun, prepare_pipeline
-from batchsync.engine.partitions import partition_prefix
 from batchsync.engine.partitions.run import prepare_partitioned
 from batchsync.engine.plans import lookup_source, partitioned_source
 from batchsync.errors import ConfigError
@@ -235,16 +234,17 @@ def status_of(engine: Engine, config: Config, name: str) -> PipelineStatus:
 
 
 def reset(name: str, config: ConfigSource = None) -> bool:
-    """Forget the pipeline's checkpoint and watermark (its rows stay), and a partitioned pull's range
-    checkpoints with it; True when there was one."""
+    """Forget the pipeline's checkpoint and watermark (its rows stay) and those of all its units: a
+    fan-out's child syncs, a partitioned pull's ranges, a distributed lookup's shards, so the next run
+    starts each of them from its first page, not only the pipeline's own pass. True when there was
+    anything to forget."""
     resolved = resolve_config(config, [name])
     resolved.pipeline(name)
     engine = open_database(resolved.database, state_schema=resolved.state_schema)
     try:
         ensure_state_tables(engine)
         with engine.begin() as connection:
-            ranges = checkpoints.remove_under(connection, partition_prefix(name))
-            return checkpoints.remove(connection, name) or ranges > 0
+            return checkpoints.remove_with_units(connection, name) > 0
     finally:
         engine.dispose()
 

@@ -32,6 +32,7 @@ from batchsync.errors import ConfigError, DatabaseCallError, SinkError
 from batchsync.logs import run_context
 from batchsync.models import Checkpoint, EntityResult, EntityStatus, RunResult
 from batchsync.state import checkpoints, runs
+from batchsync.state.checkpoints import unit_key
 from batchsync.state.leases import Lease
 from batchsync.state.tables import ensure_state_tables
 
@@ -61,7 +62,7 @@ def shard_unit(config: Config, name: str, shard: Shard, *, run_id: str, options:
         config=config,
         name=name,
         pipeline=config.pipeline(name),
-        state_key=f"{name}/shard/{shard.id}",
+        state_key=unit_key(name, "shard", shard.id),
         dead_letter_key=name,
         run_id=run_id,
         options=dataclasses.replace(options, key_range=(shard.after, shard.last)),

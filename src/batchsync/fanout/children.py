@@ -18,6 +18,7 @@ from batchsync.engine.unit import WorkUnit
 from batchsync.errors import ConfigError
 from batchsync.fanout.entities import Decision
 from batchsync.models import JSONObject
+from batchsync.state.checkpoints import unit_key
 
 
 def child_unit(
@@ -56,7 +57,7 @@ def child_unit(
         config=config,
         name=name,
         pipeline=child_pipeline,
-        state_key=f"{name}/{decision.id}/{child_id}",
+        state_key=unit_key(name, decision.id, child_id),
         dead_letter_key=name,
         run_id=run_id,
         options=dataclasses.replace(options, concurrency=child_concurrency(pipeline, source, options)),

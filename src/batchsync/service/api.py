@@ -118,7 +118,7 @@ def _started(service: Service, launch: Launch, wait: bool) -> JSONResponse:
     return JSONResponse(body, 202, headers={"Location": f"/api/runs/{launch.run_id}"})
 
 
-@router.post("/pipelines/{name}/reset", summary="Forget the checkpoint and watermark (rows stay)")
+@router.post("/pipelines/{name}/reset", summary="Forget the checkpoints, the units' too (rows stay)")
 def reset(name: str, service: Admin) -> dict[str, Any]:
     return service.reset(name)
 

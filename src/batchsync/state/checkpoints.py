@@ -2,6 +2,11 @@
 
 A checkpoint is stored as one JSON document per pipeline: adding a field later needs no migration, and
 `decode(encode(c)) == c` holds for every checkpoint (a property test checks it).
+
+A pipeline's units of work (a fan-out's child syncs, a partitioned pull's ranges, a distributed lookup's
+shards) keep checkpoints of their own, under keys `unit_key` makes: `NAME/...`. A pipeline name is a
+plain identifier (config/pipeline.py), so it never holds a `/`, and everything under `NAME/` belongs to
+pipeline NAME alone: `remove_with_units` forgets exactly what the pipeline owns.
 """
 
 from __future__ import annotations
@@ -83,15 +88,20 @@ def save(connection: Connection, pipeline: str, checkpoint: Checkpoint) -> None:
         raise SinkError(f"cannot save the checkpoint of {pipeline}: {exc.reason}") from exc
 
 
-def remove(connection: Connection, pipeline: str) -> bool:
-    """Forget the pipeline's checkpoint; True when there was one."""
-    result = connection.execute(delete(checkpoints).where(checkpoints.c.pipeline == pipeline))
-    return result.rowcount > 0
+def unit_key(pipeline: str, *parts: str) -> str:
+    """The checkpoint key of one of `pipeline`'s units: `pipeline/part/part…` (a fan-out's child
+    `NAME/ENTITY/CHILD`, a range `NAME/partition/LO..HI`, a shard `NAME/shard/AFTER..LAST`). Every
+    unit's key is made here, so `remove_with_units` finds them all."""
+    return "/".join((pipeline, *parts))
 
 
-def remove_under(connection: Connection, prefix: str) -> int:
-    """Forget every checkpoint whose key starts with `prefix` (a partitioned pull's ranges); how many."""
+def remove_with_units(connection: Connection, pipeline: str) -> int:
+    """Forget the pipeline's checkpoint and every one of its units' (the keys under `pipeline/`); how
+    many. `startswith` escapes the prefix, so a `_` in the name matches only itself."""
     result = connection.execute(
-        delete(checkpoints).where(checkpoints.c.pipeline.startswith(prefix, autoescape=True))
+        delete(checkpoints).where(
+            (checkpoints.c.pipeline == pipeline)
+            | checkpoints.c.pipeline.startswith(unit_key(pipeline, ""), autoescape=True)
+        )
     )
     return result.rowcount

@@ -6,7 +6,7 @@ pipeline's `concurrency` at once, under the pipeline's one lease and run row, an
 own checkpoint (the ranges done in this pass); `summary.py` turns the ranges' outcomes into one RunResult.
 """
 
-from batchsync.engine.partitions.ranges import Range, partition_prefix, ranges_of
+from batchsync.engine.partitions.ranges import Range, ranges_of
 from batchsync.engine.partitions.run import run_partitioned
 
-__all__ = ["Range", "partition_prefix", "ranges_of", "run_partitioned"]
+__all__ = ["Range", "ranges_of", "run_partitioned"]

@@ -18,6 +18,7 @@ from batchsync.config.http import MAX_PARTITIONS, bound_text
 from batchsync.engine.options import RunOptions
 from batchsync.engine.unit import WorkUnit
 from batchsync.errors import ConfigError
+from batchsync.state.checkpoints import unit_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,11 +31,6 @@ class Range:
     @property
     def id(self) -> str:
         return f"{self.lo}..{self.hi}"
-
-
-def partition_prefix(name: str) -> str:
-    """What the checkpoint keys of pipeline `name`'s ranges start with."""
-    return f"{name}/partition/"
 
 
 def ranges_of(partition: PartitionConfig, now: datetime) -> list[Range]:
@@ -79,7 +75,7 @@ def range_unit(
         config=config,
         name=name,
         pipeline=pipeline.model_copy(update={"source": ranged}),
-        state_key=partition_prefix(name) + part.id,
+        state_key=unit_key(name, "partition", part.id),
         dead_letter_key=name,
         run_id=run_id,
         options=dataclasses.replace(options, concurrency=1),
