@@ -14,7 +14,7 @@ from sqlalchemy import Connection
 
 from batchsync.engine.liverecord import LiveRunRecord
 from batchsync.engine.records import Batch, FilteredRecord, dead_letter
-from batchsync.errors import DatabaseCallError, RecordError, SinkError
+from batchsync.errors import DatabaseCallError, RecordError, RowRefusedError, SinkError
 from batchsync.models import Checkpoint, Cursor, DeadLetterReport, JSONObject, WriteCounts
 from batchsync.redaction import Redactor
 from batchsync.sinks.base import Sink, WriteOutcome
@@ -36,6 +36,37 @@ class BatchPosition:
     def ends_page(self) -> bool:
         """Whether the batch is its page's last (a page written in several batches counts at its last)."""
         return self.skip_records == 0
+
+    def checkpoint_after(
+        self,
+        checkpoint: Checkpoint,
+        *,
+        rows: int,
+        seen: list[JSONObject],
+        incremental: Incremental | None,
+        expected_total: int | None,
+        now: datetime,
+    ) -> Checkpoint:
+        """The checkpoint that follows `checkpoint` once a batch of `rows` rows ending here commits.
+        `seen`: the records the watermark moves past, rows and filtered records alike (a filtered
+        record is done with: the next pass need not fetch it again)."""
+        max_seen = checkpoint.max_seen_watermark
+        watermark = checkpoint.watermark
+        if incremental is not None:
+            max_seen = incremental.highest_in(seen, max_seen)
+            if incremental.is_sorted or self.is_complete:
+                watermark = later(watermark, max_seen)
+        return dataclasses.replace(
+            checkpoint,
+            cursor=None if self.is_complete else self.cursor,
+            skip_records=self.skip_records,
+            is_complete=self.is_complete,
+            pass_records=checkpoint.pass_records + rows,
+            max_seen_watermark=max_seen,
+            watermark=watermark,
+            total_expected=expected_total,
+            last_synced_at=now,
+        )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -127,8 +158,13 @@ class BatchWriter:
         pages the batch ends (default: one when `position.ends_page`, else none). Raises SinkError, or
         RecordError when on_record_error is fail (the batch is then rolled back whole)."""
         seen = [row.record for row in batch.rows] + [item.record for item in batch.filtered]
-        following = self._checkpoint_after(
-            checkpoint, len(batch.rows), seen, position, expected_total, datetime.now(UTC)
+        following = position.checkpoint_after(
+            checkpoint,
+            rows=len(batch.rows),
+            seen=seen,
+            incremental=self._incremental,
+            expected_total=expected_total,
+            now=datetime.now(UTC),
         )
         if pages is None:
             pages = 1 if position.ends_page else 0
@@ -156,19 +192,12 @@ class BatchWriter:
                 outcome = self._would_write(connection, batch.rows)
                 letters = [*batch.dead_letters, *self._refused(outcome)]
             else:
-                with connection.begin():
-                    outcome, letters, deleted = self._write_in_transaction(connection, batch, following, now)
-                    if self._live_record is not None:
-                        self._live_record.add(
-                            connection,
-                            outcome.counts + WriteCounts(filtered=len(batch.filtered)),
-                            deleted=deleted,
-                            dead_letters=len(letters),
-                            pages=pages,
-                            checkpoint=following,
-                        )
-                if self._live_record is not None:
-                    self._live_record.settle()
+                try:
+                    outcome, letters, deleted = self._commit(connection, batch, following, now, pages=pages)
+                except RowRefusedError:  # rolled back whole: again, finding the rows refused one by one
+                    outcome, letters, deleted = self._commit(
+                        connection, batch, following, now, pages=pages, isolate_refusals=True
+                    )
         except DatabaseCallError as exc:  # "refused" only when it was: a lock or a full disk is not the data
             failed = "the database refused a batch" if exc.is_refusal else "cannot commit a batch"
             raise SinkError(f"{failed}: {exc.reason}") from exc
@@ -179,15 +208,52 @@ class BatchWriter:
             self.batches_committed += 1
         self.dead_letters.extend(DeadLetterReport(letter.key, letter.error) for letter in letters)
 
+    def _commit(
+        self,
+        connection: Connection,
+        batch: Batch,
+        following: Checkpoint | None,
+        now: datetime,
+        *,
+        pages: int,
+        isolate_refusals: bool = False,
+    ) -> tuple[WriteOutcome, list[DeadLetter], int]:
+        """The batch's transaction, committed. The first try leaves a refused row's error to end it
+        (RowRefusedError, the transaction rolled back): on PostgreSQL, keeping a batch alive through a
+        refusal takes a savepoint around it, two more statements per batch for what is rare. Then the
+        batch is written again, `isolate_refusals`, each refused row found and dead-lettered."""
+        with connection.begin():
+            outcome, letters, deleted = self._write_in_transaction(
+                connection, batch, following, now, isolate_refusals=isolate_refusals
+            )
+            if self._live_record is not None:
+                self._live_record.add(
+                    connection,
+                    outcome.counts + WriteCounts(filtered=len(batch.filtered)),
+                    deleted=deleted,
+                    dead_letters=len(letters),
+                    pages=pages,
+                    checkpoint=following,
+                )
+        if self._live_record is not None:
+            self._live_record.settle()
+        return outcome, letters, deleted
+
     def _write_in_transaction(
-        self, connection: Connection, batch: Batch, following: Checkpoint | None, now: datetime
+        self,
+        connection: Connection,
+        batch: Batch,
+        following: Checkpoint | None,
+        now: datetime,
+        *,
+        isolate_refusals: bool,
     ) -> tuple[WriteOutcome, list[DeadLetter], int]:
         """Rows, dead letters, rows gone missing and the checkpoint, inside the caller's transaction:
         what the rows did, every dead letter (the database's refusals too), how many rows went."""
         if self._updates_existing_rows:
             outcome = WriteOutcome(self._sink.update_columns(connection, batch.rows, now))
         else:
-            outcome = self._sink.write(connection, batch.rows, now)
+            outcome = self._sink.write(connection, batch.rows, now, isolate_refusals=isolate_refusals)
         letters = [*batch.dead_letters, *self._refused(outcome)]
         self._settle_filtered(connection, batch.filtered, now)
         self._settle_dead_letters(connection, batch.rows, outcome, letters, following, now)
@@ -196,35 +262,6 @@ class BatchWriter:
             deleted = self._settle_missing(connection, following, now)
             checkpoints.save(connection, self._pipeline, following)
         return outcome, letters, deleted
-
-    def _checkpoint_after(
-        self,
-        checkpoint: Checkpoint,
-        rows: int,
-        seen: list[JSONObject],
-        position: BatchPosition,
-        expected_total: int | None,
-        now: datetime,
-    ) -> Checkpoint:
-        """`seen`: the records the watermark moves past, rows and filtered records alike (a filtered
-        record is done with: the next pass need not fetch it again)."""
-        max_seen = checkpoint.max_seen_watermark
-        watermark = checkpoint.watermark
-        if self._incremental is not None:
-            max_seen = self._incremental.highest_in(seen, max_seen)
-            if self._incremental.is_sorted or position.is_complete:
-                watermark = later(watermark, max_seen)
-        return dataclasses.replace(
-            checkpoint,
-            cursor=None if position.is_complete else position.cursor,
-            skip_records=position.skip_records,
-            is_complete=position.is_complete,
-            pass_records=checkpoint.pass_records + rows,
-            max_seen_watermark=max_seen,
-            watermark=watermark,
-            total_expected=expected_total,
-            last_synced_at=now,
-        )
 
     def _refused(self, outcome: WriteOutcome) -> list[DeadLetter]:
         letters = [

@@ -29,11 +29,20 @@ class Sink(Protocol):
     @property
     def table(self) -> Table: ...
 
-    def write(self, connection: Connection, rows: Sequence[MappedRow], synced_at: datetime) -> WriteOutcome:
+    def write(
+        self,
+        connection: Connection,
+        rows: Sequence[MappedRow],
+        synced_at: datetime,
+        *,
+        isolate_refusals: bool = True,
+    ) -> WriteOutcome:
         """Upsert `rows`; unchanged rows are not rewritten. Counts come from the database's own rows.
 
         A row the database refuses (a constraint, a trigger) is isolated and returned in `rejected`;
-        every other row of the batch is still written.
+        every other row of the batch is still written. With `isolate_refusals` False, a sink whose
+        database would need extra work to survive a refusal (PostgreSQL: a savepoint) may raise
+        RowRefusedError instead, leaving the transaction for the caller to roll back.
         """
         ...
 

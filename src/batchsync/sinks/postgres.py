@@ -162,8 +162,22 @@ class PostgresSink:
     def table(self) -> Table:
         return self._table
 
-    def write(self, connection: Connection, rows: Sequence[MappedRow], synced_at: datetime) -> WriteOutcome:
+    def write(
+        self,
+        connection: Connection,
+        rows: Sequence[MappedRow],
+        synced_at: datetime,
+        *,
+        isolate_refusals: bool = True,
+    ) -> WriteOutcome:
         unique, unstorable = self._set_aside_nul_text(last_row_per_key(rows))
+        if not isolate_refusals:  # no savepoint: a refusal aborts the caller's transaction
+            try:
+                return WriteOutcome(self._upsert_all(connection, unique, synced_at), unstorable)
+            except RowRefusedError:
+                raise
+            except DatabaseCallError as exc:
+                raise SinkError(f"writing to {self._table.name} failed: {exc.reason}") from exc
         outcome = self._write_storable(connection, unique, synced_at)
         return WriteOutcome(outcome.counts, [*unstorable, *outcome.rejected])
 
@@ -191,18 +205,26 @@ class PostgresSink:
             return WriteOutcome(WriteCounts())
         try:
             with connection.begin_nested():
-                if len(unique) < _COPY_MIN_ROWS:
-                    parameters = [self._values(row, synced_at) for row in unique]
-                    returned = connection.execute(self._upsert, parameters).all()
-                    counts = self._settle(connection, unique, returned, synced_at)
-                else:
-                    self._copy_to_stage(connection, unique, synced_at)
-                    counts = self._merge_stage(connection, len(unique))
+                counts = self._upsert_all(connection, unique, synced_at)
         except RowRefusedError:  # a constraint, a trigger, a value out of range: find it row by row
             return self._write_row_by_row(connection, unique, synced_at)
         except DatabaseCallError as exc:
             raise SinkError(f"writing to {self._table.name} failed: {exc.reason}") from exc
         return WriteOutcome(counts)
+
+    def _upsert_all(
+        self, connection: Connection, unique: list[MappedRow], synced_at: datetime
+    ) -> WriteCounts:
+        """Write the rows in one statement (bound, or through the stage for a large batch); raises
+        RowRefusedError when the database refuses any of them."""
+        if not unique:
+            return WriteCounts()
+        if len(unique) < _COPY_MIN_ROWS:
+            parameters = [self._values(row, synced_at) for row in unique]
+            returned = connection.execute(self._upsert, parameters).all()
+            return self._settle(connection, unique, returned, synced_at)
+        self._copy_to_stage(connection, unique, synced_at)
+        return self._merge_stage(connection, len(unique))
 
     def classify(self, connection: Connection, rows: Sequence[MappedRow]) -> WriteCounts:
         unique = last_row_per_key(rows)

@@ -159,7 +159,14 @@ class SqliteSink:
     def table(self) -> Table:
         return self._table
 
-    def write(self, connection: Connection, rows: Sequence[MappedRow], synced_at: datetime) -> WriteOutcome:
+    def write(
+        self,
+        connection: Connection,
+        rows: Sequence[MappedRow],
+        synced_at: datetime,
+        *,
+        isolate_refusals: bool = True,  # noqa: ARG002 (SQLite undoes a refused statement only: no cost)
+    ) -> WriteOutcome:
         unique, unstorable = self._set_aside_out_of_range(last_row_per_key(rows))
         outcome = self._write_storable(connection, unique, synced_at)
         return WriteOutcome(outcome.counts, [*unstorable, *outcome.rejected])
