@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import copy
 import sqlite3
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -348,3 +350,25 @@ def listed_fanout_document(
             }
         },
     }
+
+
+def run_stopped_when(
+    name: str, config: Any, condition: Callable[[], bool], *, seconds: float = 60
+) -> batchsync.RunResult:
+    """`batchsync.run(name, config)`, asked to stop as soon as `condition()` holds (looked at every 2 ms,
+    for at most `seconds`), as a Ctrl+C or a cancel at that moment would."""
+    stop, ended = threading.Event(), threading.Event()
+
+    def watch() -> None:
+        deadline = time.monotonic() + seconds
+        while not condition() and not ended.is_set() and time.monotonic() < deadline:
+            time.sleep(0.002)
+        stop.set()
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        return batchsync.run(name, config, stop=stop)
+    finally:
+        ended.set()
+        watcher.join()

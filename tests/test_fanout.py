@@ -5,8 +5,6 @@ speed, as nothing in them depends on the database."""
 
 from __future__ import annotations
 
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +17,7 @@ from batchsync.cli import app
 from batchsync.models import EntityStatus, RunStatus
 from fakeapi import SampleApi
 from fakeapi.faults import FailNth, FaultOptions
-from syncsupport import execute, fetch_all, write_config
+from syncsupport import execute, fetch_all, run_stopped_when, write_config
 
 runner = CliRunner(env={"COLUMNS": "250"})
 
@@ -220,17 +218,11 @@ def test_an_interrupted_fanout_resumes_with_the_entities_not_yet_done(
     make_tables(sqlite_url, api)
     api.settings.latency_seconds = 0.01
     config = fanout_config(sqlite_url, api)
-    stop = threading.Event()
 
-    def stop_after_some_accounts() -> None:
-        while len({r.path for r in api.requests if r.path.startswith("/accounts/")}) < 6:
-            time.sleep(0.002)
-        stop.set()
+    def some_accounts_begun() -> bool:
+        return len({r.path for r in api.requests if r.path.startswith("/accounts/")}) >= 6
 
-    watcher = threading.Thread(target=stop_after_some_accounts)
-    watcher.start()
-    first = batchsync.run("bank_sync", config, stop=stop)
-    watcher.join()
+    first = run_stopped_when("bank_sync", config, some_accounts_begun)
     done_first = {entity.id for entity in first.entities}
     api.clear_log()
 

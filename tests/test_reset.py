@@ -4,8 +4,6 @@ nobody else's; the next run starts every unit from its first page. On SQLite and
 
 from __future__ import annotations
 
-import threading
-import time
 from decimal import Decimal
 from typing import Any
 
@@ -19,7 +17,7 @@ from batchsync.models import Checkpoint, EntityStatus, RunStatus
 from batchsync.state import checkpoints
 from batchsync.state.tables import ensure_state_tables
 from fakeapi import SampleApi
-from syncsupport import fetch_all, listed_fanout_document
+from syncsupport import fetch_all, listed_fanout_document, run_stopped_when
 
 PAGES, PER_PAGE = 6, 10
 
@@ -60,18 +58,7 @@ def test_reset_forgets_the_fanouts_child_checkpoints_so_each_child_starts_over(
     )
     document["pipelines"]["bank_sync"]["db_batch_size"] = PER_PAGE
     api.settings.latency_seconds = 0.01
-    stop = threading.Event()
-
-    def stop_during_the_second_account() -> None:
-        deadline = time.monotonic() + 60
-        while 3 not in pages_fetched(api, accounts[1]) and time.monotonic() < deadline:
-            time.sleep(0.002)
-        stop.set()
-
-    watcher = threading.Thread(target=stop_during_the_second_account)
-    watcher.start()
-    first = batchsync.run("bank_sync", document, stop=stop)
-    watcher.join()
+    first = run_stopped_when("bank_sync", document, lambda: 3 in pages_fetched(api, accounts[1]))
     assert first.status is RunStatus.CANCELLED, first.error
     mid_pass = stored_checkpoints(database_url)[f"bank_sync/{accounts[1]}/{accounts[1]}"]
     assert not mid_pass["is_complete"] and mid_pass["cursor"] not in (None, 1), mid_pass
