@@ -171,14 +171,7 @@ class PostgresSink:
         isolate_refusals: bool = True,
     ) -> WriteOutcome:
         unique, unstorable = self._set_aside_nul_text(last_row_per_key(rows))
-        if not isolate_refusals:  # no savepoint: a refusal aborts the caller's transaction
-            try:
-                return WriteOutcome(self._upsert_all(connection, unique, synced_at), unstorable)
-            except RowRefusedError:
-                raise
-            except DatabaseCallError as exc:
-                raise SinkError(f"writing to {self._table.name} failed: {exc.reason}") from exc
-        outcome = self._write_storable(connection, unique, synced_at)
+        outcome = self._write_storable(connection, unique, synced_at, isolate_refusals=isolate_refusals)
         return WriteOutcome(outcome.counts, [*unstorable, *outcome.rejected])
 
     def _set_aside_nul_text(
@@ -199,14 +192,18 @@ class PostgresSink:
         return storable, unstorable
 
     def _write_storable(
-        self, connection: Connection, unique: list[MappedRow], synced_at: datetime
+        self, connection: Connection, unique: list[MappedRow], synced_at: datetime, *, isolate_refusals: bool
     ) -> WriteOutcome:
         if not unique:
             return WriteOutcome(WriteCounts())
         try:
+            if not isolate_refusals:  # no savepoint: a refusal ends the caller's transaction
+                return WriteOutcome(self._upsert_all(connection, unique, synced_at))
             with connection.begin_nested():
                 counts = self._upsert_all(connection, unique, synced_at)
         except RowRefusedError:  # a constraint, a trigger, a value out of range: find it row by row
+            if not isolate_refusals:
+                raise
             return self._write_row_by_row(connection, unique, synced_at)
         except DatabaseCallError as exc:
             raise SinkError(f"writing to {self._table.name} failed: {exc.reason}") from exc
@@ -217,8 +214,6 @@ class PostgresSink:
     ) -> WriteCounts:
         """Write the rows in one statement (bound, or through the stage for a large batch); raises
         RowRefusedError when the database refuses any of them."""
-        if not unique:
-            return WriteCounts()
         if len(unique) < _COPY_MIN_ROWS:
             parameters = [self._values(row, synced_at) for row in unique]
             returned = connection.execute(self._upsert, parameters).all()
