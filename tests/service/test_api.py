@@ -5,6 +5,7 @@ shape; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -34,6 +35,20 @@ def slow_pull(api: SampleApi, database_url: str, latency: float = 0.03) -> dict[
     pipeline["source"]["paginator"]["page_size"] = 20
     pipeline["concurrency"] = 1
     return url_document(database_url, {"items": pipeline})
+
+
+def run_processes() -> list[int]:
+    """The pids of this test process's children running `python -m batchsync.service.child`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+            parent = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == os.getpid() and b"batchsync.service.child" in command:
+            found.append(int(entry.name))
+    return found
 
 
 def run_status(client: httpx.Client, run_id: str) -> dict[str, Any]:
@@ -115,6 +130,8 @@ def test_a_background_run_shows_live_progress_answers_409_to_a_second_start_and_
         )
         assert later["status"] == "running" and later["trigger"] == "manual"
         assert later["progress"]["records"] == later["created"] and later["progress"]["rate_per_second"] > 0
+        [child] = run_processes()  # the run's own process, niced so the API is answered first
+        assert os.getpriority(os.PRIO_PROCESS, child) == min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10)
         pipeline = client.get("/api/pipelines/items").json()
         assert pipeline["state"] == "running" and pipeline["running"]["run_id"] == run_id
 

@@ -10,11 +10,17 @@ It reads its job as JSON on stdin (config file, pipeline, run id and the request
 exactly as `batchsync run` would, and writes one JSON object on stdout: `{"result": …}` (the shape of
 `run --json`) or `{"error": {"type", "message", "problems"}}` when the run could not start. SIGTERM or
 SIGINT stop it at the next batch boundary, checkpoint saved.
+
+It lowers its own scheduling priority (niceness +10, which the writer process it starts inherits): on a
+machine whose cores a sync keeps busy, the service's API is answered first and the sync takes the rest,
+and on an idle machine the sync runs as fast as ever (measured by tests/service/test_load.py: without
+it, a sync whose two processes fill both cores of a 2-core machine took p99 from about 130 ms to 340 ms).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -52,7 +58,11 @@ def run_job(job: dict[str, Any], stop: threading.Event) -> dict[str, Any]:
     return {"result": result.to_dict()}
 
 
+RUN_NICENESS = 10
+
+
 def main() -> None:
+    os.nice(RUN_NICENESS)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda _signum, _frame: stop.set())
