@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from batchsync.service.child import RUN_NICENESS
 from batchsync.state.cancels import CANCELLED_ON_REQUEST
 from fakeapi import Inventory, SampleApi
 from lookupsupport import API_KEY, lookup_config, make_keys_table
@@ -131,7 +132,7 @@ def test_a_background_run_shows_live_progress_answers_409_to_a_second_start_and_
         assert later["status"] == "running" and later["trigger"] == "manual"
         assert later["progress"]["records"] == later["created"] and later["progress"]["rate_per_second"] > 0
         children = run_processes()  # the run's own process, niced so the API is answered first
-        niced = min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10)
+        niced = min(19, os.getpriority(os.PRIO_PROCESS, 0) + RUN_NICENESS)
         assert children and all(os.getpriority(os.PRIO_PROCESS, pid) == niced for pid in children)
         pipeline = client.get("/api/pipelines/items").json()
         assert pipeline["state"] == "running" and pipeline["running"]["run_id"] == run_id
