@@ -10,7 +10,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeAlias
+from typing import Any, ClassVar, TypeAlias
 
 JSONValue: TypeAlias = Any
 """Anything `orjson.loads` can return: dict, list, str, int, float, bool or None.
@@ -21,6 +21,21 @@ JSONObject: TypeAlias = dict[str, Any]
 Cursor: TypeAlias = Any
 """A paginator's position as a plain JSON value (offset, page number, token, URL), stored verbatim in the
 checkpoint so a restarted run begins exactly there."""
+
+
+class PickledByFields:
+    """A frozen, slotted dataclass that pickles as its class and its fields' values, in order.
+
+    Such a dataclass otherwise pickles through the `__getstate__` that `dataclasses` gives it, which
+    looks its fields up again for every object; the values a run and its writer process send each other
+    for every page (engine/offload/wire.py) are these, and that lookup cost more than the rest of the
+    pickling. Every field must be an `__init__` argument, as it is in the classes that use this."""
+
+    __slots__ = ()
+    __match_args__: ClassVar[tuple[str, ...]]
+
+    def __reduce__(self) -> tuple[type[Any], tuple[Any, ...]]:
+        return self.__class__, tuple([getattr(self, name) for name in self.__match_args__])
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +66,7 @@ class JsonResponse:
 
 
 @dataclass(frozen=True, slots=True)
-class RecordsText:
+class RecordsText(PickledByFields):
     """Where a page's records are in the JSON text they were parsed from: `body` parsed again gives them,
     at `records_path` (None: the body is the list). A writer process is handed these bytes rather than
     the records written out again (engine/offload/wire.py)."""
@@ -85,7 +100,7 @@ class Trigger(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class Checkpoint:
+class Checkpoint(PickledByFields):
     """Where a pipeline stands, committed in the same transaction as the rows it describes.
 
     A *pass* walks the collection from its first page to its last. `cursor` is the page the pass fetches
@@ -116,7 +131,7 @@ class Checkpoint:
 
 
 @dataclass(frozen=True, slots=True)
-class DeadLetterReport:
+class DeadLetterReport(PickledByFields):
     """What a run reports of one dead letter: the record (or key) that could not be synced, with the
     reason a user can act on. The stored form, with the record's JSON, is `state.deadletters.DeadLetter`.
     Public as `batchsync.RecordFailure`, its name before dead letters had one name in the code."""
@@ -138,7 +153,7 @@ class DriftReport:
 
 
 @dataclass(frozen=True, slots=True)
-class WriteCounts:
+class WriteCounts(PickledByFields):
     """What one database batch did, as the database saw it, and how many records of it the source's
     `record_filter` left out (`filtered`: not written, so not part of `total`)."""
 

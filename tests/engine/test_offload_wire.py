@@ -4,13 +4,16 @@ very values the run parsed: integers of any size, decimals with their digits, te
 
 from __future__ import annotations
 
+import pickle
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 
 from batchsync import jsontext
-from batchsync.engine.offload.wire import decode_records, encode_records
-from batchsync.models import JSONObject, RecordsText
+from batchsync.engine.batches import BatchPosition, WriterTally
+from batchsync.engine.offload.wire import Chunk, Committed, decode_records, encode_records
+from batchsync.models import Checkpoint, DeadLetterReport, JSONObject, RecordsText, WriteCounts
 from batchsync.paths import DottedPath
 
 BODIES = {
@@ -53,3 +56,30 @@ def test_decimals_keep_their_digits_on_either_way() -> None:
 
     assert [str(record["price"]) for record in via_text] == ["1.10", "1.2E-20"]
     assert via_records == via_text and all(isinstance(r["price"], Decimal) for r in via_records)
+
+
+def test_every_value_the_run_and_its_writer_process_send_pickles_back_to_itself() -> None:
+    """They pickle field by field (models.PickledByFields), not through dataclasses' own state: a field
+    left out or put in the wrong place would come back as another value."""
+    checkpoint = Checkpoint(
+        cursor={"page": 3},
+        skip_records=50,
+        pass_started_at=datetime(2026, 12, 1, tzinfo=UTC),
+        pass_records=400,
+        watermark="2026-11-30T00:00:00Z",
+        fingerprint="abc",
+        total_expected=1000,
+        settings={"page_size": "200"},
+    )
+    tally = WriterTally(WriteCounts(1, 2, 3, 4), 5, 6, 7, (DeadLetterReport("k1", "bad price"),), True)
+    values = [
+        checkpoint,
+        tally,
+        BatchPosition({"page": 4}, 0, False),
+        Chunk(RecordsText(b'{"items": []}', "items"), 0, BatchPosition(5, 10, True), 1000, (8, 1)),
+        Committed(checkpoint, tally, (8, 1), 2),
+    ]
+
+    for value in values:
+        again = pickle.loads(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+        assert again == value and type(again) is type(value)

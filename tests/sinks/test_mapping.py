@@ -332,3 +332,17 @@ def test_content_hash_ignores_fields_that_are_not_columns_and_equal_spellings_of
 def test_a_json_boolean_keeps_its_value_whatever_the_true_values(raw: bool) -> None:
     assert convert("boolean", raw, true_values=["Active"]) is raw
     assert convert("boolean", raw, false_values=["Inactive"]) is raw
+
+
+def test_the_keys_of_a_page_are_each_records_key_and_none_where_it_does_not_convert() -> None:
+    """`keys_of` (a whole page in one go) and `key_of` (one record) agree, a bad key included."""
+    keyed_by_number = RowMapper(
+        DestinationConfig.model_validate(
+            {"table": "items", "primary_key": "id", "columns": {"id": {"path": "id", "type": "integer"}}}
+        )
+    )
+    records: list[JSONObject] = [{"id": 1}, {"id": "2"}, {"id": "two"}, {}, {"id": 4.0}]
+
+    assert keyed_by_number.keys_of(records) == [1, 2, None, None, 4]
+    assert keyed_by_number.keys_of(records) == [keyed_by_number.key_of(record) for record in records]
+    assert keyed_by_number.keys_of(records[:2]) == [1, 2]

@@ -15,7 +15,7 @@ from sqlalchemy import Connection
 from batchsync.engine.liverecord import LiveRunRecord
 from batchsync.engine.records import Batch, FilteredRecord, dead_letter
 from batchsync.errors import DatabaseCallError, RecordError, RowRefusedError, SinkError
-from batchsync.models import Checkpoint, Cursor, DeadLetterReport, JSONObject, WriteCounts
+from batchsync.models import Checkpoint, Cursor, DeadLetterReport, JSONObject, PickledByFields, WriteCounts
 from batchsync.redaction import Redactor
 from batchsync.sinks.base import Sink, WriteOutcome
 from batchsync.sinks.mapping import MappedRow
@@ -25,7 +25,7 @@ from batchsync.state.deadletters import DeadLetter
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class BatchPosition:
+class BatchPosition(PickledByFields):
     """Where the pass stands once a batch is committed."""
 
     cursor: Cursor
@@ -70,7 +70,7 @@ class BatchPosition:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class WriterTally:
+class WriterTally(PickledByFields):
     """What a writer's batches added to its totals: handed from a writer process to the run's writer."""
 
     counts: WriteCounts

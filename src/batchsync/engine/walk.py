@@ -126,7 +126,7 @@ class PassWalker:
                 self.expected_total = total
             next_cursor = self._source.next_cursor(page, cursor)
             # Every record's key, dead-lettered or not, as the end-of-pass re-read of page 1 sees them.
-            page_keys = [self._mapper.key_of(record) for record in page.records]
+            page_keys = self._mapper.keys_of(page.records)
             if self._runaway is not None:  # before the next fetch starts, so a runaway costs no request
                 self._runaway.observe_page(
                     [key for key in page_keys if key is not None], cursor, page.response.url
@@ -201,5 +201,5 @@ class PassWalker:
         if not self.drift.can_recheck_front:
             return
         page = self._source.fetch_page(self._source.first_cursor())
-        keys = [self._mapper.key_of(record) for record in page.records]
+        keys = self._mapper.keys_of(page.records)
         self.drift.observe_front_again([key for key in keys if key is not None])

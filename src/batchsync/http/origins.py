@@ -31,6 +31,7 @@ class OriginPolicy:
         self._base = httpx.URL(base_url)
         self._origin = origin_of(self._base)
         self._allowed = tuple(host.lower() for host in allowed_hosts)
+        self._last_trusted: str | None = None
 
     def is_trusted(self, url: httpx.URL) -> bool:
         """True for the base URL's own origin and for the allowed hosts (over http or https)."""
@@ -45,6 +46,8 @@ class OriginPolicy:
     def check(self, target: str) -> None:
         """Raise PaginationError unless `target` (a path under base_url, or an absolute URL the API
         named) may receive the pipeline's requests."""
+        if target == self._last_trusted:  # every page of an offset or page-number pull asks the same
+            return
         try:
             url = self._base.join(target)
         except (httpx.InvalidURL, ValueError) as exc:
@@ -62,6 +65,7 @@ class OriginPolicy:
                 f"to {scheme}://{host}:{port}, the origin of base_url. If that host belongs to the API, "
                 f"list it under source.allowed_hosts (e.g. allowed_hosts: [{url.host}])"
             )
+        self._last_trusted = target
 
 
 def _matches(host: str, port: int, allowed: str) -> bool:

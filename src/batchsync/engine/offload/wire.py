@@ -19,7 +19,7 @@ from batchsync.config import Rule
 from batchsync.engine.batches import BatchPosition, WriterTally
 from batchsync.engine.writerspec import WriterSpec
 from batchsync.errors import BatchsyncError, RecordError, SinkError
-from batchsync.models import Checkpoint, JSONObject, RecordsText
+from batchsync.models import Checkpoint, JSONObject, PickledByFields, RecordsText
 from batchsync.paths import DottedPath
 
 
@@ -51,7 +51,7 @@ class Handover:
 
 
 @dataclass(frozen=True, slots=True)
-class Chunk:
+class Chunk(PickledByFields):
     """A chunk of a page's records to commit, ending the page at `position`; `calls`: the run's API calls
     and retries by now, for the run's row."""
 
@@ -64,7 +64,7 @@ class Chunk:
 
 
 @dataclass(frozen=True, slots=True)
-class Committed:
+class Committed(PickledByFields):
     """`chunks` chunks, the oldest ones pending, are committed (in one transaction), up to `checkpoint`."""
 
     checkpoint: Checkpoint
