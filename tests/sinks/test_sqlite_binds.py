@@ -11,7 +11,8 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from batchsync.sinks.sqlite import _bind_for, _compile_binder, _iso_text
+from batchsync.sinks.mapping import MappedRow
+from batchsync.sinks.sqlite import _bind_for, _compile_binder, _compile_rows_binder, _iso_text
 
 TYPES = ["string", "integer", "float", "decimal", "boolean", "datetime", "json"]
 
@@ -69,3 +70,17 @@ def test_a_decimal_is_bound_as_its_text_and_a_boolean_as_an_integer() -> None:
         "2026-01-01T00:00:01.000005+00:00",
         "h",
     )
+
+
+@given(st.lists(typed_rows(), min_size=1, max_size=4), st.text(max_size=5))
+def test_a_batch_is_bound_as_each_of_its_rows_would_be_with_its_hash_and_the_moment(
+    rows: list[tuple[list[str], tuple[Any, ...]]], now: str
+) -> None:
+    types = rows[0][0]
+    batch = [values for row_types, values in rows if row_types == types]  # rows of one table
+    binds = [_bind_for(name) for name in types]
+    mapped = [MappedRow(f"k{i}", values, f"hash{i}", {}) for i, values in enumerate(batch)]
+
+    assert _compile_rows_binder(binds)(mapped, now) == [
+        _compile_binder(binds)(row.values, row.content_hash, now) for row in mapped
+    ]

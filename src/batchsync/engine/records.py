@@ -85,9 +85,14 @@ class RecordRouter:
         self._redactor = redactor
         self._fail_on_record_error = fail_on_record_error
 
-    def route_all(self, records: Iterable[JSONObject]) -> Batch:
+    def route_all(self, records: Sequence[JSONObject]) -> Batch:
         """The batch these records make, in their order. Raises RecordError when on_record_error is
         fail and a record cannot be mapped or judged."""
+        if not self._filter:
+            try:  # the usual page: every record a row, mapped in one go
+                return Batch(tuple([self._mapper.map(record) for record in records]), (), ())
+            except RecordError:
+                pass  # routed one by one below, where the bad record becomes a dead letter
         rows: list[MappedRow] = []
         letters: list[DeadLetter] = []
         filtered: list[FilteredRecord] = []
